@@ -1,0 +1,223 @@
+"""The one validated configuration object, built from the environment in one place.
+
+Every variable is part of the public contract and documented in README.md. A bad value
+stops the run before any message is touched, with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .errors import ConfigError, ConfigErrors
+from .mapping import FieldMap
+
+T = TypeVar("T", int, float)
+
+DEFAULT_API_URL = "https://api.airtable.com"
+_BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Knobs with safe defaults; each is an environment variable (README, "Configuration")."""
+
+    wait_time_seconds: int = 1
+    max_rps: float = 5.0
+    max_in_flight: int = 4
+    airtable_timeout_seconds: float = 10.0
+    max_attempts: int = 4
+    dead_letter_after_receives: int = 4
+    batch_linger_seconds: float = 1.0
+    max_buffered_messages: int = 100
+    stop_margin_seconds: float | None = None
+    lockout_seconds: float = 30.0
+    typecast: bool = False
+
+    @property
+    def stop_margin(self) -> float:
+        """Seconds kept free at the end of a run to finish in-flight work and release the rest."""
+        if self.stop_margin_seconds is not None:
+            return self.stop_margin_seconds
+        return self.wait_time_seconds + self.airtable_timeout_seconds + 2.0
+
+
+@dataclass(frozen=True)
+class Config:
+    queue_url: str
+    base_id: str
+    table: str
+    field_map: FieldMap
+    token: str | None = None
+    token_secret_arn: str | None = None
+    dead_letter_queue_url: str | None = None
+    api_url: str = DEFAULT_API_URL
+    merge_on: tuple[str, ...] = ()
+    tuning: Tuning = Tuning()
+
+    def __repr__(self) -> str:  # never print the token
+        token = "<set>" if self.token else None
+        return (
+            f"Config(queue_url={self.queue_url!r}, base_id={self.base_id!r}, table={self.table!r}, "
+            f"token={token}, token_secret_arn={self.token_secret_arn!r}, "
+            f"dead_letter_queue_url={self.dead_letter_queue_url!r}, api_url={self.api_url!r}, "
+            f"merge_on={self.merge_on!r}, tuning={self.tuning!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def is_fifo(self) -> bool:
+        return self.queue_url.endswith(".fifo")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Build and validate; raise `ConfigErrors` listing every problem at once."""
+        reader = _Reader(env)
+        queue_url = reader.url("QUEUE_URL", required=True)
+        dlq_url = reader.url("DEAD_LETTER_QUEUE_URL", required=False)
+        base_id = reader.text("AIRTABLE_BASE_ID", required=True)
+        if base_id and not _BASE_ID.match(base_id):
+            reader.fail(
+                "AIRTABLE_BASE_ID", f"must look like app + 14 letters/digits, got {base_id!r}"
+            )
+        table = reader.text("AIRTABLE_TABLE", required=True)
+        token = reader.text("AIRTABLE_TOKEN", required=False)
+        secret_arn = reader.text("AIRTABLE_TOKEN_SECRET_ARN", required=False)
+        if bool(token) == bool(secret_arn):
+            reader.fail(
+                "AIRTABLE_TOKEN",
+                "or AIRTABLE_TOKEN_SECRET_ARN: exactly one must be set "
+                f"({'both are' if token else 'neither is'} set); use the secret ARN when deployed",
+            )
+        elif secret_arn and not secret_arn.startswith("arn:"):
+            reader.fail(
+                "AIRTABLE_TOKEN_SECRET_ARN",
+                "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)",
+            )
+        api_url = reader.url("AIRTABLE_API_URL", required=False) or DEFAULT_API_URL
+        field_map = reader.field_map()
+        merge_on = reader.merge_on(field_map)
+        tuning = Tuning(
+            wait_time_seconds=reader.number("WAIT_TIME_SECONDS", int, 1, 0, 20),
+            max_rps=reader.number("AIRTABLE_MAX_RPS", float, 5.0, 0.1, 50.0),
+            max_in_flight=reader.number("MAX_IN_FLIGHT_WRITES", int, 4, 1, 10),
+            airtable_timeout_seconds=reader.number(
+                "AIRTABLE_TIMEOUT_SECONDS", float, 10.0, 1.0, 120.0
+            ),
+            max_attempts=reader.number("WRITE_MAX_ATTEMPTS", int, 4, 1, 10),
+            dead_letter_after_receives=reader.number("DEAD_LETTER_AFTER_RECEIVES", int, 4, 0, 1000),
+            batch_linger_seconds=reader.number("BATCH_LINGER_SECONDS", float, 1.0, 0.0, 60.0),
+            max_buffered_messages=reader.number("MAX_BUFFERED_MESSAGES", int, 100, 20, 1000),
+            stop_margin_seconds=reader.optional_number("STOP_MARGIN_SECONDS", float, 0.0, 600.0),
+            lockout_seconds=reader.number("AIRTABLE_LOCKOUT_SECONDS", float, 30.0, 0.0, 300.0),
+            typecast=reader.flag("AIRTABLE_TYPECAST", False),
+        )
+        reader.raise_if_failed()
+        assert field_map is not None and queue_url and base_id and table
+        return cls(
+            queue_url=queue_url,
+            base_id=base_id,
+            table=table,
+            field_map=field_map,
+            token=token,
+            token_secret_arn=secret_arn,
+            dead_letter_queue_url=dlq_url,
+            api_url=api_url.rstrip("/"),
+            merge_on=merge_on,
+            tuning=tuning,
+        )
+
+
+class _Reader:
+    """Reads variables, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.errors: list[ConfigError] = []
+
+    def fail(self, variable: str, problem: str) -> None:
+        self.errors.append(ConfigError(variable, problem))
+
+    def raise_if_failed(self) -> None:
+        if self.errors:
+            raise ConfigErrors(self.errors)
+
+    def text(self, name: str, *, required: bool) -> str | None:
+        value = self.env.get(name, "").strip()
+        if not value:
+            if required:
+                self.fail(name, "is required but not set")
+            return None
+        return value
+
+    def url(self, name: str, *, required: bool) -> str | None:
+        value = self.text(name, required=required)
+        if value and not _URL.match(value):
+            self.fail(name, f"must be an http(s) URL, got {value!r}")
+        return value
+
+    def number(self, name: str, kind: Callable[[str], T], default: T, low: T, high: T) -> T:
+        value = self.optional_number(name, kind, low, high)
+        return default if value is None else value
+
+    def optional_number(self, name: str, kind: Callable[[str], T], low: T, high: T) -> T | None:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return None
+        what = "a whole number" if kind is int else "a number"
+        try:
+            value = kind(raw)
+        except ValueError:
+            self.fail(name, f"must be {what} between {low} and {high}, got {raw!r}")
+            return None
+        if not low <= value <= high:
+            self.fail(name, f"must be between {low} and {high}, got {raw}")
+            return None
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        self.fail(name, f"must be true or false, got {raw!r}")
+        return default
+
+    def field_map(self) -> FieldMap | None:
+        raw = self.text("FIELD_MAP", required=True)
+        if raw is None:
+            return None
+        try:
+            return FieldMap.parse(raw)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return None
+
+    def merge_on(self, field_map: FieldMap | None) -> tuple[str, ...]:
+        raw = self.env.get("MERGE_ON", "").strip()
+        if not raw:
+            return ()
+        names = tuple(n.strip() for n in raw.split(","))
+        if any(not n for n in names) or len(set(names)) != len(names):
+            self.fail(
+                "MERGE_ON", f"must be 1 to 3 distinct comma-separated field names, got {raw!r}"
+            )
+            return ()
+        if len(names) > 3:
+            self.fail("MERGE_ON", f"takes at most 3 fields (Airtable's limit), got {len(names)}")
+        if field_map is not None:
+            unknown = [n for n in names if n not in field_map.fields]
+            if unknown:
+                self.fail(
+                    "MERGE_ON",
+                    f"names {unknown}, which FIELD_MAP never fills; merge fields must be mapping targets "
+                    f"(targets: {list(field_map.fields)})",
+                )
+        return names

@@ -1,0 +1,171 @@
+"""Lambda entry point. It only wires: config -> adapters (cached per container) -> drain."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .config import Config
+from .drain import Drain, RunSummary, Settings
+from .errors import ConfigError, ConfigErrors, RunFailedError
+from .mapping import Mapper
+from .policies import Deadline, RateLimiter
+
+SERVICE = "sqs-airtable-poller"
+NAMESPACE = "SqsAirtablePoller"
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+metrics = Metrics()
+
+
+@functools.cache
+def _route_core_logs() -> None:
+    """Send the core's stdlib loggers (`poller.*`) through the Powertools JSON formatter."""
+    names = {name for name in logging.root.manager.loggerDict if name.startswith("poller.")}
+    copy_config_to_registered_loggers(source_logger=logger, include=names)
+
+
+@functools.lru_cache(maxsize=4)
+def _adapters(config: Config) -> tuple[Any, Any]:
+    """The SQS client and Airtable table, built once per container and reused while warm.
+
+    The token is read from Secrets Manager here, i.e. at cold start, and is never logged."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    from .airtable import make_table
+
+    sqs = boto3.client(
+        "sqs",
+        config=BotoConfig(
+            connect_timeout=3,
+            read_timeout=config.tuning.wait_time_seconds + 10,
+            retries={"mode": "standard", "max_attempts": 3},
+        ),
+    )
+    table = make_table(
+        token=_token(config),
+        base_id=config.base_id,
+        table=config.table,
+        api_url=config.api_url,
+        timeout=config.tuning.airtable_timeout_seconds,
+    )
+    return sqs, table
+
+
+def _token(config: Config) -> str:
+    if config.token:
+        return config.token
+    from aws_lambda_powertools.utilities import parameters
+
+    assert config.token_secret_arn
+    secret = parameters.get_secret(config.token_secret_arn, max_age=3600)
+    return token_from_secret(secret)
+
+
+def token_from_secret(secret: str | bytes | dict[str, Any]) -> str:
+    """The secret holds the bare token, or JSON {"token": "..."}."""
+    if isinstance(secret, bytes):
+        secret = secret.decode()
+    if isinstance(secret, str):
+        stripped = secret.strip()
+        if stripped and not stripped.startswith("{"):
+            return stripped
+        try:
+            secret = json.loads(stripped)
+        except json.JSONDecodeError:
+            secret = None
+    token = secret.get("token") if isinstance(secret, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigError(
+            "AIRTABLE_TOKEN_SECRET_ARN",
+            'names a secret that holds neither a token nor JSON {"token": "..."}; put the token in it',
+        )
+    return token.strip()
+
+
+def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
+    """One drain of the queue with the real adapters."""
+    from .airtable import AirtableSink
+    from .sqs import SqsQueue
+
+    sqs, table = _adapters(config)
+    tuning = config.tuning
+    drain = Drain(
+        queue=SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url),
+        sink=AirtableSink(table, config.merge_on, typecast=tuning.typecast),
+        mapper=Mapper(config.field_map, config.merge_on),
+        deadline=Deadline(remaining_ms, tuning.stop_margin),
+        limiter=RateLimiter(tuning.max_rps),
+        settings=Settings(
+            wait_time_seconds=tuning.wait_time_seconds,
+            max_in_flight=1 if config.is_fifo else tuning.max_in_flight,
+            max_attempts=tuning.max_attempts,
+            dead_letter_after_receives=tuning.dead_letter_after_receives,
+            batch_linger_seconds=tuning.batch_linger_seconds,
+            max_buffered=tuning.max_buffered_messages,
+            lockout_seconds=tuning.lockout_seconds,
+            fifo=config.is_fifo,
+        ),
+    )
+    return drain.run()
+
+
+def _publish(summary: RunSummary) -> None:
+    counts = {
+        "Received": summary.received,
+        "Written": summary.written,
+        "Created": summary.created,
+        "Updated": summary.updated,
+        "Deleted": summary.deleted,
+        "DeadLettered": summary.dead_lettered,
+        "Released": summary.released,
+        "Failed": summary.failed,
+        "DeleteFailures": summary.delete_failures,
+        "Throttled": summary.throttled,
+        "RetryCount": summary.retries,
+        "WriteRequests": summary.requests,
+    }
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for latency in summary.batch_latency_ms[:100]:  # EMF takes at most 100 values per metric
+        metrics.add_metric(
+            name="BatchLatency", unit=MetricUnit.Milliseconds, value=round(latency, 1)
+        )
+    metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=summary.elapsed_ms)
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    try:
+        return Config.from_env(os.environ if env is None else env)
+    except ConfigErrors as exc:
+        logger.error(
+            "configuration is invalid; no message was touched",
+            extra={"problems": [str(e) for e in exc.errors]},
+        )
+        raise
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, object]:
+    """Drain the queue until it is empty or the Lambda is close to its time limit."""
+    _route_core_logs()
+    metrics.namespace = metrics.namespace or NAMESPACE
+    config = load_config()
+    summary = run(config, context.get_remaining_time_in_millis)
+    _publish(summary)
+    result = summary.to_dict()
+    if summary.stopped_because == "error":
+        logger.error("run stopped on an error", extra={"summary": result})
+        raise RunFailedError(f"run stopped on an error: {summary.error}", result)
+    logger.info("run finished", extra={"summary": result})
+    return result

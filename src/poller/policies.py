@@ -1,0 +1,110 @@
+"""Small policy objects: when to stop, how to pace, how long to back off.
+
+Each takes its clock as an argument, so tests drive them without sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+#: Five requests paced at exactly 200 ms span exactly 1 s, so a few ms of jitter on the way
+#: to Airtable could put six of them in one second and cost a 30 s lockout. Each interval
+#: is stretched by 2%: five requests then span 1.02 s and tolerate 20 ms of jitter,
+#: at 98% of the limit.
+PACING_GUARD = 0.02
+
+#: Seconds added to the remaining run time when hiding received messages, so that none
+#: becomes visible to another consumer while this run may still hold it.
+VISIBILITY_MARGIN_SECONDS = 10
+MAX_VISIBILITY_SECONDS = 43_200
+
+
+class Deadline:
+    """'Stop when too little time is left': the Lambda's remaining time less a safety margin."""
+
+    def __init__(self, remaining_ms: Callable[[], int], margin_seconds: float) -> None:
+        self._remaining_ms = remaining_ms
+        self.margin = margin_seconds
+
+    def remaining(self) -> float:
+        """Seconds before the Lambda is killed."""
+        return self._remaining_ms() / 1000.0
+
+    def usable(self) -> float:
+        """Seconds left for new work once the margin is kept free."""
+        return self.remaining() - self.margin
+
+    def expired(self) -> bool:
+        return self.usable() <= 0
+
+    def allows(self, seconds: float) -> bool:
+        """Whether something that takes `seconds` can still finish inside the usable time."""
+        return self.usable() >= seconds
+
+    def visibility_seconds(self) -> int:
+        """Visibility timeout that hides a message for as long as this run may hold it."""
+        seconds = math.ceil(max(self.remaining(), 0)) + VISIBILITY_MARGIN_SECONDS
+        return min(seconds, MAX_VISIBILITY_SECONDS)
+
+
+class RateLimiter:
+    """Paces requests to one base: at most `rps` per second, evenly spaced, shared by threads.
+
+    `pause_until` holds every caller back during a lockout (after a 429), so nobody hammers
+    Airtable while it is refusing requests.
+    """
+
+    def __init__(
+        self,
+        rps: float,
+        *,
+        guard: float = PACING_GUARD,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if rps <= 0:
+            raise ValueError("rps must be positive")
+        self.interval = (1.0 + guard) / rps
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self, *, not_after: float | None = None) -> bool:
+        """Wait for the next free slot and take it. Return False, without waiting, if that
+        slot falls after `not_after` (a clock time)."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            if not_after is not None and slot > not_after:
+                return False
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+        return True
+
+    def pause_until(self, when: float) -> None:
+        """No slot is handed out before `when` (a clock time)."""
+        with self._lock:
+            self._next = max(self._next, when)
+
+
+@dataclass
+class Backoff:
+    """Bounded exponential backoff with full jitter, seeded for reproducible tests."""
+
+    base: float = 0.5
+    cap: float = 8.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number `attempt + 1` (attempt counts from 1)."""
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))

@@ -1,0 +1,153 @@
+"""SQS adapter: batch calls whose `Failed` entries are always read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from .model import DeadLetter, Message
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId", "SequenceNumber"]
+#: SQS allows 10 message attributes; the poller adds these to a dead-lettered message.
+REASON_ATTRIBUTES = (
+    "poller.reason",
+    "poller.error_type",
+    "poller.source_message_id",
+    "poller.receive_count",
+)
+MAX_REASON_CHARS = 1000
+
+
+class SqsQueue:
+    """`QueuePort` over a boto3 SQS client (real SQS, or moto's server in tests)."""
+
+    def __init__(
+        self, client: Any, queue_url: str, dead_letter_queue_url: str | None = None
+    ) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.dead_letter_queue_url = dead_letter_queue_url
+
+    @property
+    def has_dead_letter_queue(self) -> bool:
+        return bool(self.dead_letter_queue_url)
+
+    def receive(
+        self, *, max_messages: int, wait_seconds: int, visibility_seconds: int
+    ) -> list[Message]:
+        response = self.client.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=visibility_seconds,
+            MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
+            MessageAttributeNames=["All"],
+        )
+        return [_message(m) for m in response.get("Messages", [])]
+
+    def delete(self, messages: Sequence[Message]) -> list[Message]:
+        return self._batch(
+            self.client.delete_message_batch,
+            "DeleteMessageBatch",
+            messages,
+            lambda m: {"ReceiptHandle": m.receipt},
+        )
+
+    def release(self, messages: Sequence[Message]) -> list[Message]:
+        return self._batch(
+            self.client.change_message_visibility_batch,
+            "ChangeMessageVisibilityBatch",
+            messages,
+            lambda m: {"ReceiptHandle": m.receipt, "VisibilityTimeout": 0},
+        )
+
+    def dead_letter(self, letters: Sequence[DeadLetter]) -> list[Message]:
+        """Send each letter on its own: a poison body can be close to 1 MiB, and a batch
+        of them would be refused as a whole."""
+        if not self.dead_letter_queue_url:
+            return []
+        stored = []
+        for letter in letters:
+            try:
+                self.client.send_message(**self._dead_letter_request(letter))
+            except Exception as exc:
+                log.error(
+                    "could not dead-letter message %s: %s; it stays in the source queue",
+                    letter.message.id,
+                    exc,
+                )
+                continue
+            stored.append(letter.message)
+        return stored
+
+    def _dead_letter_request(self, letter: DeadLetter) -> dict[str, Any]:
+        message = letter.message
+        attributes = {
+            "poller.reason": _text(letter.reason[:MAX_REASON_CHARS]),
+            "poller.error_type": _text(letter.error_type),
+            "poller.source_message_id": _text(message.id),
+            "poller.receive_count": {
+                "DataType": "Number",
+                "StringValue": str(message.receive_count),
+            },
+        }
+        for name, value in message.attributes.items():
+            if len(attributes) >= 10:
+                break
+            attributes.setdefault(name, _text(value))
+        request: dict[str, Any] = {
+            "QueueUrl": self.dead_letter_queue_url,
+            "MessageBody": message.body if message.body else " ",
+            "MessageAttributes": attributes,
+        }
+        if str(self.dead_letter_queue_url).endswith(".fifo"):
+            request["MessageGroupId"] = message.group_id or "dead-letters"
+            request["MessageDeduplicationId"] = message.id
+        return request
+
+    def _batch(
+        self, call: Any, name: str, messages: Sequence[Message], entry: Any
+    ) -> list[Message]:
+        if not messages:
+            return []
+        if len(messages) > 10:
+            raise ValueError(f"{name} takes at most 10 entries, got {len(messages)}")
+        by_id = {str(i): m for i, m in enumerate(messages)}
+        response = call(
+            QueueUrl=self.queue_url, Entries=[{"Id": i, **entry(m)} for i, m in by_id.items()]
+        )
+        for failure in response.get("Failed", []):
+            log.warning(
+                "%s failed for message %s: %s %s",
+                name,
+                by_id[failure["Id"]].id,
+                failure.get("Code"),
+                failure.get("Message", ""),
+            )
+        return [by_id[s["Id"]] for s in response.get("Successful", [])]
+
+
+def _text(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value or "-"}
+
+
+def _message(raw: dict[str, Any]) -> Message:
+    system = raw.get("Attributes", {})
+    attributes = {
+        name: value["StringValue"]
+        for name, value in raw.get("MessageAttributes", {}).items()
+        if "StringValue" in value
+    }
+    return Message(
+        id=raw["MessageId"],
+        receipt=raw["ReceiptHandle"],
+        body=raw.get("Body", ""),
+        receive_count=int(system.get("ApproximateReceiveCount", 1)),
+        sent_at_ms=int(system.get("SentTimestamp", 0)),
+        group_id=system.get("MessageGroupId"),
+        sequence=int(system.get("SequenceNumber", 0)),
+        attributes=attributes,
+    )
