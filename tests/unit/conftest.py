@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from devstack.factories import DONATION_FIELD_MAP_JSON, Budget
 from devstack.memory import MemoryQueue, MemorySink
+
 from poller.drain import Drain, Settings
 from poller.mapping import FieldMap, Mapper
 from poller.policies import Backoff, Deadline, RateLimiter

@@ -8,6 +8,7 @@ import time
 
 from devstack.factories import Budget, donation
 from devstack.memory import MemoryQueue, MemorySink
+
 from poller.errors import (
     SinkConfigurationError,
     ThrottledError,

@@ -1,0 +1,58 @@
+# Everything a fresh machine needs is installed by these targets; nothing by hand.
+#   make run    the poller's main job on the local stack (no AWS account, no Docker)
+#   make test   the whole test suite (what CI runs through .ci/run)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The Lambda runs python3.13, so the dev venv does too when it is on the machine
+# (pyenv's shim for python3.13 fails outside its version, hence the direct path first).
+PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
+PYTHON ?= $(or $(PY313),python3)
+
+.PHONY: help venv run serve test test-fast lint format bench clean
+
+help:
+	@echo "make run        drain the sample messages into the local Airtable emulator (no AWS, no Docker)"
+	@echo "make test       lint + the whole test suite (unit, integration, template, build)"
+	@echo "make test-fast  unit and integration tests only"
+	@echo "make serve      keep the local stack up (moto SQS on :9324, Airtable emulator on :8787)"
+	@echo "make bench      throughput / memory / cold-start benchmark (bench/README.md)"
+	@echo "make validate build build-host invoke-built scan   SAM checks (docs in README, Deploy)"
+
+$(VENV)/.installed: pyproject.toml src/poller/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(BIN)/python -m devstack run
+
+serve: venv
+	$(BIN)/python -m devstack serve
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-fast: venv
+	$(BIN)/pytest -m "not slow"
+
+test: venv lint
+	$(BIN)/pytest
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(VENV)-* .aws-sam .pytest_cache .ruff_cache
+
+-include mk/*.mk

@@ -1,0 +1,232 @@
+"""The local stack: moto's SQS server and the Airtable emulator on loopback, with real HTTP.
+
+Used by `make run`, the integration tests, the built-artifact check and the benchmark.
+No AWS account and no Docker: boto3 talks to moto through `AWS_ENDPOINT_URL_SQS`, and
+pyairtable talks to the emulator through `AIRTABLE_API_URL`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from airtable_emulator import Emulator, EmulatorConfig, donations_schema
+
+from .factories import DONATION_FIELD_MAP_JSON
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BASE_ID = "appDonations00001"
+TABLE = "Donations"
+TOKEN = "patLocalDevToken"
+SCOPES = ("data.records:read", "data.records:write", "schema.bases:read")
+#: moto accepts any credentials; these keep boto3 from looking for real ones.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def sqs_client(endpoint: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@contextlib.contextmanager
+def moto_sqs(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """moto's SQS server in a thread of this process; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    try:
+        bound_host, bound_port = server.get_host_and_port()
+        yield f"http://{bound_host}:{bound_port}"
+    finally:
+        server.stop()
+
+
+def default_emulator_config(**overrides: Any) -> EmulatorConfig:
+    options: dict[str, Any] = {"bases": {BASE_ID: donations_schema()}, "tokens": {TOKEN: SCOPES}}
+    options.update(overrides)
+    return EmulatorConfig(**options)
+
+
+@dataclass
+class LocalStack:
+    """A source queue with a DLQ (redrive after `max_receive_count`) and the Donations base."""
+
+    sqs_endpoint: str
+    airtable_url: str
+    emulator: Emulator
+    queue_url: str
+    dlq_url: str
+    sqs: Any = field(repr=False)
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(
+        cls,
+        *,
+        sqs_endpoint: str | None = None,
+        sqs_port: int = 0,
+        airtable_port: int = 0,
+        emulator_config: EmulatorConfig | None = None,
+        queue_name: str | None = None,
+        fifo: bool = False,
+        max_receive_count: int = 5,
+        visibility_timeout: int = 30,
+    ) -> Iterator[LocalStack]:
+        """Start what is not given, create the queues, and tear everything down after."""
+        with contextlib.ExitStack() as stack:
+            endpoint = sqs_endpoint or stack.enter_context(moto_sqs(port=sqs_port))
+            emulator = Emulator(emulator_config or default_emulator_config())
+            url = stack.enter_context(emulator.serve(host="127.0.0.1", port=airtable_port))
+            sqs = sqs_client(endpoint)
+            name = queue_name or f"donations-{uuid.uuid4().hex[:8]}"
+            queue_url, dlq_url = create_queues(
+                sqs, name, fifo, max_receive_count, visibility_timeout
+            )
+            yield cls(endpoint, url, emulator, queue_url, dlq_url, sqs)
+
+    def poller_env(self, **overrides: str) -> dict[str, str]:
+        """Every environment variable the poller needs to drain this stack."""
+        env = {
+            **AWS_ENV,
+            "AWS_ENDPOINT_URL_SQS": self.sqs_endpoint,
+            "QUEUE_URL": self.queue_url,
+            "DEAD_LETTER_QUEUE_URL": self.dlq_url,
+            "AIRTABLE_API_URL": self.airtable_url,
+            "AIRTABLE_BASE_ID": BASE_ID,
+            "AIRTABLE_TABLE": TABLE,
+            "AIRTABLE_TOKEN": TOKEN,
+            "FIELD_MAP": DONATION_FIELD_MAP_JSON,
+            "MERGE_ON": "Id",
+            "WAIT_TIME_SECONDS": "1",
+            "POWERTOOLS_SERVICE_NAME": "sqs-airtable-poller",
+            "POWERTOOLS_METRICS_NAMESPACE": "SqsAirtablePoller",
+        }
+        env.update(overrides)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def send_messages(
+        self, bodies: Sequence[str | dict[str, Any]], *, group_id: str | None = None
+    ) -> list[str]:
+        """Send in batches of 10; return the message ids."""
+        ids: list[str] = []
+        fifo = self.queue_url.endswith(".fifo")
+        for start in range(0, len(bodies), 10):
+            entries = []
+            for i, body in enumerate(bodies[start : start + 10]):
+                entry: dict[str, Any] = {
+                    "Id": str(i),
+                    "MessageBody": body if isinstance(body, str) else json.dumps(body),
+                }
+                if fifo:
+                    entry["MessageGroupId"] = group_id or "default"
+                    entry["MessageDeduplicationId"] = uuid.uuid4().hex
+                entries.append(entry)
+            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if response.get("Failed"):
+                raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
+            ids += [s["MessageId"] for s in response["Successful"]]
+        return ids
+
+    def counts(self, queue_url: str | None = None) -> dict[str, int]:
+        """Visible, in-flight and delayed messages (moto's counts are exact)."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url or self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return {
+            "visible": int(attributes["ApproximateNumberOfMessages"]),
+            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
+        }
+
+    def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
+        """Every DLQ message as (body, string attributes), read without consuming them."""
+        return peek(self.sqs, self.dlq_url)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.emulator.records(BASE_ID, TABLE)
+
+
+def create_queues(
+    sqs: Any,
+    name: str,
+    fifo: bool = False,
+    max_receive_count: int = 5,
+    visibility_timeout: int = 30,
+) -> tuple[str, str]:
+    suffix = ".fifo" if fifo else ""
+    fifo_attributes = {"FifoQueue": "true"} if fifo else {}
+    dlq_url = sqs.create_queue(
+        QueueName=f"{name}-dlq{suffix}",
+        Attributes={"MessageRetentionPeriod": "1209600", **fifo_attributes},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}{suffix}",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+            ),
+            **fifo_attributes,
+        },
+    )["QueueUrl"]
+    return queue_url, dlq_url
+
+
+def peek(sqs: Any, queue_url: str, limit: int = 1000) -> list[tuple[str, dict[str, str]]]:
+    """Read messages and make each visible again at once (visibility 0): nothing is consumed.
+
+    Each message is received at most once per call (dedup by MessageId)."""
+    seen: dict[str, tuple[str, dict[str, str]]] = {}
+    handles: list[tuple[str, str]] = []
+    while len(seen) < limit:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=30,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            attributes = {
+                k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()
+            }
+            seen[m["MessageId"]] = (m["Body"], attributes)
+            handles.append((m["MessageId"], m["ReceiptHandle"]))
+    for start in range(0, len(handles), 10):
+        chunk = handles[start : start + 10]
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, (_, h) in enumerate(chunk)
+            ],
+        )
+    return list(seen.values())

@@ -1,0 +1,138 @@
+"""The handler end to end: moto's SQS server -> poller -> Airtable emulator, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from devstack import donation
+from devstack.feeder import Feeder, as_bodies
+
+from poller.errors import ConfigErrors, RunFailedError
+
+POISON = [
+    "not json at all",
+    json.dumps([1, 2, 3]),
+    json.dumps({"DonationAmount": 12.0, "DonorDisplayName": "no id"}),
+    json.dumps(donation(900_001, DonationAmount="twenty")),  # Airtable rejects the type: 422
+    json.dumps(donation(900_002, CreationDate="yesterday-ish")),  # not a date: 422
+]
+
+
+def test_drains_a_queue_with_duplicates_and_poison_exactly_once(stack, invoke):
+    # GIVEN 320 donations, 32 of them delivered twice, and 5 poison messages, fed through a
+    # shallow queue
+    valid = [donation(n) for n in range(320)]
+    bodies = as_bodies(valid + valid[::10])
+    bodies[150:150] = POISON
+    # WHEN the handler drains it with MERGE_ON=Id
+    with Feeder(stack, bodies) as feeder:
+        summary = invoke(timeout_s=120)
+    assert feeder.remaining == 0
+    # THEN there is exactly one row per donation id, with the message's values
+    rows = stack.rows()
+    by_id = {r["fields"]["Id"]: r["fields"] for r in rows}
+    assert len(rows) == len(by_id) == 320
+    for body in valid[::37]:
+        fields = by_id[body["Id"]]
+        assert fields["Donation Amount"] == body["DonationAmount"]
+        assert fields["Donor Display Name"] == body["DonorDisplayName"]
+        assert fields["Fundraiser Id"] == body["FundraiserId"]
+    # AND every poison message is in the DLQ with a reason, the source queue is empty
+    letters = stack.dead_letters()
+    assert sorted(b for b, _ in letters) == sorted(POISON)
+    assert all(a.get("poller.reason") for _, a in letters)
+    assert stack.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
+    # AND the summary counts what happened, with no 429 and full requests
+    assert summary["stopped_because"] == "empty"
+    assert summary["received"] == len(bodies)
+    assert summary["deleted"] == len(bodies)
+    assert summary["dead_lettered"] == len(POISON)
+    assert stack.emulator.stats.throttled == 0
+    assert summary["records_per_request"] >= 8
+
+
+def test_reasons_name_the_problem(stack, invoke):
+    # GIVEN one message of each poison shape
+    stack.send_messages(POISON)
+    # WHEN drained
+    invoke()
+    # THEN each reason says what was wrong with that message
+    reasons = {body: attrs["poller.reason"] for body, attrs in stack.dead_letters()}
+    assert "not valid JSON" in reasons[POISON[0]]
+    assert "expected an object" in reasons[POISON[1]]
+    assert 'merge key field "Id"' in reasons[POISON[2]]
+    assert (
+        "INVALID_VALUE_FOR_COLUMN" in reasons[POISON[3]] and "Donation Amount" in reasons[POISON[3]]
+    )
+    assert (
+        "INVALID_VALUE_FOR_COLUMN" in reasons[POISON[4]] and "Creation Date" in reasons[POISON[4]]
+    )
+    assert {a["poller.error_type"] for _, a in stack.dead_letters()} >= {
+        "MAPPING_ERROR",
+        "INVALID_VALUE_FOR_COLUMN",
+    }
+
+
+def test_warm_start_reuses_the_clients_and_drains_again(stack, invoke):
+    # GIVEN a first run on a warm container
+    stack.send_messages(as_bodies([donation(n) for n in range(15)]))
+    first = invoke()
+    # WHEN more messages arrive, including an update of an existing donation
+    stack.send_messages(
+        as_bodies([donation(n) for n in range(15, 25)] + [donation(3, DonationAmount=999.0)])
+    )
+    second = invoke()
+    # THEN the second run updates the existing row instead of duplicating it
+    rows = {r["fields"]["Id"]: r["fields"] for r in stack.rows()}
+    assert len(rows) == 25 and rows[donation(3)["Id"]]["Donation Amount"] == 999.0
+    assert (first["created"], second["created"], second["updated"]) == (15, 10, 1)
+
+
+def test_without_merge_on_records_are_created(stack, invoke):
+    # GIVEN no MERGE_ON
+    stack.send_messages(as_bodies([donation(n) for n in range(12)]))
+    # WHEN drained
+    summary = invoke(MERGE_ON="")
+    # THEN every message becomes a created record (at-least-once: a redelivery would duplicate)
+    assert summary["created"] == 12 and len(stack.rows()) == 12
+
+
+def test_bad_config_stops_before_touching_a_message(stack, invoke):
+    # GIVEN a queue with messages and a nonsense WAIT_TIME_SECONDS
+    stack.send_messages(as_bodies([donation(1)]))
+    # WHEN the handler runs
+    with pytest.raises(ConfigErrors) as raised:
+        invoke(WAIT_TIME_SECONDS="30", AIRTABLE_MAX_RPS="fast")
+    # THEN the error names each bad variable and why, and the message was not received
+    text = str(raised.value)
+    assert "WAIT_TIME_SECONDS must be between 0 and 20, got 30" in text
+    assert "AIRTABLE_MAX_RPS must be a number" in text
+    assert stack.counts()["visible"] == 1
+
+
+def test_field_map_pointing_at_a_missing_field_stops_the_run_and_keeps_the_messages(stack, invoke):
+    # GIVEN a FIELD_MAP whose target field does not exist in the table
+    stack.send_messages(as_bodies([donation(n) for n in range(5)]))
+    # WHEN the handler runs
+    with pytest.raises(RunFailedError) as raised:
+        invoke(FIELD_MAP=json.dumps({"Id": "Id", "DonationAmount": "Amount (USD)"}))
+    # THEN the run fails loudly with Airtable's reason, nothing is dead-lettered, nothing is lost
+    assert "UNKNOWN_FIELD_NAME" in str(raised.value)
+    assert raised.value.summary["stopped_because"] == "error"
+    assert stack.dead_letters() == []
+    assert stack.counts()["visible"] == 5 and stack.rows() == []
+
+
+def test_the_token_never_appears_in_the_output(stack, invoke, capfd):
+    # GIVEN a run with poison (which logs reasons) and a config error (which logs problems)
+    stack.send_messages(POISON + as_bodies([donation(1)]))
+    invoke(POWERTOOLS_LOG_LEVEL="DEBUG")
+    with pytest.raises(ConfigErrors):
+        invoke(
+            AIRTABLE_TOKEN_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"
+        )
+    # THEN nothing printed or logged contains the token
+    out, err = capfd.readouterr()
+    assert "dead-lettering message" in out + err  # the logs were captured
+    assert "patLocalDevToken" not in out + err
