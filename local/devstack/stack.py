@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ def moto_sqs(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """moto's SQS server in a thread of this process; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per SQS call is noise
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     try:

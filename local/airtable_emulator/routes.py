@@ -1,0 +1,86 @@
+"""Map ``METHOD /v0/...`` onto the Airtable operations the emulator implements.
+
+Path segments are split before percent-decoding, because pyairtable quotes table names
+with ``safe=""``: a table called "A/B" arrives as ``A%2FB`` and must stay one segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import unquote
+
+from .config import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE
+
+
+class Kind(Enum):
+    """The Airtable operations the emulator answers."""
+
+    META = "meta"
+    LIST = "list"
+    LIST_POST = "list_post"
+    GET_RECORD = "get_record"
+    CREATE = "create"
+    UPDATE = "update"
+    UPDATE_RECORD = "update_record"
+    DELETE = "delete"
+    DELETE_RECORD = "delete_record"
+
+
+_SCOPES = {
+    Kind.META: SCOPE_SCHEMA,
+    Kind.LIST: SCOPE_READ,
+    Kind.LIST_POST: SCOPE_READ,
+    Kind.GET_RECORD: SCOPE_READ,
+}
+#: Writes in the sense of faults and write stats: POST/PATCH/PUT of records.
+_WRITES = {Kind.CREATE, Kind.UPDATE, Kind.UPDATE_RECORD}
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched API path."""
+
+    kind: Kind
+    base_id: str
+    table: str | None = None
+    record_id: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """The token scope this operation needs."""
+        return _SCOPES.get(self.kind, SCOPE_WRITE)
+
+    @property
+    def is_write(self) -> bool:
+        return self.kind in _WRITES
+
+
+_COLLECTION = {"GET": Kind.LIST, "POST": Kind.CREATE, "PATCH": Kind.UPDATE, "PUT": Kind.UPDATE}
+_COLLECTION["DELETE"] = Kind.DELETE
+_RECORD = {
+    "GET": Kind.GET_RECORD,
+    "PATCH": Kind.UPDATE_RECORD,
+    "PUT": Kind.UPDATE_RECORD,
+    "DELETE": Kind.DELETE_RECORD,
+}
+
+
+def match_route(method: str, path: str) -> Route | None:
+    """The operation for ``method`` and ``path`` (no query string), or None for a 404."""
+    if not path.startswith("/v0/"):
+        return None
+    parts = [unquote(part) for part in path[len("/v0/") :].rstrip("/").split("/")]
+    if any(part == "" for part in parts):
+        return None
+    if parts[0] == "meta":
+        if len(parts) == 4 and parts[1] == "bases" and parts[3] == "tables" and method == "GET":
+            return Route(Kind.META, parts[2])
+        return None
+    if len(parts) == 2 and method in _COLLECTION:
+        return Route(_COLLECTION[method], parts[0], parts[1])
+    if len(parts) == 3 and parts[2] == "listRecords" and method == "POST":
+        return Route(Kind.LIST_POST, parts[0], parts[1])
+    if len(parts) == 3 and method in _RECORD:
+        return Route(_RECORD[method], parts[0], parts[1], parts[2])
+    return None
