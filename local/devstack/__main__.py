@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             "--airtable-port", type=int, default=int(os.environ.get("DEVSTACK_AIRTABLE_PORT", 8787))
         )
         p.add_argument("--queue-name", default="donations")
+        p.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="address to bind; 0.0.0.0 lets a container (sam local invoke) reach the stack",
+        )
     run = sub.choices["run"]
     run.add_argument(
         "--messages", type=Path, default=DEFAULT_MESSAGES, help="JSONL file: one body per line"
@@ -59,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         stack_cm = LocalStack.start(
-            sqs_port=args.sqs_port, airtable_port=args.airtable_port, queue_name=args.queue_name
+            host=args.host,
+            sqs_port=args.sqs_port,
+            airtable_port=args.airtable_port,
+            queue_name=args.queue_name,
         )
         stack = stack_cm.__enter__()
     except OSError as exc:

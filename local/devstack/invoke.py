@@ -73,9 +73,7 @@ def log_sqs_calls(path: Path, label: str) -> None:
 
     def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["devstack_t0"] = time.monotonic()
-        context["devstack_params"] = {
-            k: v for k, v in params.items() if k not in ("MessageBody", "MessageAttributes")
-        }
+        context["devstack_params"] = {k: v for k, v in params.items() if k != "MessageBody"}
 
     def after(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if model.name not in LOGGED_OPERATIONS or "devstack_t0" not in context:
@@ -122,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=60.0, help="Lambda timeout to emulate, seconds"
     )
     parser.add_argument("--event", type=Path, help="event JSON file (default: a scheduled event)")
-    parser.add_argument("--sqs-log", type=Path, help="append a JSON line per SQS call (see log_sqs_calls)")
+    parser.add_argument(
+        "--sqs-log", type=Path, help="append a JSON line per SQS call (see log_sqs_calls)"
+    )
     parser.add_argument("--label", default="run", help="the run's name in the SQS log")
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text()) if args.event else {"detail-type": "Scheduled Event"}

@@ -84,6 +84,7 @@ class LocalStack:
         cls,
         *,
         sqs_endpoint: str | None = None,
+        host: str = "127.0.0.1",
         sqs_port: int = 0,
         airtable_port: int = 0,
         emulator_config: EmulatorConfig | None = None,
@@ -94,9 +95,12 @@ class LocalStack:
     ) -> Iterator[LocalStack]:
         """Start what is not given, create the queues, and tear everything down after."""
         with contextlib.ExitStack() as stack:
-            endpoint = sqs_endpoint or stack.enter_context(moto_sqs(port=sqs_port))
+            endpoint = sqs_endpoint or stack.enter_context(moto_sqs(host=host, port=sqs_port))
             emulator = Emulator(emulator_config or default_emulator_config())
-            url = stack.enter_context(emulator.serve(host="127.0.0.1", port=airtable_port))
+            url = stack.enter_context(emulator.serve(host=host, port=airtable_port))
+            if host == "0.0.0.0":  # reachable from anywhere; talk to it over loopback here
+                endpoint = endpoint.replace("0.0.0.0", "127.0.0.1")
+                url = url.replace("0.0.0.0", "127.0.0.1")
             sqs = sqs_client(endpoint)
             name = queue_name or f"donations-{uuid.uuid4().hex[:8]}"
             queue_url, dlq_url = create_queues(

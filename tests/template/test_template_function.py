@@ -1,0 +1,217 @@
+"""The function's settings, its environment (the public contract) and where the token lives."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:airtable/pat-AbC123"
+
+#: Every variable the function reads (README, "Configuration"); all declared so that
+#: `sam local invoke --env-vars` can override them (it drops undeclared ones).
+CONTRACT = {
+    "QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+    "AIRTABLE_BASE_ID",
+    "AIRTABLE_TABLE",
+    "AIRTABLE_TOKEN_SECRET_ARN",
+    "AIRTABLE_TOKEN",
+    "AIRTABLE_API_URL",
+    "FIELD_MAP",
+    "FIELD_MAP_FILE",
+    "MERGE_ON",
+    "SCHEMA_CHECK",
+    "WAIT_TIME_SECONDS",
+    "AIRTABLE_MAX_RPS",
+    "AIRTABLE_TIMEOUT_SECONDS",
+    "AIRTABLE_LOCKOUT_SECONDS",
+    "AIRTABLE_TYPECAST",
+    "MAX_IN_FLIGHT_WRITES",
+    "WRITE_MAX_ATTEMPTS",
+    "DEAD_LETTER_AFTER_RECEIVES",
+    "BATCH_LINGER_SECONDS",
+    "MAX_BUFFERED_MESSAGES",
+    "STOP_MARGIN_SECONDS",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_SECRETSMANAGER",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+}
+
+
+def test_the_function_is_python313_on_arm64_with_one_run_at_a_time(
+    deploy: Callable[..., Any],
+) -> None:
+    # GIVEN the default stack WHEN we read the function
+    function = deploy().properties("PollerFunction")
+    # THEN it is the poller's handler on python3.13/arm64, never running twice at once
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "poller.handler.lambda_handler"
+    assert function["ReservedConcurrentExecutions"] == 1
+    assert function["FunctionName"] == "poller-test-poller"
+
+
+def test_the_architecture_parameter_builds_for_x86_64(deploy: Callable[..., Any]) -> None:
+    # GIVEN Architecture=x86_64 (the host build) WHEN deployed THEN the function is x86_64
+    assert deploy(Architecture="x86_64").properties("PollerFunction")["Architectures"] == ["x86_64"]
+
+
+def test_timeout_and_memory_leave_room_for_the_stop_margin(deploy: Callable[..., Any]) -> None:
+    # GIVEN the function's limits
+    function = deploy().properties("PollerFunction")
+    timeout, memory = function["Timeout"], function["MemorySize"]
+    # THEN a run has time to drain after the function's stop margin (wait 1 s + Airtable
+    # timeout 10 s + 2 s) and ends before the next tick of the default 5-minute schedule
+    assert 60 <= timeout < 300
+    # AND there is memory to spare over the poller's peak RSS (< 128 MB) with CPU for the
+    # cold start's imports
+    assert 256 <= memory <= 1024
+
+
+def test_async_invocations_are_never_retried_and_expire_quickly(
+    deploy: Callable[..., Any],
+) -> None:
+    # GIVEN the function's asynchronous invoke configuration
+    stack = deploy()
+    (config,) = stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+    properties = config["Properties"]
+    # THEN a failed run is not retried, and a tick throttled behind a running run is dropped
+    # after 60 s (the minimum) instead of queueing for up to 6 hours
+    assert properties["FunctionName"] == "ref:PollerFunction"
+    assert properties["MaximumRetryAttempts"] == 0
+    assert properties["MaximumEventAgeInSeconds"] == 60
+
+
+def test_every_contract_variable_is_declared(deploy: Callable[..., Any]) -> None:
+    # GIVEN the deployed function's environment THEN it declares exactly the contract
+    assert set(deploy().environment) == CONTRACT
+
+
+def test_every_variable_the_code_reads_is_declared(deploy: Callable[..., Any]) -> None:
+    # GIVEN the variable names the poller's configuration reads (LAMBDA_TASK_ROOT is set by
+    # the Lambda runtime itself)
+    source = (ROOT / "src" / "poller" / "config.py").read_text()
+    names = {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.isupper()
+        and "_" in node.value
+        and " " not in node.value
+    } - {"LAMBDA_TASK_ROOT"}
+    assert {"QUEUE_URL", "FIELD_MAP"} <= names  # the scan finds them at all
+    # THEN the template declares each of them (or a local run could not set it)
+    assert names <= set(deploy().environment), sorted(names - set(deploy().environment))
+
+
+@pytest.mark.parametrize(
+    ("field_map", "field_map_file", "accepted"),
+    [
+        ('{"Id":"Id"}', "", True),
+        ("", "field_maps/donations.json", True),
+        ("", "", False),
+        ('{"Id":"Id"}', "field_maps/donations.json", False),
+    ],
+)
+def test_exactly_one_of_field_map_and_field_map_file_is_accepted(
+    deploy: Callable[..., Any], field_map: str, field_map_file: str, accepted: bool
+) -> None:
+    # GIVEN FieldMap and FieldMapFile WHEN CloudFormation checks the template's rules
+    stack = deploy(FieldMap=field_map, FieldMapFile=field_map_file)
+    # THEN it accepts exactly one of them, and passes both to the function as they are
+    assert (stack.rule_failures == []) is accepted, stack.rule_failures
+    assert stack.environment["FIELD_MAP"] == field_map
+    assert stack.environment["FIELD_MAP_FILE"] == field_map_file
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"AirtableTokenSecretArn": SECRET_ARN}],
+    ids=["created secret", "existing secret"],
+)
+def test_the_token_reaches_the_function_only_through_secrets_manager(
+    deploy: Callable[..., Any], overrides: dict[str, str]
+) -> None:
+    # GIVEN the stack with either secret
+    stack = deploy(**overrides)
+    env = stack.environment
+    # THEN the environment holds the secret's ARN and an empty AIRTABLE_TOKEN
+    expected = overrides.get("AirtableTokenSecretArn", "ref:AirtableTokenSecret")
+    assert env["AIRTABLE_TOKEN_SECRET_ARN"] == expected
+    assert env["AIRTABLE_TOKEN"] == ""
+    # AND the role can read exactly that secret
+    assert ("secretsmanager:GetSecretValue", expected) in stack.grants("PollerRole")
+
+
+def test_no_parameter_or_resource_carries_the_token(sam: dict[str, Any]) -> None:
+    # GIVEN the template's parameters and the secret it creates
+    parameters = sam["Parameters"]
+    secret = sam["Resources"]["AirtableTokenSecret"]["Properties"]
+    # THEN the only token-related parameter is the secret's ARN (a token parameter would
+    # show in the stack's console and change sets) ...
+    assert [p for p in parameters if "token" in p.lower()] == ["AirtableTokenSecretArn"]
+    # ... and the created secret starts empty: the user puts the token in it
+    assert "SecretString" not in secret and "GenerateSecretString" not in secret
+
+
+def test_local_overrides_default_to_the_real_endpoints(deploy: Callable[..., Any]) -> None:
+    # GIVEN the deployed environment
+    env = deploy().environment
+    # THEN the endpoint overrides are empty (botocore ignores an empty one) and Airtable is real
+    assert env["AWS_ENDPOINT_URL_SQS"] == ""
+    assert env["AWS_ENDPOINT_URL_SECRETSMANAGER"] == ""
+    assert env["AIRTABLE_API_URL"] == "https://api.airtable.com"
+    assert 0 <= int(env["WAIT_TIME_SECONDS"]) <= 20
+    assert float(env["AIRTABLE_MAX_RPS"]) == 5
+
+
+def test_powertools_names_are_set_in_the_template(deploy: Callable[..., Any]) -> None:
+    env = deploy().environment
+    assert env["POWERTOOLS_SERVICE_NAME"] == "sqs-airtable-poller"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "SqsAirtablePoller"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_the_airtable_parameters_reach_the_environment(deploy: Callable[..., Any]) -> None:
+    # GIVEN Airtable settings as parameters
+    field_map = '{"Id":"Id","CreationDate":"Creation Date"}'
+    env = deploy(
+        AirtableBaseId="appAbcdefghijklmn",
+        AirtableTable="tblAbcdefghijklmn",
+        FieldMap=field_map,
+        MergeOn="Id",
+    ).environment
+    # THEN the function reads them unchanged
+    assert env["AIRTABLE_BASE_ID"] == "appAbcdefghijklmn"
+    assert env["AIRTABLE_TABLE"] == "tblAbcdefghijklmn"
+    assert json.loads(env["FIELD_MAP"]) == json.loads(field_map)
+    assert env["MERGE_ON"] == "Id"
+
+
+def test_botocore_ignores_an_empty_endpoint_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the deployed function's empty overrides in the environment
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETSMANAGER", "")
+    session = boto3.Session(
+        aws_access_key_id="x", aws_secret_access_key="y", region_name="us-east-1"
+    )
+    # WHEN clients are created THEN they use the real endpoints
+    assert session.client("sqs").meta.endpoint_url == "https://sqs.us-east-1.amazonaws.com"
+    assert (
+        session.client("secretsmanager").meta.endpoint_url
+        == "https://secretsmanager.us-east-1.amazonaws.com"
+    )
+    # AND a non-empty override does redirect (so the empty case is a real test)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324")
+    assert session.client("sqs").meta.endpoint_url == "http://127.0.0.1:9324"

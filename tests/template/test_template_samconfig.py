@@ -1,0 +1,126 @@
+"""samconfig.toml and the documented `--parameter-overrides` commands, read with SAM's own
+parsers, so that `sam deploy --config-env prod` gets valid values for every parameter."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samcli.cli.types import CfnParameterOverridesType
+from samcli.commands.deploy.deploy_context import DeployContext
+from samcli.lib.config.samconfig import SamConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("default", "dev", "prod")
+DONATIONS_MAP = {
+    "Id": "Id",
+    "CreationDate": "Creation Date",
+    "UserId": "Donor Id",
+    "FundraiserId": "Fundraiser Id",
+    "DonationAmount": "Donation Amount",
+    "DonorDisplayName": "Donor Display Name",
+}
+
+
+def deploy_settings(environment: str) -> dict[str, Any]:
+    return SamConfig(str(ROOT), "samconfig.toml").get_all(["deploy"], "parameters", environment)
+
+
+def overrides_of(value: Any) -> dict[str, str]:
+    """What SAM makes of a parameter_overrides value (config file or command line)."""
+    return CfnParameterOverridesType().convert(value, None, None)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_deploys_its_own_stack_with_iam(environment: str) -> None:
+    settings = deploy_settings(environment)
+    assert settings["capabilities"] == "CAPABILITY_IAM"
+    assert settings["resolve_s3"] is True
+    stacks = {deploy_settings(e)["stack_name"] for e in ENVIRONMENTS}
+    assert len(stacks) == len(ENVIRONMENTS), "two environments would deploy the same stack"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_gives_valid_values_for_every_required_parameter(
+    environment: str, sam: dict[str, Any], check_parameter: Callable[[str, str], list[str]]
+) -> None:
+    # GIVEN the environment's parameter_overrides, as SAM parses them
+    values = overrides_of(deploy_settings(environment)["parameter_overrides"])
+    # THEN every value is one CloudFormation accepts for that parameter ...
+    problems = [p for name, value in values.items() for p in check_parameter(name, value)]
+    assert problems == []
+    # ... every parameter without a default has a value ...
+    required = {n for n, spec in sam["Parameters"].items() if "Default" not in spec}
+    assert required <= set(values), sorted(required - set(values))
+    # ... and the values with spaces and JSON arrive whole (not cut at the first space)
+    assert values["ScheduleExpression"] == "rate(5 minutes)"
+    assert json.loads(values["FieldMap"]) == DONATIONS_MAP
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_satisfies_the_template_rules(
+    environment: str, deploy: Callable[..., Any]
+) -> None:
+    values = overrides_of(deploy_settings(environment)["parameter_overrides"])
+    stack = deploy(**values)
+    assert stack.rule_failures == []
+    assert stack.properties("PollerFunctionSchedule")["ScheduleExpression"] == "rate(5 minutes)"
+
+
+def test_prod_confirms_change_sets() -> None:
+    assert deploy_settings("prod")["confirm_changeset"] is True
+
+
+def test_an_unquoted_value_with_a_space_would_be_cut() -> None:
+    # GIVEN the mistake the docs warn about (the check can fail)
+    # WHEN SAM parses it THEN the value stops at the space
+    assert overrides_of("ScheduleExpression=rate(1 minute)")["ScheduleExpression"] == "rate(1"
+
+
+def documented_overrides() -> list[str]:
+    """The --parameter-overrides argument of each sam command in the docs (docs/deploy.md,
+    or README.md once merged), after the shell has removed its quotes."""
+    commands = []
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(d.read_text() for d in documents if d.exists())
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("sam ") and "--parameter-overrides" in line:
+            words = shlex.split(line.split(" #", 1)[0])
+            commands.append(words[words.index("--parameter-overrides") + 1])
+    return commands
+
+
+def test_the_docs_show_how_to_change_and_pause_the_schedule() -> None:
+    names = {name for arg in documented_overrides() for name in overrides_of(arg)}
+    assert {"ScheduleExpression", "SchedulePaused", "Architecture"} <= names
+
+
+@pytest.mark.parametrize("argument", documented_overrides())
+def test_each_documented_override_reaches_cloudformation_whole(
+    argument: str, sam: dict[str, Any], check_parameter: Callable[[str, str], list[str]]
+) -> None:
+    # GIVEN a documented command's --parameter-overrides, as the shell passes it
+    values = overrides_of(argument)
+    # THEN each value is valid for its parameter (a cut "rate(1" would not be) ...
+    assert values
+    assert [p for n, v in values.items() for p in check_parameter(n, v)] == []
+    # ... and on an existing stack every other parameter keeps its deployed value
+    change = DeployContext.merge_parameters(sam, values)
+    kept = {p["ParameterKey"] for p in change if p.get("UsePreviousValue")}
+    assert kept == set(sam["Parameters"]) - set(values)
+
+
+def test_the_documented_schedule_change_is_one_minute() -> None:
+    schedules = [
+        overrides_of(a)["ScheduleExpression"]
+        for a in documented_overrides()
+        if "ScheduleExpression" in a
+    ]
+    assert "rate(1 minute)" in schedules
+    assert all(re.fullmatch(r"(rate|cron)\(.+\)", s) for s in schedules)
