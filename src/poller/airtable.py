@@ -7,11 +7,15 @@ the retry policy instead, because only it knows the deadline and the merge key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
 from pyairtable import Api, Table
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import (
     RecordsRejectedError,
@@ -28,6 +32,43 @@ CONNECT_TIMEOUT_SECONDS = 3.05
 CONFIGURATION_422 = frozenset({"UNKNOWN_FIELD_NAME"})
 
 
+# --- knowing when a request really left --------------------------------------------------
+# The rate limiter lets a request through, but a new connection (TCP + TLS) or a busy
+# thread can delay the moment it leaves. These hooks tell the limiter when the request was
+# handed to the socket, so that a late request is counted when it left.
+_sending = threading.local()
+
+
+class _SentHookMixin:
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        on_sent = getattr(_sending, "on_sent", None)
+        if on_sent is not None:
+            on_sent()
+
+
+class _HTTPConnection(_SentHookMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_SentHookMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _SentHookAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def make_table(*, token: str, base_id: str, table: str, api_url: str, timeout: float) -> Table:
     """A pyairtable Table with explicit timeouts and no hidden retries."""
     api = Api(
@@ -36,6 +77,9 @@ def make_table(*, token: str, base_id: str, table: str, api_url: str, timeout: f
         retry_strategy=None,
         endpoint_url=api_url,
     )
+    adapter = _SentHookAdapter(pool_maxsize=16)
+    api.session.mount("http://", adapter)
+    api.session.mount("https://", adapter)
     return api.table(base_id, table)
 
 
@@ -45,11 +89,17 @@ class AirtableSink:
     max_records = MAX_RECORDS_PER_REQUEST
 
     def __init__(
-        self, table: Table, merge_on: Sequence[str] = (), *, typecast: bool = False
+        self,
+        table: Table,
+        merge_on: Sequence[str] = (),
+        *,
+        typecast: bool = False,
+        on_sent: Callable[[], None] | None = None,
     ) -> None:
         self.table = table
         self.merge_on = list(merge_on)
         self.typecast = typecast
+        self.on_sent = on_sent
 
     def write(self, records: Sequence[Record]) -> WriteResult:
         if not 0 < len(records) <= self.max_records:
@@ -57,6 +107,7 @@ class AirtableSink:
                 f"one request takes 1 to {self.max_records} records, got {len(records)}"
             )
         fields = [dict(r.fields) for r in records]
+        _sending.on_sent = self.on_sent
         try:
             if self.merge_on:
                 upserted = self.table.batch_upsert(
@@ -82,6 +133,8 @@ class AirtableSink:
                 f"no answer from Airtable ({type(exc).__name__}); the write may or may not have been applied",
                 error_type=type(exc).__name__,
             ) from exc
+        finally:
+            _sending.on_sent = None
 
 
 def error_of(response: requests.Response | None) -> tuple[str, str]:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -18,6 +19,7 @@ from .drain import Drain, RunSummary, Settings
 from .errors import ConfigError, ConfigErrors, RunFailedError
 from .mapping import Mapper
 from .policies import Deadline, RateLimiter
+from .schema import verify_at_start
 
 SERVICE = "sqs-airtable-poller"
 NAMESPACE = "SqsAirtablePoller"
@@ -28,14 +30,24 @@ metrics = Metrics()
 
 @functools.cache
 def _route_core_logs() -> None:
-    """Send the core's stdlib loggers (`poller.*`) through the Powertools JSON formatter."""
-    names = {name for name in logging.root.manager.loggerDict if name.startswith("poller.")}
-    copy_config_to_registered_loggers(source_logger=logger, include=names)
+    """Send the core's stdlib loggers (`poller.*`, children of `poller`) through the
+    Powertools JSON formatter, so that every line carries the request id."""
+    logging.getLogger("poller")
+    copy_config_to_registered_loggers(source_logger=logger, include={"poller"})
+
+
+@dataclass(frozen=True)
+class _Adapters:
+    sqs: Any
+    table: Any
+    #: one limiter per base for the container's life: every request to the base takes a slot
+    limiter: RateLimiter
 
 
 @functools.lru_cache(maxsize=4)
-def _adapters(config: Config) -> tuple[Any, Any]:
-    """The SQS client and Airtable table, built once per container and reused while warm.
+def _adapters(config: Config) -> _Adapters:
+    """The SQS client, the Airtable table and its rate limiter, built once per container and
+    reused while warm.
 
     The token is read from Secrets Manager here, i.e. at cold start, and is never logged."""
     import boto3
@@ -51,17 +63,29 @@ def _adapters(config: Config) -> tuple[Any, Any]:
             retries={"mode": "standard", "max_attempts": 3},
         ),
     )
+    limiter = RateLimiter(config.tuning.max_rps)
     table = make_table(
-        token=_token(config),
+        token=read_token(config),
         base_id=config.base_id,
         table=config.table,
         api_url=config.api_url,
         timeout=config.tuning.airtable_timeout_seconds,
     )
-    return sqs, table
+    # Once per cold start, before any receive: a table that does not fit FIELD_MAP/MERGE_ON
+    # stops the run with one error listing every problem (SCHEMA_CHECK, docs/mapping-and-operations.md).
+    verify_at_start(
+        table,
+        config.table,
+        config.field_map,
+        config.merge_on,
+        config.schema_check,
+        limiter=limiter,
+    )
+    return _Adapters(sqs, table, limiter)
 
 
-def _token(config: Config) -> str:
+def read_token(config: Config) -> str:
+    """The Airtable token: AIRTABLE_TOKEN locally, else the secret (Powertools-cached)."""
     if config.token:
         return config.token
     from aws_lambda_powertools.utilities import parameters
@@ -97,14 +121,17 @@ def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
     from .airtable import AirtableSink
     from .sqs import SqsQueue
 
-    sqs, table = _adapters(config)
+    adapters = _adapters(config)
     tuning = config.tuning
+    limiter = adapters.limiter
     drain = Drain(
-        queue=SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url),
-        sink=AirtableSink(table, config.merge_on, typecast=tuning.typecast),
+        queue=SqsQueue(adapters.sqs, config.queue_url, config.dead_letter_queue_url),
+        sink=AirtableSink(
+            adapters.table, config.merge_on, typecast=tuning.typecast, on_sent=limiter.mark_sent
+        ),
         mapper=Mapper(config.field_map, config.merge_on),
         deadline=Deadline(remaining_ms, tuning.stop_margin),
-        limiter=RateLimiter(tuning.max_rps),
+        limiter=limiter,
         settings=Settings(
             wait_time_seconds=tuning.wait_time_seconds,
             max_in_flight=1 if config.is_fifo else tuning.max_in_flight,

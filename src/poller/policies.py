@@ -9,6 +9,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,10 +57,15 @@ class Deadline:
 
 
 class RateLimiter:
-    """Paces requests to one base: at most `rps` per second, evenly spaced, shared by threads.
+    """Paces requests to one base: at most `rps` per second, shared by threads.
 
-    `pause_until` holds every caller back during a lockout (after a 429), so nobody hammers
-    Airtable while it is refusing requests.
+    Two rules, both measured from when requests really left, not when they were planned:
+    consecutive requests are `interval` apart, and no `burst` requests (5 at 5 req/s) fit
+    in `window` (1.02 s), i.e. a sliding window like the one Airtable counts with. A request
+    that was let through but left late (a new connection, a busy thread) is recorded at
+    the time it left (`mark_sent`), so that the requests after it keep their distance.
+    Callers are let through one at a time. `pause_until` holds everyone back during a
+    lockout (after a 429), so nobody hammers Airtable while it refuses requests.
     """
 
     def __init__(
@@ -73,28 +79,51 @@ class RateLimiter:
         if rps <= 0:
             raise ValueError("rps must be positive")
         self.interval = (1.0 + guard) / rps
+        self.burst = max(1, math.floor(rps))
+        self.window = self.burst * self.interval
         self._clock = clock
         self._sleep = sleep
-        self._next = 0.0
+        self._sent: deque[list[float]] = deque(maxlen=self.burst)
+        self._paused_until = -math.inf
         self._lock = threading.Lock()
+        self._mine = threading.local()
+
+    def next_free(self) -> float:
+        """The earliest clock time at which `acquire` could return."""
+        if not self._sent:
+            return self._paused_until
+        spaced = self._sent[-1][0] + self.interval
+        windowed = self._sent[0][0] + self.window if len(self._sent) == self.burst else -math.inf
+        return max(spaced, windowed, self._paused_until)
 
     def acquire(self, *, not_after: float | None = None) -> bool:
         """Wait for the next free slot and take it. Return False, without waiting, if that
-        slot falls after `not_after` (a clock time)."""
+        slot falls after `not_after` (a clock time). Call it right before sending."""
         with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            if not_after is not None and slot > not_after:
-                return False
-            self._next = slot + self.interval
-        if slot > now:
-            self._sleep(slot - now)
-        return True
+            while True:
+                now = self._clock()
+                slot = max(now, self.next_free())
+                if not_after is not None and slot > not_after:
+                    return False
+                if slot <= now:
+                    break
+                self._sleep(slot - now)  # a pause that starts meanwhile is seen on waking
+            entry = [self._clock()]
+            self._sent.append(entry)
+            self._mine.entry = entry
+            return True
+
+    def mark_sent(self) -> None:
+        """The request this thread was last let through has now left: record that time."""
+        entry = getattr(self._mine, "entry", None)
+        if entry is not None:
+            with self._lock:
+                entry[0] = max(entry[0], self._clock())
+            self._mine.entry = None
 
     def pause_until(self, when: float) -> None:
-        """No slot is handed out before `when` (a clock time)."""
-        with self._lock:
-            self._next = max(self._next, when)
+        """No caller is let through before `when` (a clock time)."""
+        self._paused_until = max(self._paused_until, when)
 
 
 @dataclass
