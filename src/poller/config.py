@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ConfigError, ConfigErrors
-from .mapping import FieldMap
+from .mapping import FieldMap, resolve_map_file
 
 T = TypeVar("T", int, float)
 
 DEFAULT_API_URL = "https://api.airtable.com"
 _BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+#: SCHEMA_CHECK: auto checks when the token may read the schema, on requires it, off skips it.
+SCHEMA_CHECK_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Config:
     api_url: str = DEFAULT_API_URL
     merge_on: tuple[str, ...] = ()
     tuning: Tuning = Tuning()
+    schema_check: str = "auto"
 
     def __repr__(self) -> str:  # never print the token
         token = "<set>" if self.token else None
@@ -64,7 +67,7 @@ class Config:
             f"Config(queue_url={self.queue_url!r}, base_id={self.base_id!r}, table={self.table!r}, "
             f"token={token}, token_secret_arn={self.token_secret_arn!r}, "
             f"dead_letter_queue_url={self.dead_letter_queue_url!r}, api_url={self.api_url!r}, "
-            f"merge_on={self.merge_on!r}, tuning={self.tuning!r})"
+            f"merge_on={self.merge_on!r}, tuning={self.tuning!r}, schema_check={self.schema_check!r})"
         )
 
     __str__ = __repr__
@@ -116,6 +119,7 @@ class Config:
             lockout_seconds=reader.number("AIRTABLE_LOCKOUT_SECONDS", float, 30.0, 0.0, 300.0),
             typecast=reader.flag("AIRTABLE_TYPECAST", False),
         )
+        schema_check = reader.choice("SCHEMA_CHECK", SCHEMA_CHECK_MODES, "auto")
         reader.raise_if_failed()
         assert field_map is not None and queue_url and base_id and table
         return cls(
@@ -129,6 +133,7 @@ class Config:
             api_url=api_url.rstrip("/"),
             merge_on=merge_on,
             tuning=tuning,
+            schema_check=schema_check,
         )
 
 
@@ -190,11 +195,31 @@ class _Reader:
         self.fail(name, f"must be true or false, got {raw!r}")
         return default
 
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        raw = self.env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw not in choices:
+            self.fail(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+            return default
+        return raw
+
     def field_map(self) -> FieldMap | None:
-        raw = self.text("FIELD_MAP", required=True)
-        if raw is None:
+        """FIELD_MAP (inline JSON) or FIELD_MAP_FILE (a JSON file shipped with the function)."""
+        raw = self.text("FIELD_MAP", required=False)
+        path = self.text("FIELD_MAP_FILE", required=False)
+        if raw and path:
+            self.fail("FIELD_MAP", "and FIELD_MAP_FILE are both set; keep one")
+            return None
+        if not raw and not path:
+            self.fail(
+                "FIELD_MAP", "is required but not set (or set FIELD_MAP_FILE to a mapping file)"
+            )
             return None
         try:
+            if path:
+                return FieldMap.load(resolve_map_file(path, self.env.get("LAMBDA_TASK_ROOT")))
+            assert raw is not None
             return FieldMap.parse(raw)
         except ConfigError as exc:
             self.errors.append(exc)

@@ -4,8 +4,8 @@ Written against `QueuePort` and `SinkPort` only. Three kinds of worker share one
 
 * one receiver thread long-polls the queue while writes are in flight, maps each message,
   dead-letters poison at once and buffers the rest (at most `max_buffered` messages);
-* the calling thread assembles requests of up to 10 records when a slot of the rate
-  limiter is free (so requests fill up while they wait) and hands them to
+* the calling thread assembles a request of up to 10 records when the rate limiter's next
+  slot comes up (so requests fill up while they wait) and hands it to
 * a small pool of writers, each of which sends one request, retries it within the policy,
   bisects a rejected request to find its bad records, and deletes the messages whose
   records Airtable confirmed.
@@ -16,6 +16,7 @@ in flight finish, and every message still held is released for the next run.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -169,6 +170,7 @@ class Drain:
         self._blocked_groups: set[str] = set()
         self._held = 0  # messages received and not yet finished
         self._in_flight = 0
+        self._awaiting: list[_Entry] | None = None  # the request waiting for its limiter slot
         self._to_release: list[Message] = []
         self._receiver_done = False
         self._stop: _Stop | None = None
@@ -201,34 +203,37 @@ class Drain:
         return self.summary
 
     def _next_batch(self) -> list[_Entry] | None:
-        """Block until a request is worth sending and a limiter slot is ours; None = stop."""
-        while True:
-            with self._cond:
-                while True:
-                    if self._stop is not None:
+        """Block until a request is worth sending and the limiter's next slot is due; None = stop.
+
+        At most one assembled request waits for the limiter at any time, so each request
+        is filled as late as possible, with everything that arrived while it waited."""
+        with self._cond:
+            while True:
+                if self._stop is not None:
+                    return None
+                if self.deadline.expired():
+                    self._stop = _Stop("deadline")
+                    return None
+                takeable = self._takeable()
+                if self._receiver_done and not takeable and self._in_flight == 0:
+                    self._stop = _Stop("empty")
+                    return None
+                ready = (
+                    self._in_flight < self.settings.max_in_flight
+                    and self._awaiting is None
+                    and self._worth_sending(takeable)
+                )
+                if ready:
+                    due = self.limiter.next_free() - self.clock()
+                    if due > self.deadline.usable():
+                        self._stop = _Stop("deadline")  # e.g. a lockout longer than the time left
                         return None
-                    if self.deadline.expired():
-                        self._stop = _Stop("deadline")
-                        return None
-                    takeable = self._takeable()
-                    if self._receiver_done and not takeable and self._in_flight == 0:
-                        self._stop = self._stop or _Stop("empty")
-                        return None
-                    if self._in_flight < self.settings.max_in_flight and self._worth_sending(
-                        takeable
-                    ):
-                        break
-                    self._cond.wait(timeout=0.05)
-            not_after = self.clock() + max(self.deadline.usable(), 0)
-            if not self.limiter.acquire(not_after=not_after):
-                with self._cond:
-                    self._stop = self._stop or _Stop("deadline")
-                return None
-            with self._cond:
-                batch = self._take_batch()
-                if batch:
-                    self._in_flight += 1
-                    return batch
+                    if due <= 0:
+                        batch = self._take_batch()
+                        self._in_flight += 1
+                        self._awaiting = batch
+                        return batch
+                self._cond.wait(timeout=min(max(due, 0.001), 0.05) if ready else 0.05)
 
     def _takeable(self) -> list[_Entry]:
         """Entries that may go into a request now, in arrival order.
@@ -278,6 +283,7 @@ class Drain:
                         and not self._halt.is_set()
                     ):
                         self._cond.wait(timeout=0.05)
+                    held_at_receive = self._held
                 if self._halt.is_set() or self.deadline.expired():
                     break
                 messages = self.queue.receive(
@@ -286,6 +292,8 @@ class Drain:
                     visibility_seconds=self.deadline.visibility_seconds(),
                 )
                 if not messages:
+                    if self.settings.fifo and self._held_groups_may_settle(held_at_receive):
+                        continue
                     break
                 self._accept(messages)
         except Exception as exc:
@@ -306,8 +314,17 @@ class Drain:
         for message in messages:
             try:
                 record = self.mapper(message)
+                _check_sendable(record)
             except MappingError as exc:
                 poison.append(DeadLetter(message, exc.reason, "MAPPING_ERROR"))
+                continue
+            except Exception as exc:
+                # One message must never stop the run: a body that crashes the mapper (JSON
+                # nested 100,000 deep raises RecursionError) is that message's poison. Logged
+                # with its traceback, in case it is a bug of the mapping instead.
+                log.exception("mapping crashed on message %s; dead-lettering it", message.id)
+                reason = f"mapping failed: {type(exc).__name__}: {exc}"
+                poison.append(DeadLetter(message, reason, "MAPPING_ERROR"))
                 continue
             with self._cond:
                 self._add(record, message, now)
@@ -315,6 +332,19 @@ class Drain:
             self._cond.notify_all()
         if poison:
             self._dead_letter(poison)
+
+    def _held_groups_may_settle(self, held_at_receive: int) -> bool:
+        """FIFO only. SQS returns nothing from a group while this run holds any of its
+        messages, so an empty receive proves the queue empty only if the run held nothing
+        when it asked. Otherwise receive again once something held has settled (its group
+        may be unlocked now; it may have settled during the long poll already), or stop
+        receiving when nothing held can settle any more (only blocked groups are left)."""
+        with self._cond:
+            while self._held and self._held == held_at_receive and not self._halt.is_set():
+                if self._in_flight == 0 and not self._takeable():
+                    return False
+                self._cond.wait(timeout=0.05)
+            return bool(held_at_receive) and not self._halt.is_set()
 
     def _add(self, record: Record, message: Message, now: float) -> None:
         """Buffer a record, collapsing it into a waiting entry with the same merge key."""
@@ -335,7 +365,7 @@ class Drain:
         started = self.clock()
         outcome = _Outcome()
         try:
-            outcome = self._write(batch, first_slot_taken=True)
+            outcome = self._write(batch, first=True)
         except _Stop as stop:
             with self._cond:
                 self._stop = self._stop or stop
@@ -346,6 +376,7 @@ class Drain:
                 self._stop = self._stop or _Stop("error", exc)
             outcome.failed += [(e, SinkError(repr(exc))) for e in batch]
         finally:
+            self._slot_taken(batch)
             try:
                 self._settle(outcome, batch)
             finally:
@@ -358,16 +389,20 @@ class Drain:
                         self._groups_in_flight -= entry.groups
                     self._cond.notify_all()
 
-    def _write(self, entries: list[_Entry], *, first_slot_taken: bool = False) -> _Outcome:
-        """Write entries in one request, retrying transient failures and bisecting rejections."""
+    def _write(self, entries: list[_Entry], *, first: bool = False) -> _Outcome:
+        """Write entries in one request, retrying transient failures and bisecting rejections.
+
+        Every attempt takes its limiter slot immediately before it is sent."""
         attempt = 0
-        slot_taken = first_slot_taken
         while True:
-            if not slot_taken and not self._acquire_slot():
+            acquired = self._acquire_slot()
+            if first:
+                first = False
+                self._slot_taken(entries)
+            if not acquired:
                 return _Outcome(
                     failed=[(e, SinkError("no time left for another request")) for e in entries]
                 )
-            slot_taken = False
             attempt += 1
             try:
                 result = self.sink.write([e.record for e in entries])
@@ -408,9 +443,26 @@ class Drain:
             return _Outcome(rejected=[(entries[0], exc)], requests=1)
         middle = len(entries) // 2
         outcome = _Outcome(requests=1)
-        for half in (entries[:middle], entries[middle:]):
-            outcome.merge(self._write(half))
+        outcome.merge(self._write(entries[:middle]))
+        # FIFO: once a message of a group has failed, a later one of that group must not be
+        # written (it would overtake it); it fails with it and is released in order.
+        failed_groups = {group for entry, _ in outcome.failed for group in entry.groups}
+        later = entries[middle:]
+        kept_back = [e for e in later if e.groups & failed_groups]
+        if kept_back:
+            why = SinkError("an earlier message of its FIFO group failed; kept back for order")
+            outcome.failed += [(e, why) for e in kept_back]
+            later = [e for e in later if not e.groups & failed_groups]
+        if later:
+            outcome.merge(self._write(later))
         return outcome
+
+    def _slot_taken(self, batch: list[_Entry]) -> None:
+        """The waiting request got its slot (or gave up): the next one may be assembled."""
+        with self._cond:
+            if self._awaiting is batch:
+                self._awaiting = None
+                self._cond.notify_all()
 
     def _acquire_slot(self) -> bool:
         return self.limiter.acquire(not_after=self.clock() + max(self.deadline.usable(), 0))
@@ -448,8 +500,12 @@ class Drain:
         for entry, exc in outcome.failed:
             for message in entry.messages:
                 threshold = self.settings.dead_letter_after_receives
+                # Only a write that was tried and kept failing (5xx, timeout, no answer) makes a
+                # message suspect. A 429, a configuration error, the deadline or a FIFO
+                # kept-back are the run's circumstances, not the message's fault: release it.
                 if (
                     threshold
+                    and isinstance(exc, TransientSinkError)
                     and message.receive_count >= threshold
                     and self.queue.has_dead_letter_queue
                 ):
@@ -540,6 +596,23 @@ class Drain:
                 )
         with self._cond:
             self.summary.released += released
+
+
+def _check_sendable(record: Record) -> None:
+    """A record travels as strict JSON in UTF-8. A lone surrogate ("\\ud800" is a legal JSON
+    escape, so SQS and the parser let it through) or a NaN cannot: caught here it is one
+    message's poison; caught by the sink it would fail the whole request of ten, every time."""
+    try:
+        json.dumps(record.fields, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise MappingError(
+            f"a value is not valid Unicode ({exc.reason}: {bad!r}) and cannot be sent as UTF-8"
+        ) from None
+    except ValueError as exc:
+        raise MappingError(f"a value cannot be sent as JSON: {exc}") from None
+    except TypeError:
+        return  # not JSON-serialisable at all: the sink's concern (a bug, not poison)
 
 
 def _chunks(items: Sequence[Message], size: int) -> Iterable[list[Message]]:

@@ -19,6 +19,8 @@ REASON_ATTRIBUTES = (
     "poller.receive_count",
 )
 MAX_REASON_CHARS = 1000
+#: SQS's limit for one message: the body and every attribute's name, type and value together.
+MAX_MESSAGE_BYTES = 1_048_576
 
 
 class SqsQueue:
@@ -85,7 +87,8 @@ class SqsQueue:
 
     def _dead_letter_request(self, letter: DeadLetter) -> dict[str, Any]:
         message = letter.message
-        attributes = {
+        body = message.body if message.body else " "
+        wanted = {
             "poller.reason": _text(letter.reason[:MAX_REASON_CHARS]),
             "poller.error_type": _text(letter.error_type),
             "poller.source_message_id": _text(message.id),
@@ -95,12 +98,36 @@ class SqsQueue:
             },
         }
         for name, value in message.attributes.items():
+            wanted.setdefault(name, _text(value))
+        # Attributes count towards SQS's 1 MiB limit with the body: a poison body close to
+        # 1 MiB plus a long reason would be refused, and the message would stay in the source
+        # queue for the redrive policy to move without any reason. Fit them in the room
+        # left, most useful first, shortening the reason if it must.
+        room = MAX_MESSAGE_BYTES - len(body.encode("utf-8"))
+        attributes: dict[str, Any] = {}
+        for name, value in wanted.items():
             if len(attributes) >= 10:
                 break
-            attributes.setdefault(name, _text(value))
+            if name == "poller.reason":
+                text = value["StringValue"]
+                reason = _fit(text, room - (_attribute_bytes(name, value) - len(text.encode())))
+                if not reason:
+                    continue
+                value = _text(reason)
+            size = _attribute_bytes(name, value)
+            if size <= room:
+                attributes[name] = value
+                room -= size
+        if "poller.reason" not in attributes:
+            log.warning(
+                "no room for a reason next to the %d-byte body of message %s; its reason: %s",
+                len(body.encode("utf-8")),
+                message.id,
+                letter.reason,
+            )
         request: dict[str, Any] = {
             "QueueUrl": self.dead_letter_queue_url,
-            "MessageBody": message.body if message.body else " ",
+            "MessageBody": body,
             "MessageAttributes": attributes,
         }
         if str(self.dead_letter_queue_url).endswith(".fifo"):
@@ -132,6 +159,21 @@ class SqsQueue:
 
 def _text(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value or "-"}
+
+
+def _attribute_bytes(name: str, value: dict[str, str]) -> int:
+    """What one attribute counts towards the message size: its name, type and value."""
+    return sum(
+        len(part.encode("utf-8")) for part in (name, value["DataType"], value["StringValue"])
+    )
+
+
+def _fit(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` bytes of UTF-8 (never inside a character)."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[: max(limit, 0)].decode("utf-8", errors="ignore")
 
 
 def _message(raw: dict[str, Any]) -> Message:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
-from devstack.factories import DONATION_FIELD_MAP_JSON, donation
+import json
+from pathlib import Path
 
-from poller.errors import MappingError
-from poller.mapping import FieldMap, Mapper
+import pytest
+from devstack.factories import DONATION_FIELD_MAP_JSON, Budget, donation
+from devstack.memory import MemoryQueue, MemorySink
+
+import poller
+from poller.config import Config
+from poller.drain import Drain, Settings
+from poller.errors import ConfigError, ConfigErrors, MappingError
+from poller.mapping import FieldMap, Mapper, resolve_map_file
 from poller.model import Message
+from poller.policies import Deadline, RateLimiter
 
 
 def message(body: str) -> Message:
@@ -18,8 +26,6 @@ MAPPER = Mapper(FieldMap.parse(DONATION_FIELD_MAP_JSON), ("Id",))
 
 
 def test_maps_keys_to_fields_and_ignores_unknown_keys():
-    import json
-
     body = donation(1, Currency="USD")
     record = MAPPER(message(json.dumps(body)))
     assert record.fields["Donation Amount"] == body["DonationAmount"]
@@ -44,3 +50,351 @@ def test_maps_keys_to_fields_and_ignores_unknown_keys():
 def test_poison_gets_a_reason(body, reason):
     with pytest.raises(MappingError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         MAPPER(message(body))
+
+
+# -- richer entries: typed conversion, nested paths, envelope values, defaults -------------
+
+DONATIONS_FILE = Path(poller.__file__).parent / "field_maps" / "donations.json"
+
+
+def mapper(entries: dict, merge_on: tuple[str, ...] = ()) -> Mapper:
+    return Mapper(FieldMap.parse(json.dumps(entries)), merge_on)
+
+
+def fields_of(entries: dict, body: dict, **envelope) -> dict:
+    return dict(
+        mapper(entries)(Message(id="m1", receipt="r1", body=json.dumps(body), **envelope)).fields
+    )
+
+
+def reason_of(entries: dict, body: dict) -> str:
+    with pytest.raises(MappingError) as raised:
+        mapper(entries)(message(json.dumps(body)))
+    return raised.value.reason
+
+
+def test_plain_and_typed_entries_mix_and_unknown_keys_are_never_sent():
+    # GIVEN a map with a plain entry and a typed one, and a body with extra keys
+    entries = {"Id": "Id", "Amount": {"field": "Donation Amount", "type": "currency"}}
+    # WHEN mapped
+    fields = fields_of(entries, {"Id": "a", "Amount": 12, "Secret": "x", "Other": {"y": 1}})
+    # THEN only the mapped fields are present, with their values
+    assert fields == {"Id": "a", "Donation Amount": 12}
+
+
+@pytest.mark.parametrize(
+    ("source", "body", "expected"),
+    [
+        ("donor.name", {"donor": {"name": "Ada"}}, "Ada"),
+        ("lines.1.sku", {"lines": [{"sku": "A"}, {"sku": "B"}]}, "B"),
+        ("donor.name", {"donor.name": "literal wins", "donor": {"name": "nested"}}, "literal wins"),
+    ],
+)
+def test_nested_source_paths(source, body, expected):
+    assert fields_of({source: {"field": "Out", "type": "text"}}, body) == {"Out": expected}
+
+
+def test_missing_nested_path_is_left_out_or_defaulted():
+    # GIVEN a nested source with a default and one without, WHEN the body lacks both paths
+    entries = {
+        "donor.name": {"field": "Donor", "type": "text", "default": "Anonymous"},
+        "donor.email": {"field": "Email", "type": "text"},
+    }
+    # THEN the default is written and the other field is left out (not sent as null)
+    assert fields_of(entries, {"donor": "not an object"}) == {"Donor": "Anonymous"}
+    assert fields_of(entries, {"donor": {"name": None}}) == {"Donor": "Anonymous"}
+
+
+def test_envelope_values():
+    # GIVEN a map reading SQS envelope values
+    entries = {
+        "$MessageId": "Message",
+        "$SentTimestamp": {"field": "Queued At", "type": "dateTime"},
+        "$ApproximateReceiveCount": {"field": "Receives", "type": "integer"},
+        "$MessageAttributes.Channel": {"field": "Channel", "type": "singleSelect"},
+        "$MessageGroupId": "Group",
+    }
+    # WHEN a message with attributes is mapped
+    fields = fields_of(
+        entries,
+        {},
+        sent_at_ms=1_525_176_000_123,
+        receive_count=2,
+        attributes={"Channel": "web"},
+    )
+    # THEN each comes from the envelope (SentTimestamp is epoch ms); absent ones are left out
+    assert fields == {
+        "Message": "m1",
+        "Queued At": "2018-05-01T12:00:00.123Z",
+        "Receives": 2,
+        "Channel": "web",
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "expected"),
+    [
+        ({"type": "text"}, 25, "25"),
+        ({"type": "text"}, 2.5, "2.5"),
+        ({"type": "currency"}, 25, 25),
+        ({"type": "currency"}, 25.5, 25.5),
+        ({"type": "number", "coerce": True}, " 25.50 ", 25.5),
+        ({"type": "number", "coerce": True}, "-3", -3),
+        ({"type": "integer"}, 25.0, 25),
+        ({"type": "integer", "coerce": True}, "7", 7),
+        ({"type": "checkbox"}, True, True),
+        ({"type": "checkbox"}, "False", False),
+        ({"type": "checkbox"}, 1, True),
+        ({"type": "checkbox"}, 0, False),
+        ({"type": "date"}, "2018-05-01", "2018-05-01"),
+        ({"type": "date"}, "2018-05-01T23:30:00Z", "2018-05-01"),
+        ({"type": "date", "timezone": "Europe/Paris"}, "2018-05-01T23:30:00Z", "2018-05-02"),
+        ({"type": "dateTime"}, "2018-05-01T12:00:00.000Z", "2018-05-01T12:00:00.000Z"),
+        ({"type": "dateTime"}, "2018-05-01T14:00:00+02:00", "2018-05-01T12:00:00.000Z"),
+        ({"type": "dateTime"}, "2018-05-01T07:00:00-0500", "2018-05-01T12:00:00.000Z"),
+        ({"type": "dateTime"}, "2018-05-01T12:00:00", "2018-05-01T12:00:00.000Z"),
+        (
+            {"type": "dateTime", "timezone": "Europe/Paris"},
+            "2018-05-01T14:00",
+            "2018-05-01T12:00:00.000Z",
+        ),
+        ({"type": "dateTime"}, "2018-05-01", "2018-05-01T00:00:00.000Z"),
+        ({"type": "dateTime", "epoch": "s"}, 1_525_176_000, "2018-05-01T12:00:00.000Z"),
+        ({"type": "singleSelect", "choices": ["web", "app"]}, "app", "app"),
+        ({"type": "singleLineText"}, "alias", "alias"),
+    ],
+)
+def test_conversions(entry, value, expected):
+    # GIVEN a typed entry WHEN a value is mapped THEN it is what Airtable's field type accepts
+    result = fields_of({"v": {"field": "Out", **entry}}, {"v": value})["Out"]
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "reason"),
+    [
+        ({"type": "currency"}, "twenty", "cannot convert str 'twenty' to currency"),
+        (
+            {"type": "currency"},
+            "25",
+            "cannot convert str '25' to currency (numeric strings need \"coerce\": true)",
+        ),
+        ({"type": "currency", "coerce": True}, "NaN", "cannot convert str 'NaN' to currency"),
+        ({"type": "number"}, True, "cannot convert bool True to number"),
+        ({"type": "number"}, [1], "cannot convert list [1] to number"),
+        ({"type": "integer"}, 2.5, "cannot convert float 2.5 to integer (has a fractional part)"),
+        ({"type": "checkbox"}, "yes", "cannot convert str 'yes' to checkbox"),
+        ({"type": "checkbox"}, 2, "cannot convert int 2 to checkbox"),
+        (
+            {"type": "date"},
+            "05/01/2018",
+            "cannot convert str '05/01/2018' to date (expected ISO 8601)",
+        ),
+        (
+            {"type": "date"},
+            "2018-02-30",
+            "cannot convert str '2018-02-30' to date (not a valid date)",
+        ),
+        ({"type": "dateTime"}, "yesterday-ish", "cannot convert str 'yesterday-ish' to dateTime"),
+        (
+            {"type": "dateTime"},
+            1_525_176_000,
+            'cannot convert int 1525176000 to dateTime (numbers need "epoch"',
+        ),
+        ({"type": "text"}, {"a": 1}, "cannot convert dict {'a': 1} to text"),
+        (
+            {"type": "text"},
+            "x" * 100_001,
+            "text of 100,001 characters is longer than Airtable's 100,000",
+        ),
+        (
+            {"type": "singleSelect", "choices": ["web"]},
+            "fax",
+            "'fax' is not one of the options ['web']",
+        ),
+    ],
+)
+def test_a_value_that_cannot_be_converted_names_the_field_and_the_type(entry, value, reason):
+    # GIVEN a typed entry WHEN the value does not fit THEN the reason names the field and type
+    text = reason_of({"v": {"field": "Donation Amount", **entry}}, {"v": value})
+    assert text.startswith('field "Donation Amount": ' + reason)
+
+
+def test_a_number_too_large_for_a_float_is_refused():
+    # GIVEN a body whose number overflows to infinity (valid JSON, unlike Infinity)
+    body = '{"v": 1e999}'
+    # WHEN mapped THEN it is poison, not a NaN/inf sent to Airtable
+    with pytest.raises(MappingError, match=r"cannot convert float inf to number \(not a finite"):
+        mapper({"v": {"field": "N", "type": "number"}})(message(body))
+    with pytest.raises(MappingError, match='"v" is not a finite number'):
+        mapper({"v": "N"})(message(body))
+
+
+def test_long_values_are_abbreviated_in_reasons():
+    # GIVEN a long unconvertible value WHEN mapped THEN the reason quotes only its start
+    text = reason_of({"v": {"field": "N", "type": "number"}}, {"v": "9" * 50 + "x"})
+    assert "..." in text and len(text) < 120
+
+
+def test_required_fields_and_every_problem_in_one_reason():
+    # GIVEN two required fields and a bad amount
+    entries = {
+        "Id": {"field": "Id", "type": "text", "required": True},
+        "donor.name": {"field": "Donor", "type": "text", "required": True},
+        "Amount": {"field": "Amount", "type": "currency"},
+    }
+    # WHEN a body misses one, has the other empty, and a bad amount
+    text = reason_of(entries, {"Id": "", "Amount": "ten"})
+    # THEN one reason lists all three problems
+    assert text == (
+        'field "Id": required, but "Id" is missing or empty; '
+        'field "Donor": required, but "donor.name" is missing or empty; '
+        "field \"Amount\": cannot convert str 'ten' to currency "
+        '(numeric strings need "coerce": true)'
+    )
+
+
+def test_one_source_can_fill_several_fields():
+    entries = {
+        "CreationDate": [
+            {"field": "Created", "type": "dateTime"},
+            {"field": "Day", "type": "date", "timezone": "America/New_York"},
+        ]
+    }
+    fields = fields_of(entries, {"CreationDate": "2018-05-01T02:00:00Z"})
+    assert fields == {"Created": "2018-05-01T02:00:00.000Z", "Day": "2018-04-30"}
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ({"a": {"field": "A", "type": "money"}}, "entry \"a\" has type 'money'; expected one of"),
+        ({"a": {"field": "A", "requried": True}}, "entry \"a\" has unknown key(s) ['requried']"),
+        ({"a": {"type": "text"}}, 'entry "a" needs "field"'),
+        (
+            {"a": {"field": "A", "type": "currency", "default": "free"}},
+            "entry \"a\": default cannot convert str 'free' to currency",
+        ),
+        (
+            {"a": {"field": "A", "type": "dateTime", "timezone": "Mars/Base"}},
+            "unknown timezone 'Mars/Base'",
+        ),
+        ({"a": {"field": "A", "type": "dateTime", "epoch": "us"}}, '"epoch" must be "s" or "ms"'),
+        (
+            {"a": {"field": "A", "type": "text", "choices": ["x"]}},
+            '"choices" only applies to "type": "singleSelect"',
+        ),
+        ({"$Body": "A"}, 'source "$Body" is not an SQS envelope value'),
+        ({"a": "A", "b": {"field": "A"}}, "maps several keys to the same field(s): ['A']"),
+    ],
+)
+def test_mapping_mistakes_are_config_errors(entries, problem):
+    with pytest.raises(ConfigError) as raised:
+        FieldMap.parse(json.dumps(entries))
+    assert raised.value.variable == "FIELD_MAP"
+    assert problem in str(raised.value)
+
+
+def test_every_mapping_mistake_is_reported_at_once():
+    with pytest.raises(ConfigError) as raised:
+        FieldMap.parse(json.dumps({"a": {"field": "A", "type": "x"}, "b": {"type": "text"}}))
+    assert 'entry "a"' in str(raised.value) and 'entry "b"' in str(raised.value)
+
+
+def test_defaults_are_converted_once_at_parse_time():
+    # GIVEN a currency default written as a number WHEN the source is missing
+    fields = fields_of({"a": {"field": "A", "type": "integer", "default": 5.0}}, {})
+    # THEN the converted default is written
+    assert fields == {"A": 5} and type(fields["A"]) is int
+
+
+def test_the_shipped_donations_mapping_maps_the_sample_event():
+    # GIVEN the packaged Donations mapping (a wrapped map with a description)
+    field_map = FieldMap.load(DONATIONS_FILE)
+    body = donation(7, CreationDate="2018-05-01T14:00:00+02:00")
+    # WHEN a donation is mapped
+    record = Mapper(field_map, ("Id",))(message(json.dumps(body)))
+    # THEN every field of the Donations table is filled, the date normalised to UTC
+    assert field_map.description.startswith("DonationCreatedIntegrationEvent")
+    assert record.fields == {
+        "Id": body["Id"],
+        "Creation Date": "2018-05-01T12:00:00.000Z",
+        "Donor Id": body["UserId"],
+        "Fundraiser Id": body["FundraiserId"],
+        "Donation Amount": body["DonationAmount"],
+        "Donor Display Name": body["DonorDisplayName"],
+    }
+
+
+def test_field_map_file_is_found_relative_to_the_package_or_task_root(tmp_path):
+    # GIVEN a relative FIELD_MAP_FILE
+    assert resolve_map_file("field_maps/donations.json") == DONATIONS_FILE
+    assert resolve_map_file("poller/field_maps/donations.json") == DONATIONS_FILE
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "m.json").write_text('{"Id": "Id"}')
+    assert resolve_map_file("maps/m.json", str(tmp_path)) == tmp_path / "maps" / "m.json"
+    # WHEN it names no file THEN the error says where it looked
+    with pytest.raises(ConfigError, match="FIELD_MAP_FILE names no file") as raised:
+        resolve_map_file("nope.json", str(tmp_path))
+    assert str(tmp_path / "nope.json") in str(raised.value)
+
+
+CONFIG_ENV = {
+    "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/donations",
+    "AIRTABLE_BASE_ID": "appDonations00001",
+    "AIRTABLE_TABLE": "Donations",
+    "AIRTABLE_TOKEN": "patSecretValue.123",
+}
+
+
+def test_config_reads_field_map_file_and_rejects_both_or_neither(tmp_path):
+    # GIVEN FIELD_MAP_FILE naming the shipped file WHEN built THEN the typed map is used
+    config = Config.from_env({**CONFIG_ENV, "FIELD_MAP_FILE": "field_maps/donations.json"})
+    assert config.field_map.spec("Donation Amount").type == "currency"
+    # AND both, neither, or a broken file are named problems
+    both = {**CONFIG_ENV, "FIELD_MAP_FILE": "field_maps/donations.json", "FIELD_MAP": '{"a": "A"}'}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": {"field": "A", "type": "money"}}')
+    cases = [
+        (both, "FIELD_MAP and FIELD_MAP_FILE are both set"),
+        (CONFIG_ENV, "FIELD_MAP is required but not set (or set FIELD_MAP_FILE"),
+        ({**CONFIG_ENV, "FIELD_MAP_FILE": str(bad)}, "FIELD_MAP_FILE entry \"a\" has type 'money'"),
+    ]
+    for env, problem in cases:
+        with pytest.raises(ConfigErrors) as raised:
+            Config.from_env(env)
+        assert problem in str(raised.value)
+
+
+def test_a_bad_value_is_dead_lettered_and_the_rest_of_the_batch_is_written():
+    # GIVEN ten donations, one with an amount that is not a number, and the typed mapping
+    queue, sink = MemoryQueue(), MemorySink(merge_on=("Id",))
+    bodies = [donation(n) for n in range(10)]
+    bodies[4]["DonationAmount"] = "twenty"
+    for body in bodies:
+        queue.send(body)
+    drain = Drain(
+        queue=queue,
+        sink=sink,
+        mapper=Mapper(FieldMap.load(DONATIONS_FILE), ("Id",)),
+        deadline=Deadline(Budget(30), 0.5),
+        limiter=RateLimiter(1000.0),
+        settings=Settings(wait_time_seconds=0, batch_linger_seconds=0.05),
+    )
+    # WHEN drained
+    summary = drain.run()
+    # THEN nine rows are written in one request, the bad message never reaches Airtable,
+    # and it is in the DLQ with a reason naming the field and the value's type
+    assert len(sink.rows) == 9 and sink.requests == [[r["fields"] for r in sink.rows]]
+    assert bodies[4]["Id"] not in sink.values("Id")
+    assert queue.dead_letters == [
+        (
+            json.dumps(bodies[4]),
+            {
+                "reason": "field \"Donation Amount\": cannot convert str 'twenty' to currency "
+                '(numeric strings need "coerce": true)',
+                "error_type": "MAPPING_ERROR",
+            },
+        )
+    ]
+    assert summary.dead_lettered == 1 and queue.depth() == 0

@@ -1,0 +1,239 @@
+"""Convert one message value to what an Airtable field type accepts. Pure functions, no I/O.
+
+Converting in code instead of relying on Airtable's `typecast` keeps bad data out of the
+table: typecast guesses, and silently creates select options. A value that cannot be
+converted raises `ConversionError`, which the mapper turns into a per-message reason such
+as `field "Donation Amount": cannot convert str 'twenty' to currency`.
+
+Types (the mapping's `"type"`), and what each produces:
+    text          str (numbers are stringified; at most 100,000 characters)
+    number        int or float (currency and percent are the same conversion)
+    integer       int (a float with a fractional part is refused)
+    checkbox      bool, from true/false, "true"/"false" or 0/1
+    date          "YYYY-MM-DD"
+    dateTime      ISO 8601 in UTC with milliseconds, "2018-05-01T12:00:00.000Z"
+    singleSelect  str, optionally one of the declared `choices`
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Airtable's documented maximum for a single-line or long-text cell.
+MAX_TEXT_LENGTH = 100_000
+#: Every type a mapping entry may declare.
+TYPES = (
+    "text",
+    "number",
+    "currency",
+    "percent",
+    "integer",
+    "checkbox",
+    "date",
+    "dateTime",
+    "singleSelect",
+)
+#: Airtable's own type names, accepted as synonyms so a schema can be copied as-is.
+ALIASES = {
+    "singleLineText": "text",
+    "multilineText": "text",
+    "richText": "text",
+    "email": "text",
+    "url": "text",
+    "phoneNumber": "text",
+}
+EPOCH_UNITS = {"s": 1.0, "ms": 1000.0}
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
+)
+_PREVIEW_CHARS = 40
+
+
+class ConversionError(ValueError):
+    """The value does not fit the type; the message names the value's type and the target."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-entry conversion options (all optional in the mapping)."""
+
+    #: Accept numeric strings ("25.50") for number, currency, percent and integer.
+    coerce: bool = False
+    #: The zone of naive date-times, and the zone whose calendar day `date` takes.
+    timezone: str = "UTC"
+    #: Accept numbers for date and dateTime as seconds ("s") or milliseconds ("ms") since 1970.
+    epoch: str | None = None
+    #: For singleSelect: the only values allowed (checked against the table by the schema check).
+    choices: tuple[str, ...] = ()
+
+
+def canonical_type(name: str) -> str | None:
+    """The mapping type for `name` (an alias is resolved), or None if unknown."""
+    name = ALIASES.get(name, name)
+    return name if name in TYPES else None
+
+
+def zone(name: str) -> tzinfo:
+    """The tzinfo for an IANA name; UTC without needing the tz database."""
+    if name.upper() in ("UTC", "Z", "ETC/UTC"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConversionError(
+            f"unknown timezone {name!r} (use an IANA name such as Europe/Paris)"
+        ) from exc
+
+
+def convert(kind: str, value: Any, options: Options = Options()) -> Any:
+    """`value` converted for a field of mapping type `kind`; raise `ConversionError` if it can't be."""
+    converter = _CONVERTERS[canonical_type(kind) or kind]
+    return converter(kind, value, options)
+
+
+def preview(value: Any) -> str:
+    """A short repr for reasons: enough to recognise the value, never a whole body."""
+    text = repr(value)
+    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 3] + "..."
+
+
+def _refuse(kind: str, value: Any, why: str = "") -> ConversionError:
+    detail = f" ({why})" if why else ""
+    return ConversionError(
+        f"cannot convert {type(value).__name__} {preview(value)} to {kind}{detail}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(kind: str, value: Any, options: Options) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif _is_number(value) and math.isfinite(value):
+        text = str(value)
+    else:
+        raise _refuse(kind, value)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ConversionError(
+            f"text of {len(text):,} characters is longer than Airtable's {MAX_TEXT_LENGTH:,}"
+        )
+    return text
+
+
+def _parse_number(kind: str, value: Any, options: Options) -> int | float:
+    if _is_number(value):
+        if not math.isfinite(value):
+            raise _refuse(kind, value, "not a finite number")
+        return value
+    if isinstance(value, str):
+        if not options.coerce:
+            raise _refuse(kind, value, 'numeric strings need "coerce": true')
+        text = value.strip()
+        if not _NUMBER.match(text):
+            raise _refuse(kind, value)
+        number = float(text)
+        if not math.isfinite(number):
+            raise _refuse(kind, value, "not a finite number")
+        return int(text) if text.lstrip("+-").isdigit() else number
+    raise _refuse(kind, value)
+
+
+def _number(kind: str, value: Any, options: Options) -> int | float:
+    return _parse_number(kind, value, options)
+
+
+def _integer(kind: str, value: Any, options: Options) -> int:
+    number = _parse_number(kind, value, options)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise _refuse(kind, value, "has a fractional part")
+        return int(number)
+    return number
+
+
+def _checkbox(kind: str, value: Any, options: Options) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _refuse(kind, value, "expected true/false or 0/1")
+
+
+def _moment(kind: str, value: Any, options: Options) -> datetime | date:
+    """A date (for a bare "YYYY-MM-DD") or an aware datetime (naive ones get the entry's zone)."""
+    local = zone(options.timezone)
+    if _is_number(value):
+        if options.epoch not in EPOCH_UNITS or not math.isfinite(value):
+            raise _refuse(kind, value, 'numbers need "epoch": "s" or "ms"')
+        try:
+            return datetime.fromtimestamp(value / EPOCH_UNITS[options.epoch], UTC)
+        except (OverflowError, OSError, ValueError):
+            raise _refuse(kind, value, "out of range") from None
+    if not isinstance(value, str):
+        raise _refuse(kind, value)
+    text = value.strip()
+    try:
+        if _DATE.match(text):
+            return date.fromisoformat(text)
+        if _DATETIME.match(text):
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+            return moment if moment.tzinfo else moment.replace(tzinfo=local)
+    except ValueError:
+        raise _refuse(kind, value, "not a valid date") from None
+    raise _refuse(kind, value, "expected ISO 8601")
+
+
+def _date(kind: str, value: Any, options: Options) -> str:
+    moment = _moment(kind, value, options)
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(zone(options.timezone)).date()
+    return moment.isoformat()
+
+
+def _date_time(kind: str, value: Any, options: Options) -> str:
+    moment = _moment(kind, value, options)
+    if not isinstance(moment, datetime):  # a bare date: midnight in the entry's zone
+        moment = datetime(moment.year, moment.month, moment.day, tzinfo=zone(options.timezone))
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _single_select(kind: str, value: Any, options: Options) -> str:
+    if isinstance(value, str):
+        name = value
+    elif _is_number(value) and isinstance(value, int):
+        name = str(value)
+    else:
+        raise _refuse(kind, value)
+    if options.choices and name not in options.choices:
+        raise ConversionError(f"{preview(name)} is not one of the options {list(options.choices)}")
+    return name
+
+
+_Converter = Callable[[str, Any, Options], Any]
+_CONVERTERS: dict[str, _Converter] = {
+    "text": _text,
+    "number": _number,
+    "currency": _number,
+    "percent": _number,
+    "integer": _integer,
+    "checkbox": _checkbox,
+    "date": _date,
+    "dateTime": _date_time,
+    "singleSelect": _single_select,
+}

@@ -1,0 +1,98 @@
+"""Sample messages and events for the operator CLI (`poller send --sample`, `poller run`,
+`poller check-config`). Shipped with the function, so it must not depend on `devstack`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .mapping import ENVELOPE_PREFIX, FieldMap, FieldSpec
+
+#: What EventBridge Scheduler sends (sam local generate-event cloudwatch scheduled-event).
+SCHEDULED_EVENT: dict[str, Any] = {
+    "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "1970-01-01T00:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/poller-schedule"],
+    "detail": {},
+}
+
+
+def donation_event(n: int, now: datetime | None = None) -> dict[str, Any]:
+    """A DonationCreatedIntegrationEvent body; `n` varies the donor and the amount."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "Id": str(uuid.uuid4()),
+        "CreationDate": moment.strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{moment.microsecond // 1000:03d}Z",
+        "UserId": f"user-{n}",
+        "FundraiserId": str(uuid.UUID(int=10_000_000 + n % 7)),
+        "DonationAmount": round(5 + (n % 200) * 1.25, 2),
+        "DonorDisplayName": f"Sample donor {n}",
+    }
+
+
+#: A plain entry has no type: guess one from the Airtable field it writes to.
+_KIND_OF_FIELD_TYPE = {
+    "number": "number",
+    "currency": "currency",
+    "percent": "percent",
+    "duration": "number",
+    "rating": "integer",
+    "checkbox": "checkbox",
+    "date": "date",
+    "dateTime": "dateTime",
+    "singleSelect": "singleSelect",
+}
+
+
+def synthetic_body(
+    field_map: FieldMap,
+    airtable_fields: Sequence[Mapping[str, Any]] = (),
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A message body that fills every body source of the map with a value of its type (or,
+    for a plain entry, of its target field's type when the schema is known), so
+    `check-config` can show what would be written without a real message."""
+    by_name = {str(f.get("name")): f for f in airtable_fields}
+    body: dict[str, Any] = {}
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    for spec in field_map.specs:
+        if spec.source.startswith(ENVELOPE_PREFIX):
+            continue
+        _put(body, spec.source.split("."), _example(spec, by_name.get(spec.field) or {}, moment))
+    return body
+
+
+def _example(spec: FieldSpec, field: Mapping[str, Any], moment: datetime) -> Any:
+    kind = spec.type or _KIND_OF_FIELD_TYPE.get(str(field.get("type")))
+    if kind in ("number", "currency", "percent"):
+        return 12.5
+    if kind == "integer":
+        return 3
+    if kind == "checkbox":
+        return True
+    if kind == "date":
+        return moment.date().isoformat()
+    if kind == "dateTime":
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if kind == "singleSelect":
+        options = [c.get("name") for c in (field.get("options") or {}).get("choices") or []]
+        return (spec.options.choices or options or ["Option"])[0]
+    return f"example {spec.source}"
+
+
+def _put(node: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set `value` at a dotted path, creating objects on the way (list indexes become keys
+    of an object, which is enough for a sample)."""
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return
+        node = child
+    node.setdefault(path[-1], value)

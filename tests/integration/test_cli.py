@@ -1,0 +1,373 @@
+"""The operator CLI against the local stack: moto's SQS server and the Airtable emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from devstack import donation
+from devstack.feeder import as_bodies
+from devstack.stack import REGION, LocalStack
+
+from poller.cli import main
+
+POISON = ["not json at all", json.dumps(donation(900_001, DonationAmount="twenty"))]
+POLLER = Path(sys.executable).with_name("poller")
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def env_file(stack: LocalStack, tmp_path: Path) -> Path:
+    """What `python -m devstack serve` prints, saved as a file for --env-file."""
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps(stack.poller_env(POWERTOOLS_METRICS_DISABLED="true")))
+    return path
+
+
+@pytest.fixture
+def cli(env_file: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run `poller ARGS --env-file ...` in-process; return (exit status, stdout, stderr)."""
+
+    def run(*args: str, env: bool = True) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = main([*args, *(["--env-file", str(env_file)] if env else [])])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def edit_env(path: Path, **changes: str | None) -> None:
+    """Change the env file: a value of None removes the variable."""
+    env = {**json.loads(path.read_text()), **changes}
+    path.write_text(json.dumps({k: v for k, v in env.items() if v is not None}))
+
+
+def cli_json(cli: Cli, *args: str) -> Any:
+    status, out, err = cli(*args, "--json")
+    assert status == 0, err
+    return json.loads(out)
+
+
+def dead_letter_some(stack: LocalStack, invoke: Callable[..., Any]) -> None:
+    """Two poison messages through a real run, so the DLQ holds the poller's reasons."""
+    stack.send_messages(POISON + as_bodies([donation(1)]))
+    invoke()
+    assert len(stack.dead_letters()) == 2
+
+
+# -- help -------------------------------------------------------------------------------
+
+
+def test_help_as_a_console_script_and_as_a_module():
+    # WHEN `poller --help` runs as the installed console script and `python -m poller`
+    script = subprocess.run([POLLER, "--help"], capture_output=True, text=True, timeout=60)
+    module = subprocess.run(
+        [sys.executable, "-m", "poller", "redrive", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # THEN both answer, listing the commands / the command's options
+    assert script.returncode == 0 and module.returncode == 0
+    for command in ("status", "peek-dlq", "redrive", "send", "run", "check-config"):
+        assert command in script.stdout
+    assert "StartMessageMoveTask" in module.stdout and "--method" in module.stdout
+
+
+@pytest.mark.parametrize(
+    "command", ["status", "peek-dlq", "redrive", "send", "run", "check-config"]
+)
+def test_every_command_has_help_with_json_and_endpoint_flags(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert "--json" in out and "--endpoint-url" in out and "--env-file" in out
+
+
+def test_without_a_queue_it_is_a_usage_error(cli, monkeypatch):
+    monkeypatch.delenv("QUEUE_URL", raising=False)
+    status, _, err = cli("status", env=False)
+    assert status == 2 and "no queue: pass --queue-url or set QUEUE_URL" in err
+
+
+# -- send and status --------------------------------------------------------------------
+
+
+def test_send_reads_jsonl_json_and_samples(cli, stack, tmp_path):
+    # GIVEN a JSONL file with a bad line, a JSON array, and sample events
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text("not json\n" + json.dumps(donation(1)) + "\n\n")
+    array = tmp_path / "m.json"
+    array.write_text(json.dumps([donation(2), "raw text", donation(3)]))
+    # WHEN each is sent
+    sent = [cli_json(cli, "send", str(jsonl)), cli_json(cli, "send", str(array))]
+    status, out, _ = cli("send", "--sample", "4")
+    # THEN every body arrived verbatim, and the human output says how many went where
+    assert [s["sent"] for s in sent] == [2, 3] and status == 0
+    assert out.strip() == f"sent 4 message(s) from 4 sample donation event(s) to {stack.queue_url}"
+    bodies = receive_all(stack)
+    assert "not json" in bodies and "raw text" in bodies
+    samples = [json.loads(b) for b in bodies if b.startswith("{") and "Sample donor" in b]
+    assert len(samples) == 4 and {"Id", "CreationDate", "DonationAmount"} <= samples[0].keys()
+
+
+def test_send_needs_a_file_or_samples(cli):
+    status, _, err = cli("send")
+    assert status == 2 and "give a FILE or --sample N" in err
+
+
+def test_status_answers_what_is_stuck_and_why(cli, stack, invoke, sqs_endpoint):
+    # GIVEN two dead-lettered messages, three waiting, one in flight, and CloudWatch's age
+    dead_letter_some(stack, invoke)
+    stack.send_messages(as_bodies([donation(n) for n in range(10, 14)]))
+    stack.sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=60)
+    put_age(sqs_endpoint, stack.queue_url, 754.0)
+    # WHEN `poller status` runs, for humans and for scripts
+    status, out, _ = cli("status")
+    data = cli_json(cli, "status")
+    # THEN one answer holds the counts, the age and why the dead letters are there
+    assert status == 0
+    assert data["queue"] | {"url": None} == {
+        "url": None,
+        "visible": 3,
+        "in_flight": 1,
+        "delayed": 0,
+        "oldest_age_seconds": 754.0,
+        "oldest_age_note": "CloudWatch ApproximateAgeOfOldestMessage",
+        "max_receive_count": 5,
+        "dead_letter_queue_url": stack.dlq_url,
+    }
+    reasons = {r["error_type"]: r for r in data["dead_letter_queue"]["reasons"]}
+    assert data["dead_letter_queue"]["messages"] == 2
+    assert reasons["MAPPING_ERROR"]["reason"].startswith("body is not valid JSON")
+    assert "Donation Amount" in reasons["INVALID_VALUE_FOR_COLUMN"]["reason"]
+    assert "waiting (visible)  3" in out and "oldest message     12m 34s" in out
+    assert "1 x MAPPING_ERROR: body is not valid JSON" in out
+    # AND reading the reasons consumed nothing
+    assert stack.counts(stack.dlq_url) == {"visible": 2, "in_flight": 0, "delayed": 0}
+
+
+def test_status_without_cloudwatch_data_says_so(cli):
+    data = cli_json(cli, "status", "--no-reasons")
+    assert data["queue"]["oldest_age_seconds"] is None
+    assert data["queue"]["oldest_age_note"] == "no CloudWatch data in the last 15 minutes"
+
+
+# -- peek-dlq ---------------------------------------------------------------------------
+
+
+def test_peek_dlq_shows_reasons_and_consumes_nothing(cli, stack, invoke):
+    # GIVEN two dead letters
+    dead_letter_some(stack, invoke)
+    # WHEN peeked twice, once with bodies
+    first = cli_json(cli, "peek-dlq")
+    status, out, _ = cli("peek-dlq", "--body")
+    # THEN both reads see the same messages, with the poller's reasons and source ids
+    second = cli_json(cli, "peek-dlq")
+    assert first["count"] == second["count"] == 2 and status == 0
+    assert {m["message_id"] for m in first["messages"]} == {
+        m["message_id"] for m in second["messages"]
+    }
+    assert all(m["source_message_id"] and m["reason"] for m in first["messages"])
+    assert "body" not in first["messages"][0]
+    assert "reason: body is not valid JSON" in out and "body:   not json at all" in out
+    # AND they are still in the DLQ and visible at once
+    assert stack.counts(stack.dlq_url) == {"visible": 2, "in_flight": 0, "delayed": 0}
+
+
+def test_peek_dlq_explains_messages_moved_by_sqs(cli, stack):
+    # GIVEN a message SQS moved itself (no poller attributes)
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}")
+    # WHEN peeked THEN the reason says so
+    [letter] = cli_json(cli, "peek-dlq")["messages"]
+    assert letter["error_type"] == "SQS_REDRIVE" and "maxReceiveCount" in letter["reason"]
+
+
+# -- redrive ----------------------------------------------------------------------------
+
+
+def test_redrive_falls_back_to_copy_on_moto(cli, stack, invoke):
+    # GIVEN two dead letters, each carrying the poller's reason attributes
+    dead_letter_some(stack, invoke)
+    # WHEN redriven (moto has no StartMessageMoveTask: HTTP 500)
+    result = cli_json(cli, "redrive")
+    # THEN they were copied back, the DLQ is empty, and the source has them without the
+    # poller's attributes, as they were first sent
+    assert result["method"] == "copy" and result["moved"] == 2
+    assert result["fallback_because"].startswith("StartMessageMoveTask failed (HTTP 500")
+    assert stack.counts(stack.dlq_url)["visible"] == 0
+    messages = receive_all(stack, raw=True)
+    assert sorted(m["Body"] for m in messages) == sorted(POISON)
+    assert all("MessageAttributes" not in m for m in messages)
+
+
+def test_redrive_with_a_limit_moves_only_that_many(cli, stack, invoke):
+    dead_letter_some(stack, invoke)
+    status, out, _ = cli("redrive", "--limit", "1")
+    assert status == 0 and out.startswith(f"moved 1 message(s) from {stack.dlq_url}")
+    assert stack.counts(stack.dlq_url) == {"visible": 1, "in_flight": 0, "delayed": 0}
+    assert stack.counts()["visible"] == 1
+
+
+def test_redrive_move_task_only_reports_the_failure(cli, stack, invoke):
+    dead_letter_some(stack, invoke)
+    status, _, err = cli("redrive", "--method", "move-task")
+    assert status == 1 and "StartMessageMoveTask" in err
+    assert stack.counts(stack.dlq_url)["visible"] == 2
+
+
+# -- run --------------------------------------------------------------------------------
+
+
+def test_run_drains_with_progress_and_prints_the_summary(cli, stack):
+    # GIVEN 30 waiting donations and one poison message
+    stack.send_messages(as_bodies([donation(n) for n in range(30)]) + POISON[:1])
+    # WHEN `poller run` invokes the handler once, with progress every 0.2 s
+    status, out, err = cli("run", "--json", "--progress-interval", "0.2", "--timeout", "60")
+    # THEN stdout is only the summary, and the table has the rows
+    result = json.loads(out)
+    assert status == 0 and result["ok"] and result["error"] is None
+    assert result["summary"]["written"] == 30 and result["summary"]["dead_lettered"] == 1
+    assert len(stack.rows()) == 30
+    # AND stderr had progress lines and the handler's JSON logs
+    assert "waiting," in err and "in flight" in err
+    assert any(json.loads(line).get("message") == "run finished" for line in json_lines(err))
+
+
+def test_run_reports_a_bad_configuration(cli, env_file, monkeypatch):
+    # GIVEN an env file with a bad value (the file overrides the environment)
+    monkeypatch.setenv("WAIT_TIME_SECONDS", "1")
+    edit_env(env_file, WAIT_TIME_SECONDS="99")
+    # WHEN run THEN it fails with the named problem, for humans
+    status, out, _ = cli("run", "--no-progress")
+    assert status == 1 and "WAIT_TIME_SECONDS must be between 0 and 20, got 99" in out
+
+
+def test_run_as_a_subprocess_honours_the_log_level(stack, env_file):
+    # GIVEN POWERTOOLS_LOG_LEVEL=WARNING and one poison message
+    stack.send_messages(POISON[:1])
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    # WHEN `poller run` runs in its own process
+    done = subprocess.run(
+        [POLLER, "run", "--env-file", str(env_file), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    # THEN the run succeeds; warnings (the dead letter) are logged, info (the summary) is not
+    assert done.returncode == 0, done.stderr
+    levels = {json.loads(line)["level"] for line in json_lines(done.stderr) if "level" in line}
+    assert "WARNING" in levels and "INFO" not in levels
+    assert "dead_lettered        1" in done.stdout
+
+
+# -- check-config -----------------------------------------------------------------------
+
+
+def test_check_config_validates_checks_the_schema_and_previews_a_record(cli, env_file):
+    # GIVEN the shipped typed Donations mapping
+    edit_env(env_file, FIELD_MAP_FILE="field_maps/donations.json", FIELD_MAP=None)
+    body = json.dumps(donation(5, CreationDate="2018-05-01T14:00:00+02:00"))
+    # WHEN checked with a sample message
+    status, out, _ = cli("check-config", "--body", body)
+    data = cli_json(cli, "check-config", "--body", body)
+    # THEN it is OK, the schema check passed, and the record is what would be written
+    assert status == 0 and out.rstrip().endswith("OK")
+    assert "schema check: passed (6 field(s) fit the table)" in out
+    assert "patLocalDevToken" not in out + json.dumps(data)
+    assert data["sample"]["fields"]["Creation Date"] == "2018-05-01T12:00:00.000Z"
+    assert data["sample"]["merge_key"] == [donation(5)["Id"]]
+
+
+def test_check_config_builds_a_sample_and_gives_advice_for_plain_entries(cli):
+    # GIVEN the plain Donations FIELD_MAP WHEN checked without a message
+    data = cli_json(cli, "check-config")
+    # THEN the sample follows the table's types, and untyped currency/dateTime entries are noted
+    assert data["ok"] and data["sample"]["fields"]["Donation Amount"] == 12.5
+    notes = " ".join(data["schema_check"]["notes"])
+    assert '"Donation Amount" is a currency field' in notes
+    assert '"Creation Date" is a dateTime field' in notes
+
+
+def test_check_config_lists_schema_problems(cli, env_file, tmp_path):
+    # GIVEN a mapping file whose target was renamed in Airtable
+    path = tmp_path / "map.json"
+    path.write_text(
+        json.dumps({"Id": "Id", "DonationAmount": {"field": "Amount", "type": "currency"}})
+    )
+    edit_env(env_file, FIELD_MAP_FILE=str(path), FIELD_MAP=None)
+    # WHEN checked THEN it is NOT OK, and the problem is listed with a suggestion
+    status, out, _ = cli("check-config")
+    assert status == 1 and out.rstrip().endswith("NOT OK")
+    assert "schema check: FAILED" in out and 'did you mean "Donation Amount"?' in out
+
+
+def test_check_config_shows_why_a_message_would_be_dead_lettered(cli, env_file):
+    edit_env(env_file, FIELD_MAP_FILE="field_maps/donations.json", FIELD_MAP=None)
+    body = json.dumps(donation(1, DonationAmount="twenty"))
+    status, out, _ = cli("check-config", "--body", body)
+    assert status == 1
+    assert "would be dead-lettered: field \"Donation Amount\": cannot convert str 'twenty'" in out
+
+
+def test_check_config_lists_every_bad_variable(cli, env_file):
+    edit_env(env_file, WAIT_TIME_SECONDS="99", MERGE_ON="Nope")
+    status, out, _ = cli("check-config")
+    assert status == 1 and out.startswith("configuration is invalid:")
+    assert "WAIT_TIME_SECONDS" in out and "MERGE_ON" in out
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def receive_all(stack: LocalStack, raw: bool = False) -> list[Any]:
+    """Every message of the source queue (consumed: only at the end of a test)."""
+    found: list[Any] = []
+    while True:
+        messages = stack.sqs.receive_message(
+            QueueUrl=stack.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return found
+        found += messages if raw else [m["Body"] for m in messages]
+
+
+def put_age(endpoint: str, queue_url: str, seconds: float) -> None:
+    """What AWS publishes for a queue: moto's server stores it for get_metric_statistics."""
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": queue_url.rsplit("/", 1)[-1]}],
+                "Value": seconds,
+                "Unit": "Seconds",
+            }
+        ],
+    )
+
+
+def json_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("{")]
