@@ -723,22 +723,15 @@ def _describe(config: Any) -> dict[str, Any]:
 
 def _schema_check(config: Any, *, skip: bool) -> tuple[dict[str, Any], tuple[Any, ...]]:
     """The check's outcome for display, and the table's fields when it could be read."""
-    from .airtable import make_table
     from .errors import ConfigErrors, PollerError
-    from .handler import read_token
+    from .handler import airtable_table
     from .schema import advice, verify_at_start
 
     if skip:
         return {"result": "skipped (--no-schema)", "checked": False}, ()
     mode = "on" if config.schema_check == "on" else "auto"
     try:
-        table = make_table(
-            token=read_token(config),
-            base_id=config.base_id,
-            table=config.table,
-            api_url=config.api_url,
-            timeout=config.tuning.airtable_timeout_seconds,
-        )
+        table = airtable_table(config)
         check = verify_at_start(table, config.table, config.field_map, config.merge_on, mode)
     except ConfigErrors as exc:
         problems = [str(e) for e in exc.errors]

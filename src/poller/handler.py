@@ -53,8 +53,6 @@ def _adapters(config: Config) -> _Adapters:
     import boto3
     from botocore.config import Config as BotoConfig
 
-    from .airtable import make_table
-
     sqs = boto3.client(
         "sqs",
         config=BotoConfig(
@@ -64,13 +62,7 @@ def _adapters(config: Config) -> _Adapters:
         ),
     )
     limiter = RateLimiter(config.tuning.max_rps)
-    table = make_table(
-        token=read_token(config),
-        base_id=config.base_id,
-        table=config.table,
-        api_url=config.api_url,
-        timeout=config.tuning.airtable_timeout_seconds,
-    )
+    table = airtable_table(config)
     # Once per cold start, before any receive: a table that does not fit FIELD_MAP/MERGE_ON
     # stops the run with one error listing every problem (SCHEMA_CHECK, docs/mapping-and-operations.md).
     verify_at_start(
@@ -82,6 +74,19 @@ def _adapters(config: Config) -> _Adapters:
         limiter=limiter,
     )
     return _Adapters(sqs, table, limiter)
+
+
+def airtable_table(config: Config) -> Any:
+    """The pyairtable Table the config names, with the poller's timeouts and no retries."""
+    from .airtable import make_table
+
+    return make_table(
+        token=read_token(config),
+        base_id=config.base_id,
+        table=config.table,
+        api_url=config.api_url,
+        timeout=config.tuning.airtable_timeout_seconds,
+    )
 
 
 def read_token(config: Config) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .mapping import ENVELOPE_PREFIX, FieldMap, FieldSpec
+from .schema import SUGGESTED_TYPE
 
 #: What EventBridge Scheduler sends (sam local generate-event cloudwatch scheduled-event).
 SCHEDULED_EVENT: dict[str, Any] = {
@@ -37,20 +38,6 @@ def donation_event(n: int, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-#: A plain entry has no type: guess one from the Airtable field it writes to.
-_KIND_OF_FIELD_TYPE = {
-    "number": "number",
-    "currency": "currency",
-    "percent": "percent",
-    "duration": "number",
-    "rating": "integer",
-    "checkbox": "checkbox",
-    "date": "date",
-    "dateTime": "dateTime",
-    "singleSelect": "singleSelect",
-}
-
-
 def synthetic_body(
     field_map: FieldMap,
     airtable_fields: Sequence[Mapping[str, Any]] = (),
@@ -70,7 +57,7 @@ def synthetic_body(
 
 
 def _example(spec: FieldSpec, field: Mapping[str, Any], moment: datetime) -> Any:
-    kind = spec.type or _KIND_OF_FIELD_TYPE.get(str(field.get("type")))
+    kind = spec.type or SUGGESTED_TYPE.get(str(field.get("type")))
     if kind in ("number", "currency", "percent"):
         return 12.5
     if kind == "integer":
