@@ -56,14 +56,17 @@ class Deadline:
         return min(seconds, MAX_VISIBILITY_SECONDS)
 
 
+SENT, GRANTED = 0, 1
+
+
 class RateLimiter:
     """Paces requests to one base: at most `rps` per second, shared by threads.
 
-    Two rules, both measured from when requests really left, not when they were planned:
-    consecutive requests are `interval` apart, and no `burst` requests (5 at 5 req/s) fit
-    in `window` (1.02 s), i.e. a sliding window like the one Airtable counts with. A request
-    that was let through but left late (a new connection, a busy thread) is recorded at
-    the time it left (`mark_sent`), so that the requests after it keep their distance.
+    Two rules: consecutive requests are let through `interval` apart, and no `burst`
+    requests (5 at 5 req/s) leave within `window` (1.02 s), a sliding window like the one
+    Airtable counts with. The window is measured from when requests really left: one that
+    was let through but left late (a new connection, a busy thread) is recorded at the
+    time it left (`mark_sent`), so that the requests after it keep their distance.
     Callers are let through one at a time. `pause_until` holds everyone back during a
     lockout (after a 429), so nobody hammers Airtable while it refuses requests.
     """
@@ -92,8 +95,9 @@ class RateLimiter:
         """The earliest clock time at which `acquire` could return."""
         if not self._sent:
             return self._paused_until
-        spaced = self._sent[-1][0] + self.interval
-        windowed = self._sent[0][0] + self.window if len(self._sent) == self.burst else -math.inf
+        spaced = self._sent[-1][GRANTED] + self.interval
+        full = len(self._sent) == self.burst
+        windowed = self._sent[0][SENT] + self.window if full else -math.inf
         return max(spaced, windowed, self._paused_until)
 
     def acquire(self, *, not_after: float | None = None) -> bool:
@@ -108,7 +112,8 @@ class RateLimiter:
                 if slot <= now:
                     break
                 self._sleep(slot - now)  # a pause that starts meanwhile is seen on waking
-            entry = [self._clock()]
+            now = self._clock()
+            entry = [now, now]  # [SENT, GRANTED]; SENT moves when the request really leaves
             self._sent.append(entry)
             self._mine.entry = entry
             return True
@@ -118,7 +123,7 @@ class RateLimiter:
         entry = getattr(self._mine, "entry", None)
         if entry is not None:
             with self._lock:
-                entry[0] = max(entry[0], self._clock())
+                entry[SENT] = max(entry[SENT], self._clock())
             self._mine.entry = None
 
     def pause_until(self, when: float) -> None:

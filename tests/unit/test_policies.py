@@ -68,3 +68,21 @@ def test_deadline_keeps_a_margin_and_hides_messages_for_the_rest_of_the_run():
     assert deadline.visibility_seconds() == 10 + 10
     remaining[0] = 2_500
     assert deadline.expired()
+
+
+def test_a_request_that_left_late_pushes_the_window_back():
+    # GIVEN a 5 req/s limiter whose first request left 150 ms after it was let through
+    # (a new TLS connection, say)
+    clock = FakeClock()
+    limiter = RateLimiter(5, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    first_granted = clock.now
+    clock.now += 0.15
+    limiter.mark_sent()
+    for _ in range(4):
+        limiter.acquire()
+        limiter.mark_sent()
+    # WHEN the 6th request asks for a slot
+    limiter.acquire()
+    # THEN it waits until 1.02 s after the first one really left, not after it was let through
+    assert clock.now >= first_granted + 0.15 + 1.02 - 1e-9
