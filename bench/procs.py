@@ -1,0 +1,254 @@
+"""Child processes: start each service in its own session, always stop it, read its output.
+
+Every child gets its own process group (`start_new_session`), so Ctrl-C in the terminal
+reaches only the benchmark, which then stops each child it started, by process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+STOP_GRACE_SECONDS = 5.0
+_LISTENING = re.compile(r"listening on (http://\S+)")
+#: Every child this process started, so the report can show that none outlived the run.
+STARTED_PIDS: list[int] = []
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark could not run; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server the benchmark started: where it listens and which process it is."""
+
+    url: str
+    pid: int
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float] | None:
+    """(busy, total) CPU jiffies of the whole machine so far (Linux /proc/stat), else None."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return float(sum(values) - idle), float(sum(values))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (for servers that cannot be told to pick one)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without AWS or poller settings, plus `overrides`.
+
+    Dropping the caller's AWS_* variables keeps a developer's profile or region from
+    leaking into a child that must only talk to loopback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides or {})
+    return env
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM the child's process group, then SIGKILL it if it has not gone in time."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def started(
+    argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[Any]]:
+    """Run `argv` for the block, its stdout and stderr going to `log_path`; stop it after."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(env),
+            start_new_session=True,
+        )
+        STARTED_PIDS.append(process.pid)
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def _wait_for(what: str, ready: Any, process: subprocess.Popen[Any], log: Path) -> Any:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{what} exited with status {process.returncode}; see {log}")
+        value = ready()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise BenchError(f"{what} did not start within 30 s; see {log}")
+
+
+@contextlib.contextmanager
+def moto_server(log_path: Path) -> Iterator[Service]:
+    """moto's standalone SQS server on a free loopback port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with started(argv, log_path) as process:
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        _wait_for("moto_server", ready, process, log_path)
+        yield Service(url, process.pid)
+
+
+@dataclass(frozen=True)
+class EmulatorOptions:
+    """How the Airtable emulator is started (its CLI flags)."""
+
+    base: str
+    token: str
+    latency: tuple[float, float]
+    seed: int
+    lockout_seconds: float = 30.0
+    rate_limit_rps: int = 5
+
+    def argv(self) -> list[str]:
+        low, high = self.latency
+        return [
+            PYTHON,
+            "-m",
+            "airtable_emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--token",
+            self.token,
+            "--base",
+            self.base,
+            "--latency",
+            f"{low}:{high}",
+            "--lockout-seconds",
+            str(self.lockout_seconds),
+            "--rate-limit-rps",
+            str(self.rate_limit_rps),
+            "--seed",
+            str(self.seed),
+        ]
+
+
+@contextlib.contextmanager
+def airtable_emulator(options: EmulatorOptions, log_path: Path) -> Iterator[Service]:
+    """The emulator through its CLI (`--port 0`), at the URL of its "listening on" line."""
+    with started(options.argv(), log_path) as process:
+
+        def ready() -> str | None:
+            match = _LISTENING.search(log_path.read_text(encoding="utf-8", errors="replace"))
+            return match.group(1) if match else None
+
+        yield Service(_wait_for("airtable_emulator", ready, process, log_path), process.pid)
+
+
+def get_json(url: str, timeout: float = 60.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def run_json(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    key: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 1800.0,
+) -> dict[str, Any]:
+    """Run a child to completion; return the last JSON object it printed that has `key`.
+
+    Its whole output is kept in `log_path` (the poller's JSON logs go there too)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    found: list[dict[str, Any]] = []
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=child_env(env),
+            start_new_session=True,
+            text=True,
+        )
+        STARTED_PIDS.append(process.pid)
+
+        def pump() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                text = line.strip()
+                if text.startswith("{") and f'"{key}"' in text:
+                    with contextlib.suppress(ValueError):
+                        found.append(json.loads(text))
+
+        reader = threading.Thread(target=pump, name="bench-log-pump", daemon=True)
+        reader.start()
+        try:
+            process.wait(timeout=timeout)
+            reader.join(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise BenchError(
+                f"{' '.join(argv[1:3])} ran over {timeout:.0f} s; see {log_path}"
+            ) from None
+        finally:
+            stop(process)
+    if not found:
+        raise BenchError(
+            f"{' '.join(argv[1:3])} printed no report (exit {process.returncode}); see {log_path}"
+        )
+    return found[-1]
