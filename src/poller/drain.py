@@ -400,6 +400,10 @@ class Drain:
                 first = False
                 self._slot_taken(entries)
             if not acquired:
+                # Out of time, not out of messages: the run must say "deadline" (and take no
+                # more batches), even if the queue happens to run dry meanwhile.
+                with self._cond:
+                    self._stop = self._stop or _Stop("deadline")
                 return _Outcome(
                     failed=[(e, SinkError("no time left for another request")) for e in entries]
                 )
@@ -423,7 +427,11 @@ class Drain:
                 continue
             except TransientSinkError as exc:
                 delay = self.backoff.delay(attempt)
-                if attempt >= self.settings.max_attempts or not self.deadline.allows(delay + 1):
+                out_of_time = not self.deadline.allows(delay + 1)
+                if attempt >= self.settings.max_attempts or out_of_time:
+                    if out_of_time:
+                        with self._cond:  # out of time for the retry: see above
+                            self._stop = self._stop or _Stop("deadline")
                     log.warning("write failed after %d attempt(s): %s", attempt, exc)
                     return _Outcome(failed=[(e, exc) for e in entries], requests=attempt)
                 with self._cond:

@@ -1,0 +1,211 @@
+"""Helpers of the fault tests: moto's SQS server and the Airtable emulator over real HTTP,
+the poller as a real process (`python -m devstack.invoke`) that can be killed, and logs
+from both sides on one clock (CLOCK_MONOTONIC is system-wide on Linux, so the
+`time.monotonic()` values of different processes compare).
+
+* `SqsCallLog` reads what each poller process did with SQS (devstack.invoke --sqs-log).
+* `AccessLog` records every API request the emulator answered: when it arrived, when the
+  answer left, its status, whether the answer was dropped, and the records' Ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.stack import LocalStack
+
+
+# --------------------------------------------------------------------------- emulator side
+@dataclass(frozen=True)
+class Access:
+    """One API request as the emulator saw it."""
+
+    arrived: float
+    answered: float
+    method: str
+    status: int
+    dropped: bool
+    error_type: str
+    #: json.dumps of each record's "Id" field, in request order (empty for reads)
+    keys: tuple[str, ...]
+
+    @property
+    def confirmed(self) -> bool:
+        """The client got a 200 for this write."""
+        return self.status == 200 and not self.dropped and self.method in ("PATCH", "POST")
+
+
+class AccessLog:
+    """Wraps `Emulator.handle` (what its HTTP server calls for every API request)."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.entries: list[Access] = []
+        self._lock = threading.Lock()
+        inner = emulator.handle
+
+        def handle(request: Any) -> Any:
+            reply = inner(request)
+            answered = time.monotonic()
+            keys: tuple[str, ...] = ()
+            if request.method in ("PATCH", "POST", "PUT") and request.body:
+                try:
+                    records = json.loads(request.body).get("records", [])
+                    keys = tuple(json.dumps(r.get("fields", {}).get("Id")) for r in records)
+                except (ValueError, AttributeError):
+                    keys = ()
+            error = reply.body.get("error") if isinstance(reply.body, dict) else None
+            error_type = error.get("type", "") if isinstance(error, dict) else str(error or "")
+            if reply.status == 429:
+                error_type = "RATE_LIMIT_REACHED"
+            access = Access(
+                request.arrived,
+                answered,
+                request.method,
+                reply.status,
+                reply.drop,
+                error_type,
+                keys,
+            )
+            with self._lock:
+                self.entries.append(access)
+            return reply
+
+        emulator.handle = handle
+
+    def snapshot(self) -> list[Access]:
+        with self._lock:
+            return list(self.entries)
+
+
+# --------------------------------------------------------------------------- poller side
+class SqsCallLog:
+    """The JSON lines `devstack.invoke --sqs-log` appends (see `log_sqs_calls`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def lines(self, run: str | None = None, op: str | None = None) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        out = []
+        # Each line is one write(2) ending in a newline; whatever follows the last newline
+        # is a line still being written by a live poller: not read yet.
+        for raw in self.path.read_text().split("\n")[:-1]:
+            line = json.loads(raw)
+            if (run is None or line["run"] == run) and (op is None or line["op"] == op):
+                out.append(line)
+        return out
+
+    def receipts(self) -> dict[str, str]:
+        """Receipt handle -> message id, over every receive of every run."""
+        return {
+            receipt: message_id
+            for line in self.lines(op="ReceiveMessage")
+            for message_id, receipt, _ in line["result"]["messages"]
+        }
+
+    def confirmed_batch_entries(self, op: str, run: str | None = None) -> list[tuple[str, float]]:
+        """(message id, time the call started) for each entry SQS confirmed."""
+        receipts = self.receipts()
+        out = []
+        for line in self.lines(run, op):
+            by_id = {e["Id"]: e["ReceiptHandle"] for e in line["params"]["Entries"]}
+            out += [(receipts[by_id[i]], line["t0"]) for i in line["result"]["ok"]]
+        return out
+
+    def received(self, run: str) -> list[str]:
+        return [
+            message_id
+            for line in self.lines(run, "ReceiveMessage")
+            for message_id, _, _ in line["result"]["messages"]
+        ]
+
+    def wait_for(self, run: str, op: str, timeout: float, nonempty: bool = True) -> float | None:
+        """Poll until `run` has logged `op` (for a receive: one that got messages)."""
+        ends = time.monotonic() + timeout
+        while time.monotonic() < ends:
+            for line in self.lines(run, op):
+                if not nonempty or op != "ReceiveMessage" or line["result"]["messages"]:
+                    return line["t1"]
+            time.sleep(0.02)
+        return None
+
+
+@dataclass
+class PollerRun:
+    """One invocation of the real handler in its own process."""
+
+    label: str
+    process: subprocess.Popen[bytes]
+    started: float
+    out: Path
+    err: Path
+    killed_at: float | None = None
+    alive_when_killed: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def kill(self) -> None:
+        """SIGKILL: no `finally`, no release, no flush. What a Lambda timeout looks like."""
+        self.alive_when_killed = self.process.poll() is None
+        self.process.send_signal(signal.SIGKILL)
+        self.killed_at = time.monotonic()
+        self.process.wait(timeout=10)
+
+    def wait(self, timeout: float) -> PollerRun:
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.label} did not finish in {timeout} s; killed it") from None
+        lines = [ln for ln in self.out.read_text().splitlines() if ln.startswith("{")]
+        assert lines, f"{self.label} printed no report; stderr:\n{self.err.read_text()[-3000:]}"
+        self.report = json.loads(lines[-1])
+        return self
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.report.get("summary") or {}
+
+
+class Poller:
+    """Starts poller processes against a stack, all logging SQS calls to one file."""
+
+    def __init__(self, stack: LocalStack, workdir: Path, **env: str) -> None:
+        self.stack = stack
+        self.workdir = workdir
+        self.log = SqsCallLog(workdir / "sqs-calls.jsonl")
+        self.env = env
+
+    def start(self, label: str, timeout_s: float, **env: str) -> PollerRun:
+        full_env = {
+            **os.environ,
+            **self.stack.poller_env(
+                POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING"
+            ),
+            **self.env,
+            **env,
+        }
+        out, err = self.workdir / f"{label}.out", self.workdir / f"{label}.err"
+        command = [
+            sys.executable,
+            "-m",
+            "devstack.invoke",
+            "--timeout",
+            str(timeout_s),
+            "--sqs-log",
+            str(self.log.path),
+            "--label",
+            label,
+        ]
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(command, env=full_env, stdout=stdout, stderr=stderr)
+        return PollerRun(label, process, time.monotonic(), out, err)
