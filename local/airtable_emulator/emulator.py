@@ -102,14 +102,17 @@ def _finite_float(text: str) -> float:
 
 
 def parse_body(body: bytes) -> Any:
-    """Strict JSON: NaN, Infinity and overflowing numbers are 422 INVALID_REQUEST_BODY."""
+    """Strict JSON: NaN, Infinity, overflowing numbers and text that is not Unicode (an
+    escaped lone surrogate such as "\\ud800") are 422 INVALID_REQUEST_BODY."""
     try:
-        return json.loads(
+        data = json.loads(
             body.decode("utf-8") or "null",
             parse_constant=_reject_constant,
             parse_float=_finite_float,
         )
-    except (ValueError, UnicodeDecodeError):
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+        return data
+    except (ValueError, UnicodeError):
         raise unprocessable("INVALID_REQUEST_BODY", "Could not parse request body") from None
 
 

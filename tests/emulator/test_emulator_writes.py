@@ -362,3 +362,26 @@ def test_delete_by_batch_and_by_id(emu: Running) -> None:
     # THEN the table is empty and the deletes are logged
     assert emu.emu.records(BASE, TABLE) == []
     assert [e.kind for e in emu.emu.write_log] == ["created", "deleted", "deleted"]
+
+
+def test_an_escaped_lone_surrogate_is_an_invalid_body_and_nothing_is_written():
+    # GIVEN a create whose text is an escaped lone surrogate (legal JSON, not Unicode)
+    import requests
+    from airtable_emulator import DEFAULT_TOKEN, DONATIONS_BASE_ID, Emulator
+
+    emulator = Emulator()
+    with emulator.serve() as url:
+        # WHEN it is sent
+        response = requests.post(
+            f"{url}/v0/{DONATIONS_BASE_ID}/Donations",
+            data=b'{"records": [{"fields": {"Id": "x\\ud800"}}]}',
+            headers={
+                "Authorization": f"Bearer {DEFAULT_TOKEN}",
+                "Content-Type": "application/json",
+            },
+            timeout=5,
+        )
+        # THEN it is refused as a body Airtable cannot read, and nothing is stored
+        assert response.status_code == 422
+        assert response.json()["error"]["type"] == "INVALID_REQUEST_BODY"
+        assert emulator.records(DONATIONS_BASE_ID, "Donations") == []
