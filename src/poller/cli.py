@@ -8,7 +8,7 @@
   check-config  validate the environment and mapping, check the table, preview a record
 
 Every command reads the poller's own variables (QUEUE_URL, DEAD_LETTER_QUEUE_URL, FIELD_MAP,
-...; see docs/mapping-and-operations.md), optionally from --env-file, and boto3's
+...; see README.md, "Configuration"), optionally from --env-file, and boto3's
 (AWS_ENDPOINT_URL_SQS, AWS_REGION, credentials). Output is for humans; --json is for scripts.
 Exit status: 0 fine, 1 the command found a problem, 2 bad usage.
 """

@@ -64,7 +64,7 @@ def _adapters(config: Config) -> _Adapters:
     limiter = RateLimiter(config.tuning.max_rps)
     table = airtable_table(config)
     # Once per cold start, before any receive: a table that does not fit FIELD_MAP/MERGE_ON
-    # stops the run with one error listing every problem (SCHEMA_CHECK, docs/mapping-and-operations.md).
+    # stops the run with one error listing every problem (SCHEMA_CHECK, README "The schema check").
     verify_at_start(
         table,
         config.table,

@@ -23,7 +23,7 @@ Rules: keys of the message that are not in the map are ignored, never sent. A pl
 passes the value through as-is (backward compatible). A typed entry converts it; a missing
 or null value takes the default, or is left out, or, when required, makes the message
 poison. Every problem of one message is reported in one reason. The operator's guide, with
-examples, is docs/mapping-and-operations.md.
+examples, is README.md, "Field mapping".
 """
 
 from __future__ import annotations

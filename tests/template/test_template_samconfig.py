@@ -83,10 +83,10 @@ def test_an_unquoted_value_with_a_space_would_be_cut() -> None:
 
 
 def documented_overrides() -> list[str]:
-    """The --parameter-overrides argument of each sam command in the docs (docs/deploy.md,
-    or README.md once merged), after the shell has removed its quotes."""
+    """The --parameter-overrides argument of each sam command in README.md, after the shell
+    has removed its quotes."""
     commands = []
-    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    documents = [ROOT / "README.md"]
     text = "\n".join(d.read_text() for d in documents if d.exists())
     for line in text.splitlines():
         line = line.strip()
