@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.factories import DONATION_FIELD_MAP_JSON, donation
-from devstack.stack import AWS_ENV, BASE_ID, TABLE, TOKEN, create_queues, sqs_client
+from devstack.factories import donation
+from devstack.stack import AWS_ENV, create_queues, sqs_client
+from devstack.stack import poller_env as devstack_poller_env
 
 from .feeder import Feeder
 from .procs import (
@@ -63,25 +64,8 @@ def bodies(count: int, start: int = 0) -> list[str]:
 
 
 def poller_env(endpoint: str, queue: Queue, api_url: str, extra: dict[str, str]) -> dict[str, str]:
-    """What the deployed function would get, pointed at the local services (as
-    `LocalStack.poller_env`, which needs in-process servers, does for tests)."""
-    env = {
-        **AWS_ENV,
-        "AWS_ENDPOINT_URL_SQS": endpoint,
-        "QUEUE_URL": queue.url,
-        "DEAD_LETTER_QUEUE_URL": queue.dlq_url,
-        "AIRTABLE_API_URL": api_url,
-        "AIRTABLE_BASE_ID": BASE_ID,
-        "AIRTABLE_TABLE": TABLE,
-        "AIRTABLE_TOKEN": TOKEN,
-        "FIELD_MAP": DONATION_FIELD_MAP_JSON,
-        "MERGE_ON": "Id",
-        "WAIT_TIME_SECONDS": "1",
-        "POWERTOOLS_SERVICE_NAME": "sqs-airtable-poller",
-        "POWERTOOLS_METRICS_NAMESPACE": "SqsAirtablePoller",
-    }
-    env.update(extra)
-    return env
+    """What the deployed function would get, pointed at the local services."""
+    return devstack_poller_env(endpoint, queue.url, queue.dlq_url, api_url, **extra)
 
 
 def invoke_poller(env: dict[str, str], log: Path) -> dict[str, Any]:

@@ -110,23 +110,9 @@ class LocalStack:
 
     def poller_env(self, **overrides: str) -> dict[str, str]:
         """Every environment variable the poller needs to drain this stack."""
-        env = {
-            **AWS_ENV,
-            "AWS_ENDPOINT_URL_SQS": self.sqs_endpoint,
-            "QUEUE_URL": self.queue_url,
-            "DEAD_LETTER_QUEUE_URL": self.dlq_url,
-            "AIRTABLE_API_URL": self.airtable_url,
-            "AIRTABLE_BASE_ID": BASE_ID,
-            "AIRTABLE_TABLE": TABLE,
-            "AIRTABLE_TOKEN": TOKEN,
-            "FIELD_MAP": DONATION_FIELD_MAP_JSON,
-            "MERGE_ON": "Id",
-            "WAIT_TIME_SECONDS": "1",
-            "POWERTOOLS_SERVICE_NAME": "sqs-airtable-poller",
-            "POWERTOOLS_METRICS_NAMESPACE": "SqsAirtablePoller",
-        }
-        env.update(overrides)
-        return {k: v for k, v in env.items() if v is not None}
+        return poller_env(
+            self.sqs_endpoint, self.queue_url, self.dlq_url, self.airtable_url, **overrides
+        )
 
     def send_messages(
         self, bodies: Sequence[str | dict[str, Any]], *, group_id: str | None = None
@@ -173,6 +159,29 @@ class LocalStack:
 
     def rows(self) -> list[dict[str, Any]]:
         return self.emulator.records(BASE_ID, TABLE)
+
+
+def poller_env(
+    sqs_endpoint: str, queue_url: str, dlq_url: str, airtable_url: str, **overrides: str
+) -> dict[str, str]:
+    """What the deployed function would get, pointed at local services (None drops one)."""
+    env: dict[str, str | None] = {
+        **AWS_ENV,
+        "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+        "QUEUE_URL": queue_url,
+        "DEAD_LETTER_QUEUE_URL": dlq_url,
+        "AIRTABLE_API_URL": airtable_url,
+        "AIRTABLE_BASE_ID": BASE_ID,
+        "AIRTABLE_TABLE": TABLE,
+        "AIRTABLE_TOKEN": TOKEN,
+        "FIELD_MAP": DONATION_FIELD_MAP_JSON,
+        "MERGE_ON": "Id",
+        "WAIT_TIME_SECONDS": "1",
+        "POWERTOOLS_SERVICE_NAME": "sqs-airtable-poller",
+        "POWERTOOLS_METRICS_NAMESPACE": "SqsAirtablePoller",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def create_queues(

@@ -11,20 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devstack.factories import DONATION_FIELD_MAP
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.deploy.deploy_context import DeployContext
 from samcli.lib.config.samconfig import SamConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("default", "dev", "prod")
-DONATIONS_MAP = {
-    "Id": "Id",
-    "CreationDate": "Creation Date",
-    "UserId": "Donor Id",
-    "FundraiserId": "Fundraiser Id",
-    "DonationAmount": "Donation Amount",
-    "DonorDisplayName": "Donor Display Name",
-}
+DONATIONS_MAP = DONATION_FIELD_MAP
 
 
 def deploy_settings(environment: str) -> dict[str, Any]:
