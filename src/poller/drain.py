@@ -27,7 +27,6 @@ from typing import Literal
 
 from .errors import (
     MappingError,
-    PollerError,
     RecordsRejectedError,
     SinkConfigurationError,
     SinkError,
@@ -181,18 +180,22 @@ class Drain:
         started = self.clock()
         receiver = threading.Thread(target=self._receive_loop, name="poller-receiver", daemon=True)
         receiver.start()
-        futures: list[Future[None]] = []
+        writes: list[Future[None]] = []
+        # Leaving the pool waits for the writes in flight: nothing is half-done when it returns.
         with ThreadPoolExecutor(
             self.settings.max_in_flight, thread_name_prefix="poller-writer"
         ) as pool:
             try:
                 while (batch := self._next_batch()) is not None:
-                    futures.append(pool.submit(self._write_batch, batch))
-                    futures = [f for f in futures if not f.done()]
+                    writes.append(pool.submit(self._write_batch, batch))
             finally:
                 self._halt.set()
                 with self._cond:
                     self._cond.notify_all()
+        for write in writes:  # a bug in settling must not vanish inside a future
+            if (exc := write.exception()) is not None:
+                log.error("a writer failed", exc_info=exc)
+                self._stop = self._stop or _Stop("error", exc)
         receiver.join()
         self._release_held()
         self.summary.elapsed_ms = int((self.clock() - started) * 1000)
@@ -628,4 +631,4 @@ def _chunks(items: Sequence[Message], size: int) -> Iterable[list[Message]]:
         yield list(items[start : start + size])
 
 
-__all__ = ["Drain", "PollerError", "RunSummary", "Settings", "StopReason"]
+__all__ = ["Drain", "RunSummary", "Settings", "StopReason"]
