@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 from airtable_emulator import Emulator, EmulatorConfig, donations_schema
 
+from poller import admin
+
 from .factories import DONATION_FIELD_MAP_JSON
 
 REGION = "us-east-1"
@@ -117,25 +119,9 @@ class LocalStack:
     def send_messages(
         self, bodies: Sequence[str | dict[str, Any]], *, group_id: str | None = None
     ) -> list[str]:
-        """Send in batches of 10; return the message ids."""
-        ids: list[str] = []
-        fifo = self.queue_url.endswith(".fifo")
-        for start in range(0, len(bodies), 10):
-            entries = []
-            for i, body in enumerate(bodies[start : start + 10]):
-                entry: dict[str, Any] = {
-                    "Id": str(i),
-                    "MessageBody": body if isinstance(body, str) else json.dumps(body),
-                }
-                if fifo:
-                    entry["MessageGroupId"] = group_id or "default"
-                    entry["MessageDeduplicationId"] = uuid.uuid4().hex
-                entries.append(entry)
-            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
-            ids += [s["MessageId"] for s in response["Successful"]]
-        return ids
+        """Send in batches (as `poller send` does); return the message ids."""
+        texts = [b if isinstance(b, str) else json.dumps(b) for b in bodies]
+        return admin.send(self.sqs, self.queue_url, texts, group_id=group_id)
 
     def counts(self, queue_url: str | None = None) -> dict[str, int]:
         """Visible, in-flight and delayed messages (moto's counts are exact)."""
@@ -214,34 +200,12 @@ def create_queues(
 
 
 def peek(sqs: Any, queue_url: str, limit: int = 1000) -> list[tuple[str, dict[str, str]]]:
-    """Read messages and make each visible again at once (visibility 0): nothing is consumed.
-
-    Each message is received at most once per call (dedup by MessageId)."""
-    seen: dict[str, tuple[str, dict[str, str]]] = {}
-    handles: list[tuple[str, str]] = []
-    while len(seen) < limit:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=30,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not messages:
-            break
-        for m in messages:
-            attributes = {
-                k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()
-            }
-            seen[m["MessageId"]] = (m["Body"], attributes)
-            handles.append((m["MessageId"], m["ReceiptHandle"]))
-    for start in range(0, len(handles), 10):
-        chunk = handles[start : start + 10]
-        sqs.change_message_visibility_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for i, (_, h) in enumerate(chunk)
-            ],
+    """Messages as (body, string attributes), read without consuming them (`poller peek-dlq`'s
+    reader: each is made visible again at once and read once per call)."""
+    return [
+        (
+            raw["Body"],
+            {k: v.get("StringValue", "") for k, v in raw.get("MessageAttributes", {}).items()},
         )
-    return list(seen.values())
+        for raw in admin.peek_raw(sqs, queue_url, limit=limit, wait_seconds=0)
+    ]

@@ -163,10 +163,15 @@ def _receive(sqs: Any, url: str, wait_seconds: int, visibility: int) -> list[dic
 
 
 def peek(sqs: Any, url: str, limit: int = 50, wait_seconds: int = 1) -> list[Letter]:
+    """Up to `limit` dead letters with their reasons, not consumed (see `peek_raw`)."""
+    return [_letter(raw) for raw in peek_raw(sqs, url, limit, wait_seconds)]
+
+
+def peek_raw(sqs: Any, url: str, limit: int = 50, wait_seconds: int = 1) -> list[dict[str, Any]]:
     """Read up to `limit` messages without consuming them: each is hidden while it is read
     (so it is read once) and made visible again before returning, even on Ctrl-C.
     Reading raises each message's receive count by one (harmless on a DLQ)."""
-    seen: dict[str, Letter] = {}
+    seen: dict[str, dict[str, Any]] = {}
     with _hidden(sqs, url) as handles:
         while len(seen) < limit:
             messages = _receive(sqs, url, wait_seconds, PEEK_VISIBILITY_SECONDS)
@@ -175,7 +180,7 @@ def peek(sqs: Any, url: str, limit: int = 50, wait_seconds: int = 1) -> list[Let
             for raw in messages:
                 handles.append(raw["ReceiptHandle"])
                 if len(seen) < limit:
-                    seen.setdefault(raw["MessageId"], _letter(raw))
+                    seen.setdefault(raw["MessageId"], raw)
     return list(seen.values())
 
 
