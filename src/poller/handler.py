@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
+from . import telemetry
 from .config import Config
 from .drain import Drain, RunSummary, Settings
 from .errors import ConfigError, ConfigErrors, RunFailedError
@@ -22,7 +23,7 @@ from .policies import Deadline, RateLimiter
 from .schema import verify_at_start
 
 SERVICE = "sqs-airtable-poller"
-NAMESPACE = "SqsAirtablePoller"
+NAMESPACE = telemetry.NAMESPACE
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 metrics = Metrics()
@@ -152,27 +153,15 @@ def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
 
 
 def _publish(summary: RunSummary) -> None:
-    counts = {
-        "Received": summary.received,
-        "Written": summary.written,
-        "Created": summary.created,
-        "Updated": summary.updated,
-        "Deleted": summary.deleted,
-        "DeadLettered": summary.dead_lettered,
-        "Released": summary.released,
-        "Failed": summary.failed,
-        "DeleteFailures": summary.delete_failures,
-        "Throttled": summary.throttled,
-        "RetryCount": summary.retries,
-        "WriteRequests": summary.requests,
-    }
-    for name, value in counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for name, attribute in telemetry.RUN_COUNTS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, attribute))
     for latency in summary.batch_latency_ms[:100]:  # EMF takes at most 100 values per metric
         metrics.add_metric(
-            name="BatchLatency", unit=MetricUnit.Milliseconds, value=round(latency, 1)
+            name=telemetry.BATCH_LATENCY, unit=MetricUnit.Milliseconds, value=round(latency, 1)
         )
-    metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=summary.elapsed_ms)
+    metrics.add_metric(
+        name=telemetry.RUN_DURATION, unit=MetricUnit.Milliseconds, value=summary.elapsed_ms
+    )
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:

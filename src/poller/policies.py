@@ -130,6 +130,15 @@ class RateLimiter:
         """No caller is let through before `when` (a clock time)."""
         self._paused_until = max(self._paused_until, when)
 
+    def on_throttled(self) -> None:
+        """Airtable answered 429 to a request this limiter let through: arrivals bunch more
+        than the pacing assumed. (Adaptive widening of the margin: see issue 9.)"""
+
+    @property
+    def effective_rps(self) -> float:
+        """Requests per second this limiter currently lets through at most."""
+        return 1.0 / self.interval
+
 
 @dataclass
 class Backoff:
