@@ -36,9 +36,18 @@ class MappingError(PollerError):
 class SinkError(PollerError):
     """A write to the sink failed. Subclasses say whether retrying can help."""
 
-    def __init__(self, message: str, *, error_type: str = "", status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str = "",
+        status: int | None = None,
+        field: str | None = None,
+    ) -> None:
         self.error_type = error_type
         self.status = status
+        #: The field (name or id) Airtable's message names, for field-level 422s.
+        self.field = field
         super().__init__(message)
 
 

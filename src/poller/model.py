@@ -21,12 +21,18 @@ class Message:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
+#: The route of the single-table configuration (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP).
+DEFAULT_ROUTE = "default"
+
+
 @dataclass(frozen=True)
 class Record:
-    """The Airtable fields mapped from one message, and its merge key (when MERGE_ON is set)."""
+    """The Airtable fields mapped from one message, its merge key (when the route merges),
+    and the name of the route (destination table) it goes to."""
 
     fields: Mapping[str, Any]
     key: tuple[str, ...] | None = None
+    route: str = DEFAULT_ROUTE
 
 
 @dataclass(frozen=True)
