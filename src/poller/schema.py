@@ -298,3 +298,32 @@ def _unavailable(table_name: str, mode: str, why: str) -> SchemaCheck:
             f"SCHEMA_CHECK=on, but the schema could not be read: {why}; no message was received"
         )
     return _skipped(table_name, f"the schema could not be read: {why}")
+
+
+def type_drift(
+    field_map: FieldMap,
+    field: str,
+    now: Mapping[str, Any] | None,
+    at_start: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Why the table no longer fits `field` (an id or name a 422 named), or None if it does.
+
+    `now` is the field as the meta endpoint describes it now (None: it is gone), `at_start`
+    the same field at cold start. A field fits when its type accepts the mapping entry's type
+    (`ACCEPTS`) and, for an untyped entry, when its type is the one seen at cold start."""
+    ident = (at_start or now or {}).get("id") or ""
+    name = (now or at_start or {}).get("name") or field
+    spec = field_map.spec(name) or (
+        field_map.spec(str(at_start.get("name"))) if at_start is not None else None
+    )
+    label = f'field {ident} "{name}"'.replace("field  ", "field ")
+    if now is None:
+        return f"{label} is no longer in the table"
+    new_type = str(now.get("type", ""))
+    old_type = str(at_start.get("type", "")) if at_start is not None else ""
+    sends = spec.type if spec is not None and spec.type else "values as they come"
+    if spec is not None and spec.type is not None and new_type not in ACCEPTS[spec.type]:
+        return f"{label} is now {new_type}; the mapping sends {sends}"
+    if old_type and new_type != old_type:
+        return f"{label} is now {new_type} (was {old_type}); the mapping sends {sends}"
+    return None

@@ -1,0 +1,142 @@
+"""The Airtable token: where it comes from, how a rotated one is picked up, and what an empty
+secret means.
+
+Locally the token is `AIRTABLE_TOKEN`; deployed it is the Secrets Manager secret named by
+`AIRTABLE_TOKEN_SECRET_ARN`, read through Powertools' `parameters.get_secret`, which caches it
+for `CACHE_SECONDS`. A warm container therefore keeps a rotated-out token until the cache
+expires, so every 401 from Airtable and every systemic re-check reads the secret again with
+`force_fetch=True` (Powertools' documented way past its cache).
+
+The token never appears in an error or a log line: errors name the variable, not the value.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConfigError, PollerError
+
+#: How long Powertools may serve the secret from its cache between forced reads (seconds).
+CACHE_SECONDS = 3600
+#: Secrets Manager's message when a secret exists but has no value yet (a CloudFormation
+#: secret created without SecretString): GetSecretValue answers ResourceNotFoundException with it.
+_NO_VALUE_YET = "can't find the specified secret value"
+
+
+class TokenNotConfiguredError(PollerError):
+    """The secret exists but holds no token yet (the first deploy creates it empty).
+
+    Not a failure: the run does nothing, logs one line, and succeeds until the token is put in
+    with `aws secretsmanager put-secret-value`."""
+
+
+class SecretUnavailableError(PollerError):
+    """The secret could not be read (missing, no permission, Secrets Manager unreachable)."""
+
+
+SecretFetcher = Callable[[str, bool], Any]
+
+
+def _powertools_fetch(arn: str, force: bool) -> Any:
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.get_secret(arn, max_age=CACHE_SECONDS, force_fetch=force)
+
+
+class TokenSource:
+    """Hands out the current token and re-reads the secret on demand. Thread-safe.
+
+    `fetch(arn, force)` returns the secret's value (str, bytes or dict) and raises on failure;
+    it defaults to Powertools' cached `get_secret`."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        secret_arn: str | None = None,
+        fetch: SecretFetcher | None = None,
+    ) -> None:
+        if bool(token) == bool(secret_arn):
+            raise ValueError("exactly one of token and secret_arn")
+        self.secret_arn = secret_arn
+        self._token = token
+        self._fetch = fetch or _powertools_fetch
+        self._lock = threading.Lock()
+
+    @property
+    def rotatable(self) -> bool:
+        """Whether re-reading can yield another token (only a secret can change)."""
+        return self.secret_arn is not None
+
+    def current(self) -> str:
+        """The token (read once, then cached by Powertools for up to `CACHE_SECONDS`)."""
+        with self._lock:
+            if self._token is None:
+                self._token = self._read(force=False)
+            return self._token
+
+    def refresh(self) -> tuple[str, bool]:
+        """Read the secret again past every cache: `(token, changed)`."""
+        with self._lock:
+            if self.secret_arn is None:
+                assert self._token is not None
+                return self._token, False
+            token = self._read(force=True)
+            changed = token != self._token
+            self._token = token
+            return token, changed
+
+    def _read(self, *, force: bool) -> str:
+        assert self.secret_arn is not None
+        try:
+            secret = self._fetch(self.secret_arn, force)
+        except Exception as exc:
+            text = str(exc)
+            if _NO_VALUE_YET in text:
+                raise TokenNotConfiguredError(_not_configured(self.secret_arn)) from None
+            raise SecretUnavailableError(
+                f"the secret AIRTABLE_TOKEN_SECRET_ARN names could not be read "
+                f"({type(exc).__name__}); check that it exists and that the function may "
+                "call secretsmanager:GetSecretValue on it"
+            ) from None
+        return token_from_secret(secret, self.secret_arn)
+
+
+def _not_configured(arn: str) -> str:
+    return (
+        f"the Airtable token secret {arn} holds no token yet: nothing was received; put the "
+        "token in it with `aws secretsmanager put-secret-value --secret-id <arn> "
+        "--secret-string <token>`"
+    )
+
+
+def token_from_secret(secret: str | bytes | dict[str, Any], arn: str = "") -> str:
+    """The secret holds the bare token, or JSON `{"token": "..."}`.
+
+    An empty value (or `{}` / `{"token": ""}`) raises `TokenNotConfiguredError`; anything
+    else that holds no token raises a `ConfigError` naming AIRTABLE_TOKEN_SECRET_ARN."""
+    if isinstance(secret, bytes):
+        secret = secret.decode()
+    if isinstance(secret, str):
+        stripped = secret.strip()
+        if not stripped:
+            raise TokenNotConfiguredError(_not_configured(arn or "AIRTABLE_TOKEN_SECRET_ARN"))
+        if not stripped.startswith("{"):
+            return stripped
+        try:
+            secret = json.loads(stripped)
+        except json.JSONDecodeError:
+            secret = None
+    if isinstance(secret, dict):
+        token = secret.get("token")
+        if not secret or (isinstance(token, str) and not token.strip()):
+            raise TokenNotConfiguredError(_not_configured(arn or "AIRTABLE_TOKEN_SECRET_ARN"))
+        if isinstance(token, str):
+            return token.strip()
+    raise ConfigError(
+        "AIRTABLE_TOKEN_SECRET_ARN",
+        'names a secret that holds neither a token nor JSON {"token": "..."}; put the token in it',
+    )
