@@ -7,6 +7,7 @@ the retry policy instead, because only it knows the deadline and the merge key.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +31,9 @@ MAX_RECORDS_PER_REQUEST = 10
 CONNECT_TIMEOUT_SECONDS = 3.05
 #: 422 types that are the configuration's fault, not the record's: every record would fail.
 CONFIGURATION_422 = frozenset({"UNKNOWN_FIELD_NAME"})
+#: The field a 422 names: `Field "X" cannot accept the provided value` (INVALID_VALUE_FOR_COLUMN)
+#: and `Unknown field name: "X"` (UNKNOWN_FIELD_NAME), per Airtable's error messages.
+_FIELD_IN_MESSAGE = re.compile(r'(?:^Field|field name:) "(?P<field>[^"]+)"')
 
 
 # --- knowing when a request really left --------------------------------------------------
@@ -69,8 +73,12 @@ class _SentHookAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
-def make_table(*, token: str, base_id: str, table: str, api_url: str, timeout: float) -> Table:
-    """A pyairtable Table with explicit timeouts and no hidden retries."""
+def make_api(*, token: str, api_url: str, timeout: float) -> Api:
+    """A pyairtable Api with explicit timeouts and no hidden retries.
+
+    One per token per container: every route's table hangs off it, so installing a rotated
+    token (`api.api_key = new`, which pyairtable puts in the session's Authorization header)
+    reaches every table at once."""
     api = Api(
         token,
         timeout=(min(CONNECT_TIMEOUT_SECONDS, timeout), timeout),
@@ -80,7 +88,12 @@ def make_table(*, token: str, base_id: str, table: str, api_url: str, timeout: f
     adapter = _SentHookAdapter(pool_maxsize=16)
     api.session.mount("http://", adapter)
     api.session.mount("https://", adapter)
-    return api.table(base_id, table)
+    return api
+
+
+def make_table(*, token: str, base_id: str, table: str, api_url: str, timeout: float) -> Table:
+    """A pyairtable Table with explicit timeouts and no hidden retries."""
+    return make_api(token=token, api_url=api_url, timeout=timeout).table(base_id, table)
 
 
 class AirtableSink:
@@ -162,6 +175,8 @@ def classify_http_error(exc: requests.HTTPError) -> SinkError:
     status = response.status_code if response is not None else 0
     error_type, message = error_of(response)
     text = f"Airtable answered {status} {error_type}: {message}".rstrip(": ")
+    named = _FIELD_IN_MESSAGE.search(message)
+    field = named.group("field") if named else None
     if status == 429:
         return ThrottledError(text, error_type=error_type or "RATE_LIMIT_REACHED", status=status)
     if status in (401, 403, 404) or error_type in CONFIGURATION_422:
@@ -170,7 +185,11 @@ def classify_http_error(exc: requests.HTTPError) -> SinkError:
             403: "check the base id, the table name and the token's scopes and base access",
             404: "check AIRTABLE_API_URL, the base id and the table name",
         }.get(status, "check FIELD_MAP against the table's field names")
-        return SinkConfigurationError(f"{text} ({hint})", error_type=error_type, status=status)
+        return SinkConfigurationError(
+            f"{text} ({hint})", error_type=error_type, status=status, field=field
+        )
     if status >= 500 or status in (408, 409):
         return TransientSinkError(text, error_type=error_type or f"HTTP_{status}", status=status)
-    return RecordsRejectedError(text, error_type=error_type or f"HTTP_{status}", status=status)
+    return RecordsRejectedError(
+        text, error_type=error_type or f"HTTP_{status}", status=status, field=field
+    )
