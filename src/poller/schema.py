@@ -74,6 +74,15 @@ class SchemaMismatchError(ConfigErrors):
         )
 
 
+class SchemaProblem(ConfigError):
+    """One way a table misfits the mapping. `kind` says which: "table" (not in the base),
+    "field" (a mapped field is missing), "type" (a field's type does not fit) or "merge"."""
+
+    def __init__(self, variable: str, problem: str, kind: str) -> None:
+        super().__init__(variable, problem)
+        self.kind = kind
+
+
 class SchemaUnavailableError(PollerError):
     """The schema could not be read (SCHEMA_CHECK=on). Retry later, or grant schema.bases:read."""
 
@@ -88,6 +97,8 @@ class SchemaCheck:
     skipped_because: str = ""
     #: The table's fields as the meta endpoint describes them (for `check-config`'s preview).
     airtable_fields: tuple[Mapping[str, Any], ...] = ()
+    #: The table's id (`tbl…`), to address it by id from then on (a rename changes only names).
+    table_id: str = ""
 
 
 def find(items: Sequence[Mapping[str, Any]], id_or_name: str) -> Mapping[str, Any] | None:
@@ -107,7 +118,11 @@ def schema_problems(
     found = find(tables, table)
     if found is None:
         names = [t.get("name", "") for t in tables]
-        return [ConfigError("AIRTABLE_TABLE", f'"{table}" is not in the base{_hint(table, names)}')]
+        return [
+            SchemaProblem(
+                "AIRTABLE_TABLE", f'"{table}" is not in the base{_hint(table, names)}', "table"
+            )
+        ]
     fields = found.get("fields") or []
     names = [f.get("name", "") for f in fields]
     problems: list[ConfigError] = []
@@ -115,24 +130,26 @@ def schema_problems(
         field = find(fields, spec.field)
         if field is None:
             problems.append(
-                ConfigError(
+                SchemaProblem(
                     "FIELD_MAP",
                     f'targets "{spec.field}" (from "{spec.source}"), which the table does not '
                     f"have{_hint(spec.field, names)}",
+                    "field",
                 )
             )
             continue
         problem = _type_problem(spec, field)
         if problem:
-            problems.append(ConfigError("FIELD_MAP", problem))
+            problems.append(SchemaProblem("FIELD_MAP", problem, "type"))
     for name in merge_on:
         field = find(fields, name)
         if field is not None and field.get("type") not in MERGEABLE_TYPES:
             problems.append(
-                ConfigError(
+                SchemaProblem(
                     "MERGE_ON",
                     f'names "{name}", a {field.get("type")} field; merge fields must be text, '
                     "number, date or select fields (not computed ones)",
+                    "type",
                 )
             )
     return problems
@@ -255,6 +272,7 @@ def verify_at_start(
         table=table_name,
         fields=len(field_map.specs),
         airtable_fields=tuple(found.get("fields") or ()),
+        table_id=str(found.get("id") or ""),
     )
     log.info(
         "schema check passed",
