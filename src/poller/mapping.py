@@ -411,7 +411,7 @@ def _lookup(data: Mapping[str, Any], path: str) -> Any:
         return _MISSING
     node: Any = data
     for part in path.split("."):
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
