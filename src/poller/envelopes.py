@@ -57,6 +57,16 @@ _MAX_KEY_CHARS = 40
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+class EnvelopeMismatchError(MappingError):
+    """The body is not the envelope an explicit mode (sns, eventbridge) requires. Poison for a
+    single route; for routes, that route is skipped."""
+
+    def __init__(self, reason: str, mode: str, what: str) -> None:
+        super().__init__(reason)
+        self.mode = mode
+        self.what = what
+
+
 class DuplicateKeyError(ValueError):
     """A JSON object has the same key twice."""
 
@@ -133,6 +143,14 @@ class Unwrapped:
     kind: str = "raw"
     envelope: Mapping[str, Any] = _EMPTY
 
+    @property
+    def where(self) -> str:
+        """For reasons: "" for a raw body, " of the SNS payload" for an unwrapped one."""
+        return "" if self.kind == "raw" else f" of the {_KIND_NAMES[self.kind]} payload"
+
+
+_KIND_NAMES = {"sns": "SNS", "eventbridge": "EventBridge"}
+
 
 def is_sns(data: Mapping[str, Any]) -> bool:
     return (
@@ -161,9 +179,9 @@ def unwrap(data: dict[str, Any], mode: str = "auto") -> Unwrapped:
     if mode == "auto":
         return Unwrapped(data)
     if mode == "sns":
-        raise MappingError(_mismatch("an SNS notification", data, SNS_REQUIRED, mode))
+        raise _mismatch("an SNS notification", data, SNS_REQUIRED, mode)
     if mode == "eventbridge":
-        raise MappingError(_mismatch("an EventBridge event", data, EVENTBRIDGE_REQUIRED, mode))
+        raise _mismatch("an EventBridge event", data, EVENTBRIDGE_REQUIRED, mode)
     raise ValueError(f"unknown envelope mode {mode!r}; expected one of {MODES}")
 
 
@@ -182,7 +200,9 @@ def _unwrap_sns(data: dict[str, Any]) -> Unwrapped:
     return Unwrapped(payload, "sns", MappingProxyType(envelope))
 
 
-def _mismatch(what: str, data: Mapping[str, Any], required: tuple[str, ...], mode: str) -> str:
+def _mismatch(
+    what: str, data: Mapping[str, Any], required: tuple[str, ...], mode: str
+) -> EnvelopeMismatchError:
     missing = [k for k in required if k not in data]
     if missing:
         why = f"missing {key_list(missing)}"
@@ -192,4 +212,5 @@ def _mismatch(what: str, data: Mapping[str, Any], required: tuple[str, ...], mod
         why = 'its "Message" is not a string'
     else:
         why = 'its "detail" is not an object'
-    return f"body is not {what} (ENVELOPE={mode}): {why}; top-level keys: {key_list(data)}"
+    reason = f"body is not {what} (ENVELOPE={mode}): {why}; top-level keys: {key_list(data)}"
+    return EnvelopeMismatchError(reason, mode, what)

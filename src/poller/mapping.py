@@ -484,8 +484,9 @@ def map_fields(
     data, envelope = unwrapped.payload, unwrapped.envelope
     values = [(spec, spec.read(data, message, envelope)) for spec in field_map.specs]
     if not any(spec.reads_body and not _absent(value) for spec, value in values):
-        where = "" if unwrapped.kind == "raw" else f" of the {_KINDS[unwrapped.kind]} payload"
-        raise MappingError(f"no {label} source found (top-level keys{where}: {key_list(data)})")
+        raise MappingError(
+            f"no {label} source found (top-level keys{unwrapped.where}: {key_list(data)})"
+        )
     fields: dict[str, Any] = {}
     problems: list[str] = []
     for spec, raw in values:
@@ -502,9 +503,6 @@ def map_fields(
     if problems:
         raise MappingError("; ".join(problems))
     return fields
-
-
-_KINDS = {"sns": "SNS", "eventbridge": "EventBridge"}
 
 
 def merge_key(
