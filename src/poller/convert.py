@@ -6,13 +6,27 @@ converted raises `ConversionError`, which the mapper turns into a per-message re
 as `field "Donation Amount": cannot convert str 'twenty' to currency`.
 
 Types (the mapping's `"type"`), and what each produces:
-    text          str (numbers are stringified; at most 100,000 characters)
+    text          str (numbers are stringified, see below; at most 100,000 characters)
     number        int or float (currency and percent are the same conversion)
     integer       int (a float with a fractional part is refused)
     checkbox      bool, from true/false, "true"/"false" or 0/1
     date          "YYYY-MM-DD"
     dateTime      ISO 8601 in UTC with milliseconds, "2018-05-01T12:00:00.000Z"
     singleSelect  str, optionally one of the declared `choices`
+
+Numbers and Airtable. Airtable stores number, currency and percent values as IEEE doubles
+(FIELD-NOTES, "Numbers are IEEE doubles in Airtable"): an integer beyond +/-2^53
+(9,007,199,254,740,991, `MAX_SAFE_INTEGER`) would be rounded, so that two different ids
+become one value and merge keys collide. Such an integer (a JSON integer, an integral
+numeric string with `coerce`, or an integral JSON float literal with more digits than a
+double holds) is refused for number, currency, percent and integer, with a reason that
+says so. `check_safe_number` applies the same rule to a plain entry once the schema says
+its field is numeric.
+
+Numbers into text: an integral float is written without ".0" (`1234.0` -> "1234", so it
+matches the row an integer `1234` made); any other float is Python's shortest round-trip
+repr (`2.5` -> "2.5", `0.1` -> "0.1"), which uses an exponent only below 1e-4 and from 1e16
+on (`1e-05`, `1e+16`), never for ordinary amounts or ids.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -56,6 +71,10 @@ _DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
 )
 _PREVIEW_CHARS = 40
+#: The largest integer an IEEE double holds exactly (2^53 - 1); Airtable numbers are doubles.
+MAX_SAFE_INTEGER = 2**53 - 1
+#: Integral floats below this are written into text as integers ("1234", not "1234.0").
+_PLAIN_FLOAT_LIMIT = 1e16
 
 
 class ConversionError(ValueError):
@@ -74,6 +93,48 @@ class Options:
     epoch: str | None = None
     #: For singleSelect: the only values allowed (checked against the table by the schema check).
     choices: tuple[str, ...] = ()
+
+
+class InexactFloat(float):
+    """A float parsed from an integral JSON literal that a double cannot hold exactly
+    (`12345678901234567891.0`): the digits the producer wrote are already lost."""
+
+    __slots__ = ("literal",)
+
+    def __new__(cls, value: float, literal: str) -> InexactFloat:
+        self = super().__new__(cls, value)
+        self.literal = literal
+        return self
+
+
+def json_float(literal: str) -> float:
+    """`parse_float` for `json.loads`: a float, or an `InexactFloat` for an integral literal
+    beyond 2^53 whose digits the double does not keep."""
+    value = float(literal)
+    if math.isfinite(value) and abs(value) > MAX_SAFE_INTEGER and value.is_integer():
+        exact = Decimal(literal)
+        if exact != Decimal(value):
+            return InexactFloat(value, literal)
+    return value
+
+
+def check_safe_number(value: Any, kind: str) -> None:
+    """Raise ConversionError if Airtable would round `value` (an int or float bound for a
+    field of Airtable type `kind`): an integer beyond +/-2^53, or an `InexactFloat`."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+        raise _unsafe(kind, value)
+    if isinstance(value, InexactFloat):
+        raise _unsafe(kind, value.literal)
+
+
+def _unsafe(kind: str, shown: Any) -> ConversionError:
+    return ConversionError(
+        f"cannot convert {preview(shown) if isinstance(shown, int) else shown[:_PREVIEW_CHARS]} "
+        f"to {kind} (beyond +/-2^53 = {MAX_SAFE_INTEGER:,}: Airtable stores numbers as IEEE "
+        "doubles and would round it)"
+    )
 
 
 def canonical_type(name: str) -> str | None:
@@ -122,8 +183,13 @@ def _text(kind: str, value: Any, options: Options) -> str:
         text = value
     elif isinstance(value, bool):
         text = "true" if value else "false"
+    elif isinstance(value, InexactFloat):
+        raise ConversionError(
+            f"cannot convert number {value.literal[:_PREVIEW_CHARS]} to {kind} (more digits "
+            "than a JSON double holds; send it as a string)"
+        )
     elif _is_number(value) and math.isfinite(value):
-        text = str(value)
+        text = number_text(value)
     else:
         raise _refuse(kind, value)
     if len(text) > MAX_TEXT_LENGTH:
@@ -133,7 +199,20 @@ def _text(kind: str, value: Any, options: Options) -> str:
     return text
 
 
+def number_text(value: int | float) -> str:
+    """A number as text: integers and integral floats as digits, other floats by repr."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _PLAIN_FLOAT_LIMIT:
+        return str(int(value))
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
 def _parse_number(kind: str, value: Any, options: Options) -> int | float:
+    number = _read_number(kind, value, options)
+    check_safe_number(number, kind)
+    return number
+
+
+def _read_number(kind: str, value: Any, options: Options) -> int | float:
     if _is_number(value):
         if not math.isfinite(value):
             raise _refuse(kind, value, "not a finite number")
@@ -147,7 +226,9 @@ def _parse_number(kind: str, value: Any, options: Options) -> int | float:
         number = float(text)
         if not math.isfinite(number):
             raise _refuse(kind, value, "not a finite number")
-        return int(text) if text.lstrip("+-").isdigit() else number
+        if text.lstrip("+-").isdigit():
+            return int(text)
+        return json_float(text) if number.is_integer() else number
     raise _refuse(kind, value)
 
 

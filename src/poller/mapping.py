@@ -11,9 +11,12 @@ FIELD_MAP (or the file named by FIELD_MAP_FILE) is a JSON object from a *source*
     }
 
 Sources: a top-level key (`Id`), a dotted path into nested objects and lists
-(`donor.name`, `lines.0.sku`; a top-level key that contains dots wins), or a value of the
-SQS envelope (`$MessageId`, `$SentTimestamp`, `$ApproximateReceiveCount`,
-`$MessageGroupId`, `$SequenceNumber`, `$MessageAttributes.<name>`).
+(`donor.name`, `lines.0.sku`; a top-level key that contains dots wins), a value of the
+SQS message (`$MessageId`, `$SentTimestamp`, `$ApproximateReceiveCount`,
+`$MessageGroupId`, `$SequenceNumber`, `$MessageAttributes.<name>`), or a value of the SNS
+or EventBridge envelope the payload came in (`$Envelope.TopicArn`, `$Envelope.detail-type`,
+`$Envelope.MessageAttributes.<name>`, ...; see `envelopes`). Body paths read the payload,
+after unwrapping.
 
 Entry keys: `field` (required), `type` (see `convert`), `required`, `default`, `coerce`,
 `timezone`, `epoch`, `choices`. A list of entries maps one source to several fields. The
@@ -22,8 +25,15 @@ object may be wrapped as {"description": "...", "fields": {...}} (handy in a fil
 Rules: keys of the message that are not in the map are ignored, never sent. A plain entry
 passes the value through as-is (backward compatible). A typed entry converts it; a missing
 or null value takes the default, or is left out, or, when required, makes the message
-poison. Every problem of one message is reported in one reason. The operator's guide, with
-examples, is README.md, "Field mapping".
+poison. Every problem of one message is reported in one reason. A message in which no
+body source of the map has a value is poison ("no FIELD_MAP source found"), never an
+empty row: `$` sources and defaults do not count. A map needs at least one body source.
+
+Once the table's schema is known, `FieldMap.resolved` attaches each target's Airtable field
+id and type: records are then keyed by field id (a renamed field keeps working), and a plain
+entry bound for a number, currency or percent field gets the same 2^53 check as a typed one
+(`convert.check_safe_number`). Reasons keep the human field names. The operator's guide,
+with examples, is README.md, "Field mapping".
 """
 
 from __future__ import annotations
@@ -36,7 +46,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .convert import EPOCH_UNITS, TYPES, ConversionError, Options, canonical_type, convert, zone
+from .convert import (
+    EPOCH_UNITS,
+    TYPES,
+    ConversionError,
+    Options,
+    canonical_type,
+    check_safe_number,
+    convert,
+    zone,
+)
+from .envelopes import (
+    DuplicateKeyError,
+    Unwrapped,
+    key_list,
+    parse_json_object,
+    strict_loads,
+    unwrap,
+)
 from .errors import ConfigError, MappingError
 from .model import Message, Record
 
@@ -50,6 +77,11 @@ ENVELOPE = (
     "SequenceNumber",
 )
 ATTRIBUTES = "MessageAttributes."
+#: `$Envelope.<key>`: a value of the SNS / EventBridge envelope (see `envelopes`).
+ENVELOPE_KEYS = "Envelope."
+#: Airtable field types whose values are IEEE doubles (schema.NUMBER_TYPES without duration).
+NUMERIC_FIELD_TYPES = frozenset({"number", "currency", "percent", "duration", "rating"})
+_EMPTY: Mapping[str, Any] = {}
 ENTRY_KEYS = frozenset(
     {"field", "type", "required", "default", "coerce", "timezone", "epoch", "choices"}
 )
@@ -70,16 +102,33 @@ class FieldSpec:
     required: bool = False
     default_json: str | None = None
     options: Options = dataclasses.field(default_factory=Options)
+    #: The Airtable field id (`fld...`) once resolved from the schema; records use it as key.
+    field_id: str | None = None
+    #: The Airtable field type once known from the schema (e.g. "currency").
+    airtable_type: str | None = None
 
     @property
     def default(self) -> Any:
         return _MISSING if self.default_json is None else json.loads(self.default_json)
 
-    def read(self, data: Mapping[str, Any], message: Message) -> Any:
+    @property
+    def key(self) -> str:
+        """The key of this field in a record: its id once resolved, else its name."""
+        return self.field_id or self.field
+
+    @property
+    def reads_body(self) -> bool:
+        """True for a body (payload) path, False for a `$` source."""
+        return not self.source.startswith(ENVELOPE_PREFIX)
+
+    def read(
+        self,
+        data: Mapping[str, Any],
+        message: Message,
+        envelope: Mapping[str, Any] = _EMPTY,
+    ) -> Any:
         """The raw value at this spec's source, or `_MISSING`."""
-        if self.source.startswith(ENVELOPE_PREFIX):
-            return _envelope(self.source[len(ENVELOPE_PREFIX) :], message)
-        return _lookup(data, self.source)
+        return read_source(self.source, data, message, envelope)
 
     def describe(self) -> str:
         """One line for the operator: `DonationAmount -> "Donation Amount" (currency, required)`."""
@@ -99,12 +148,11 @@ class FieldMap:
     @classmethod
     def parse(cls, raw: str, variable: str = "FIELD_MAP") -> FieldMap:
         """Parse and validate; raise one `ConfigError` naming `variable` and every problem."""
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                variable, f"is not valid JSON ({exc.msg} at char {exc.pos})"
-            ) from None
+        return cls.from_data(load_config_json(raw, variable), variable)
+
+    @classmethod
+    def from_data(cls, data: Any, variable: str = "FIELD_MAP") -> FieldMap:
+        """Validate already-parsed JSON (e.g. a route's "fields"); raise one `ConfigError`."""
         description = ""
         if _is_wrapped(data):
             description = str(data.get("description", ""))
@@ -128,9 +176,37 @@ class FieldMap:
         duplicates = sorted({t for t in targets if targets.count(t) > 1})
         if duplicates:
             problems.append(f"maps several keys to the same field(s): {duplicates}")
+        if specs and not problems and not any(s.reads_body for s in specs):
+            problems.append(
+                "maps only $ values (envelope and SQS attributes); map at least one key of the "
+                "message body, or every message would be refused as carrying nothing mapped"
+            )
         if problems:
             raise ConfigError(variable, "; ".join(problems))
         return cls(tuple(specs), description)
+
+    def resolved(
+        self,
+        field_ids: Mapping[str, str],
+        field_types: Mapping[str, str] = _EMPTY,
+        variable: str = "FIELD_MAP",
+    ) -> FieldMap:
+        """This map with each target's Airtable field id and type attached, so that records
+        are keyed by field id. `field_ids` maps a field name (or id) to its id, `field_types`
+        a name or id to its Airtable type (the meta endpoint's `fields[].type`); see
+        `routing.field_index`. Raise a `ConfigError` naming every target the table lacks."""
+        specs = []
+        missing = []
+        for spec in self.specs:
+            field_id = field_ids.get(spec.field)
+            if field_id is None:
+                missing.append(spec.field)
+                continue
+            kind = field_types.get(spec.field) or field_types.get(field_id)
+            specs.append(replace(spec, field_id=field_id, airtable_type=kind))
+        if missing:
+            raise ConfigError(variable, f"targets field(s) {missing} that the table does not have")
+        return replace(self, specs=tuple(specs))
 
     @classmethod
     def load(cls, path: Path, variable: str = "FIELD_MAP_FILE") -> FieldMap:
@@ -142,10 +218,29 @@ class FieldMap:
 
     @property
     def fields(self) -> tuple[str, ...]:
+        """The target field names, in map order."""
         return tuple(s.field for s in self.specs)
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys records use: field ids once resolved, else the names."""
+        return tuple(s.key for s in self.specs)
+
     def spec(self, field: str) -> FieldSpec | None:
-        return next((s for s in self.specs if s.field == field), None)
+        """The entry for a target field, by name or (once resolved) by id."""
+        return next((s for s in self.specs if field in (s.field, s.field_id)), None)
+
+
+def load_config_json(raw: str, variable: str) -> Any:
+    """Configuration JSON, strictly (a duplicate key is a mistake, not a silent override)."""
+    try:
+        return strict_loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(variable, f"is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(variable, f"is ambiguous: an object {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(variable, f"is not valid JSON ({exc})") from None
 
 
 def resolve_map_file(value: str, task_root: str | None = None) -> Path:
@@ -179,7 +274,7 @@ def _spec(source: str, entry: Any) -> FieldSpec:
     """One validated FieldSpec; raise ValueError with a problem that names the source."""
     if not source.strip():
         raise ValueError("has an empty source key")
-    _check_source(source)
+    check_source(source)
     if isinstance(entry, str):
         if not entry.strip():
             raise ValueError(f'maps "{source}" to {entry!r}; expected a field name')
@@ -258,14 +353,41 @@ def _envelope_options(source: str, options: Options) -> Options:
     return options
 
 
-def _check_source(source: str) -> None:
+def check_source(source: str) -> None:
+    """Raise ValueError if `source` is a `$` name that the mapping does not know."""
     if not source.startswith(ENVELOPE_PREFIX):
         return
     name = source[len(ENVELOPE_PREFIX) :]
-    if name in ENVELOPE or (name.startswith(ATTRIBUTES) and len(name) > len(ATTRIBUTES)):
+    if name in ENVELOPE:
         return
-    allowed = [f"${n}" for n in ENVELOPE] + [f"${ATTRIBUTES}<name>"]
-    raise ValueError(f'source "{source}" is not an SQS envelope value; use one of {allowed}')
+    for prefix in (ATTRIBUTES, ENVELOPE_KEYS):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return
+    allowed = [f"${n}" for n in ENVELOPE] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
+    raise ValueError(f'source "{source}" is not an SQS or envelope value; use one of {allowed}')
+
+
+def read_source(
+    source: str,
+    data: Mapping[str, Any],
+    message: Message,
+    envelope: Mapping[str, Any] = _EMPTY,
+) -> Any:
+    """The value at a source (FIELD_MAP syntax) of a message, or `_MISSING`.
+
+    `data` is the payload (after unwrapping), `envelope` the envelope's own values
+    (`envelopes.Unwrapped.envelope`, empty for a raw body)."""
+    if not source.startswith(ENVELOPE_PREFIX):
+        return _lookup(data, source)
+    name = source[len(ENVELOPE_PREFIX) :]
+    if name.startswith(ENVELOPE_KEYS):
+        return _lookup(envelope, name[len(ENVELOPE_KEYS) :])
+    return _envelope(name, message)
+
+
+def is_missing(value: Any) -> bool:
+    """True for the marker `read_source` returns when a source has no value at all."""
+    return value is _MISSING
 
 
 def _envelope(name: str, message: Message) -> Any:
@@ -289,7 +411,7 @@ def _lookup(data: Mapping[str, Any], path: str) -> Any:
         return _MISSING
     node: Any = data
     for part in path.split("."):
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
@@ -298,21 +420,11 @@ def _lookup(data: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
-
-
 def parse_body(body: str) -> dict[str, Any]:
-    """The message body as a JSON object, or a MappingError that says what is wrong."""
-    if not body or not body.strip():
-        raise MappingError("body is empty")
-    try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise MappingError(f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MappingError(f"body is JSON {type(data).__name__}, expected an object")
-    return data
+    """The message body as a JSON object, or a MappingError that says what is wrong.
+
+    Strict: no NaN/Infinity, no duplicate keys at any depth (`envelopes.strict_loads`)."""
+    return parse_json_object(body, "body")
 
 
 def _absent(value: Any) -> bool:
@@ -328,6 +440,11 @@ def map_value(spec: FieldSpec, value: Any) -> Any:
             raise ValueError(f'"{spec.source}" is not a finite number')
         if spec.required and _absent(value):
             raise ValueError(f'required, but "{spec.source}" is missing or empty')
+        if spec.airtable_type in NUMERIC_FIELD_TYPES:
+            try:
+                check_safe_number(value, spec.airtable_type)
+            except ConversionError as exc:
+                raise ValueError(str(exc)) from None
         return value
     if _absent(value):
         if spec.default_json is not None:
@@ -341,36 +458,89 @@ def map_value(spec: FieldSpec, value: Any) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def _unsendable(value: Any) -> str | None:
+    """Why Airtable could not receive `value` as strict JSON in UTF-8, or None."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "value is not valid Unicode (it holds a lone surrogate such as \\ud800)"
+    except RecursionError:
+        return "value is nested too deeply"
+    except ValueError:
+        return "value holds a number that is not finite"
+    return None
+
+
+def map_fields(
+    field_map: FieldMap,
+    unwrapped: Unwrapped,
+    message: Message,
+    *,
+    label: str = "FIELD_MAP",
+) -> dict[str, Any]:
+    """The record's fields (keyed by `FieldSpec.key`) for one unwrapped message; raise a
+    MappingError naming every problem, or "no <label> source found" when no body source of
+    the map has a value (`$` sources and defaults do not count)."""
+    data, envelope = unwrapped.payload, unwrapped.envelope
+    values = [(spec, spec.read(data, message, envelope)) for spec in field_map.specs]
+    if not any(spec.reads_body and not _absent(value) for spec, value in values):
+        raise MappingError(
+            f"no {label} source found (top-level keys{unwrapped.where}: {key_list(data)})"
+        )
+    fields: dict[str, Any] = {}
+    problems: list[str] = []
+    for spec, raw in values:
+        try:
+            value = map_value(spec, raw)
+            why = None if value is _MISSING else _unsendable(value)
+            if why:
+                raise ValueError(why)
+        except ValueError as exc:
+            problems.append(f'field "{spec.field}": {exc}')
+            continue
+        if value is not _MISSING:
+            fields[spec.key] = value
+    if problems:
+        raise MappingError("; ".join(problems))
+    return fields
+
+
+def merge_key(
+    fields: Mapping[str, Any],
+    merge_on: Sequence[str],
+    field_map: FieldMap | None = None,
+    variable: str = "MERGE_ON",
+) -> tuple[str, ...] | None:
+    """The record's merge key (one JSON text per merge field), None without `merge_on`;
+    raise MappingError naming the field (by name) when a merge field is missing or empty."""
+    if not merge_on:
+        return None
+    key = []
+    for name in merge_on:
+        value = fields.get(name)
+        if value is None or value == "":
+            spec = field_map.spec(name) if field_map is not None else None
+            shown = spec.field if spec is not None else name
+            raise MappingError(f'merge key field "{shown}" ({variable}) is missing or empty')
+        key.append(json.dumps(value, sort_keys=True))
+    return tuple(key)
+
+
 @dataclass(frozen=True)
 class Mapper:
-    """Maps a message to a `Record`; raises `MappingError` for poison."""
+    """Maps a message to a `Record` with one FieldMap; raises `MappingError` for poison.
+
+    The single-table mapping without routes; `routing.Router` is the general form. The body
+    is unwrapped under `envelope` (ENVELOPE: auto, raw, sns or eventbridge) first."""
 
     field_map: FieldMap
     merge_on: Sequence[str] = ()
+    envelope: str = "auto"
 
     def __call__(self, message: Message) -> Record:
-        data = parse_body(message.body)
-        fields: dict[str, Any] = {}
-        problems: list[str] = []
-        for spec in self.field_map.specs:
-            try:
-                value = map_value(spec, spec.read(data, message))
-            except ValueError as exc:
-                problems.append(f'field "{spec.field}": {exc}')
-                continue
-            if value is not _MISSING:
-                fields[spec.field] = value
-        if problems:
-            raise MappingError("; ".join(problems))
+        unwrapped = unwrap(parse_body(message.body), self.envelope)
+        fields = map_fields(self.field_map, unwrapped, message)
         return Record(fields=fields, key=self.key_of(fields))
 
     def key_of(self, fields: Mapping[str, Any]) -> tuple[str, ...] | None:
-        if not self.merge_on:
-            return None
-        key = []
-        for name in self.merge_on:
-            value = fields.get(name)
-            if value is None or value == "":
-                raise MappingError(f'merge key field "{name}" (MERGE_ON) is missing or empty')
-            key.append(json.dumps(value, sort_keys=True))
-        return tuple(key)
+        return merge_key(fields, self.merge_on, self.field_map)

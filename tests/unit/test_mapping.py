@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,14 @@ def test_maps_keys_to_fields_and_ignores_unknown_keys():
         ("{", "body is not valid JSON"),
         ("42", "body is JSON int, expected an object"),
         ('"text"', "body is JSON str, expected an object"),
-        ('{"Id": ""}', 'merge key field "Id" (MERGE_ON) is missing or empty'),
-        ('{"Id": null}', 'merge key field "Id" (MERGE_ON) is missing or empty'),
+        ('{"Id": "", "UserId": "u"}', 'merge key field "Id" (MERGE_ON) is missing or empty'),
+        ('{"Id": null, "UserId": "u"}', 'merge key field "Id" (MERGE_ON) is missing or empty'),
+        ('{"Id": ""}', 'no FIELD_MAP source found (top-level keys: ["Id"])'),
         ('{"Id": "1", "DonationAmount": Infinity}', "Infinity is not a valid JSON number"),
     ],
 )
 def test_poison_gets_a_reason(body, reason):
-    with pytest.raises(MappingError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(MappingError, match=re.escape(reason)):
         MAPPER(message(body))
 
 
@@ -97,17 +99,21 @@ def test_nested_source_paths(source, body, expected):
 def test_missing_nested_path_is_left_out_or_defaulted():
     # GIVEN a nested source with a default and one without, WHEN the body lacks both paths
     entries = {
+        "Id": "Id",
         "donor.name": {"field": "Donor", "type": "text", "default": "Anonymous"},
         "donor.email": {"field": "Email", "type": "text"},
     }
     # THEN the default is written and the other field is left out (not sent as null)
-    assert fields_of(entries, {"donor": "not an object"}) == {"Donor": "Anonymous"}
-    assert fields_of(entries, {"donor": {"name": None}}) == {"Donor": "Anonymous"}
+    got = fields_of(entries, {"Id": "a", "donor": "not an object"})
+    assert got == {"Id": "a", "Donor": "Anonymous"}
+    got = fields_of(entries, {"Id": "a", "donor": {"name": None}})
+    assert got == {"Id": "a", "Donor": "Anonymous"}
 
 
 def test_envelope_values():
     # GIVEN a map reading SQS envelope values
     entries = {
+        "Id": "Id",
         "$MessageId": "Message",
         "$SentTimestamp": {"field": "Queued At", "type": "dateTime"},
         "$ApproximateReceiveCount": {"field": "Receives", "type": "integer"},
@@ -117,13 +123,14 @@ def test_envelope_values():
     # WHEN a message with attributes is mapped
     fields = fields_of(
         entries,
-        {},
+        {"Id": "a"},
         sent_at_ms=1_525_176_000_123,
         receive_count=2,
         attributes={"Channel": "web"},
     )
     # THEN each comes from the envelope (SentTimestamp is epoch ms); absent ones are left out
     assert fields == {
+        "Id": "a",
         "Message": "m1",
         "Queued At": "2018-05-01T12:00:00.123Z",
         "Receives": 2,
@@ -284,7 +291,9 @@ def test_one_source_can_fill_several_fields():
             {"a": {"field": "A", "type": "text", "choices": ["x"]}},
             '"choices" only applies to "type": "singleSelect"',
         ),
-        ({"$Body": "A"}, 'source "$Body" is not an SQS envelope value'),
+        ({"$Body": "A"}, 'source "$Body" is not an SQS or envelope value'),
+        ({"$Envelope.": "A"}, 'source "$Envelope." is not an SQS or envelope value'),
+        ({"$MessageId": "A"}, "maps only $ values (envelope and SQS attributes)"),
         ({"a": "A", "b": {"field": "A"}}, "maps several keys to the same field(s): ['A']"),
     ],
 )
@@ -303,9 +312,10 @@ def test_every_mapping_mistake_is_reported_at_once():
 
 def test_defaults_are_converted_once_at_parse_time():
     # GIVEN a currency default written as a number WHEN the source is missing
-    fields = fields_of({"a": {"field": "A", "type": "integer", "default": 5.0}}, {})
+    entries = {"Id": "Id", "a": {"field": "A", "type": "integer", "default": 5.0}}
+    fields = fields_of(entries, {"Id": "x"})
     # THEN the converted default is written
-    assert fields == {"A": 5} and type(fields["A"]) is int
+    assert fields == {"Id": "x", "A": 5} and type(fields["A"]) is int
 
 
 def test_the_shipped_donations_mapping_maps_the_sample_event():
@@ -398,3 +408,191 @@ def test_a_bad_value_is_dead_lettered_and_the_rest_of_the_batch_is_written():
         )
     ]
     assert summary.dead_lettered == 1 and queue.depth() == 0
+
+
+# -- data faults (issue 9, section 5) ---------------------------------------------------------
+
+MAX_SAFE = 9_007_199_254_740_991  # 2^53 - 1: the largest integer an IEEE double holds exactly
+
+
+@pytest.mark.parametrize("kind", ["number", "currency", "percent", "integer"])
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ('{"v": 1234567890123456789}', "1234567890123456789"),
+        ('{"v": -9007199254740992}', "-9007199254740992"),
+        ('{"v": "1234567890123456790"}', "1234567890123456790"),  # with coerce
+        ('{"v": 12345678901234567891.0}', "12345678901234567891.0"),  # digits a double loses
+    ],
+)
+def test_an_integer_beyond_2_to_the_53_into_a_number_field_is_poison(kind, body, shown):
+    # GIVEN a numeric entry (coerce on, so numeric strings are read too)
+    entries = {"v": {"field": "Donation Amount", "type": kind, "coerce": True}}
+    # WHEN a body carries an integer that Airtable's doubles would round
+    with pytest.raises(MappingError) as raised:
+        mapper(entries)(message(body))
+    # THEN it is poison, naming the field and why
+    assert raised.value.reason == (
+        f'field "Donation Amount": cannot convert {shown} to {kind} (beyond +/-2^53 = '
+        "9,007,199,254,740,991: Airtable stores numbers as IEEE doubles and would round it)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (f'{{"v": {MAX_SAFE}}}', MAX_SAFE),
+        (f'{{"v": {-MAX_SAFE}}}', -MAX_SAFE),
+        (f'{{"v": "{MAX_SAFE}"}}', MAX_SAFE),
+        ('{"v": 1e20}', 1e20),  # a double literal Airtable stores exactly as written
+    ],
+)
+def test_numbers_a_double_holds_exactly_pass(body, expected):
+    entries = {"v": {"field": "N", "type": "number", "coerce": True}}
+    assert mapper(entries)(message(body)).fields == {"N": expected}
+
+
+def test_two_ids_that_airtable_would_merge_are_both_refused_not_collapsed():
+    # GIVEN the two ids that become the same double on Airtable (FIELD-NOTES)
+    entries = {"ext": {"field": "Ext", "type": "number"}}
+    for body in ('{"ext": 1234567890123456789}', '{"ext": 1234567890123456790}'):
+        # WHEN each is mapped THEN neither is written (no silent merge of two donations)
+        with pytest.raises(MappingError, match="would round it"):
+            mapper(entries, ("Ext",))(message(body))
+
+
+def test_a_plain_entry_gets_the_2_to_the_53_rule_once_the_schema_says_the_field_is_numeric():
+    # GIVEN a plain entry: without a schema the value passes as-is
+    field_map = FieldMap.parse('{"Id": "Id", "ext": "Ext"}')
+    body = message('{"Id": "a", "ext": 1234567890123456789}')
+    assert Mapper(field_map)(body).fields["Ext"] == 1234567890123456789
+    # WHEN the schema says "Ext" is a number field
+    resolved = field_map.resolved(
+        {"Id": "fldId000000000001", "Ext": "fldExt00000000001"},
+        {"Id": "singleLineText", "Ext": "number"},
+    )
+    # THEN the same value is poison, with the human field name
+    with pytest.raises(MappingError, match=r'^field "Ext": cannot convert 1234567890123456789 '):
+        Mapper(resolved)(body)
+    # AND a text field still takes it as-is
+    text = field_map.resolved(
+        {"Id": "fldId000000000001", "Ext": "fldExt00000000001"},
+        {"Id": "singleLineText", "Ext": "singleLineText"},
+    )
+    assert Mapper(text)(body).fields == {
+        "fldId000000000001": "a",
+        "fldExt00000000001": 1234567890123456789,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1234.0", "1234"),  # the fault: not "1234.0", which would duplicate the "1234" row
+        ("1234", "1234"),
+        ("-0.0", "0"),
+        ("25.5", "25.5"),
+        ("0.1", "0.1"),  # shortest round-trip repr, not 0.1000000000000000055...
+        ("1e3", "1000"),
+        ("123456789012345.0", "123456789012345"),  # no exponent for ordinary ids
+        ("0.00001", "1e-05"),  # documented: repr's exponent below 1e-4
+        ("1e16", "1e+16"),  # and from 1e16 on
+        ("12345678901234567891", "12345678901234567891"),  # an int stays exact in text
+    ],
+)
+def test_numbers_into_text(value, expected):
+    # GIVEN a text entry WHEN a JSON number is mapped THEN the text is the number as written
+    fields = mapper({"ext_id": {"field": "Ext", "type": "text"}})(
+        message(f'{{"ext_id": {value}}}')
+    ).fields
+    assert fields == {"Ext": expected}
+
+
+def test_an_integral_float_into_text_matches_the_integer_row_key():
+    # GIVEN a merge on a text field, and the same id sent once as 1234 and once as 1234.0
+    m = mapper({"ext_id": {"field": "Ext", "type": "text"}}, ("Ext",))
+    # WHEN both are mapped THEN they have the same merge key (one row, not two)
+    assert m(message('{"ext_id": 1234}')).key == m(message('{"ext_id": 1234.0}')).key == ('"1234"',)
+
+
+def test_a_float_literal_with_digits_a_double_loses_is_refused_into_text():
+    # GIVEN a JSON float literal whose integer digits a double cannot keep
+    with pytest.raises(MappingError) as raised:
+        mapper({"v": {"field": "Ext", "type": "text"}})(message('{"v": 12345678901234567891.0}'))
+    assert raised.value.reason == (
+        'field "Ext": cannot convert number 12345678901234567891.0 to text (more digits than a '
+        "JSON double holds; send it as a string)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "keys"),
+    [
+        ("{}", "[]"),
+        ('{"unrelated": 1}', '["unrelated"]'),
+        ('{"Id": null, "Other": {"Id": "nested is not top-level"}}', '["Id", "Other"]'),
+    ],
+)
+def test_a_message_with_nothing_mapped_is_poison_not_an_empty_row(body, keys):
+    # GIVEN a create-mode map (no merge key) with a default and an SQS value
+    entries = {
+        "Id": "Id",
+        "Amount": {"field": "Amount", "type": "currency", "default": 0},
+        "$MessageId": "Message Id",
+    }
+    # WHEN a message carries none of the mapped body keys
+    with pytest.raises(MappingError) as raised:
+        mapper(entries)(message(body))
+    # THEN it is poison listing only the top-level keys (never values)
+    assert raised.value.reason == f"no FIELD_MAP source found (top-level keys: {keys})"
+
+
+def test_keys_in_the_nothing_mapped_reason_are_abbreviated():
+    body = json.dumps({f"k{n}-" + "x" * 60: n for n in range(25)})
+    with pytest.raises(MappingError) as raised:
+        mapper({"Id": "Id"})(message(body))
+    reason = raised.value.reason
+    assert "... 5 more]" in reason and "x" * 60 not in reason and len(reason) < 1200
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"Id": "a", "Id": "b"}', '"Id"'),
+        ('{"Id": "a", "donor": {"name": "x", "name": "y"}}', '"name"'),
+        ('{"Id": "a", "lines": [{"sku": 1}, {"sku": 2, "sku": 3}]}', '"sku"'),
+    ],
+)
+def test_duplicate_keys_at_any_depth_are_poison(body, key):
+    with pytest.raises(MappingError) as raised:
+        mapper({"Id": "Id", "donor.name": "Donor"})(message(body))
+    assert raised.value.reason == (
+        f"body has the key {key} twice; it is ambiguous which value the producer meant"
+    )
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_stay_refused(constant):
+    with pytest.raises(MappingError, match=f"{constant} is not a valid JSON number"):
+        mapper({"Id": "Id"})(message(f'{{"Id": "a", "x": {constant}}}'))
+
+
+def test_a_plain_value_that_is_not_sendable_is_poison():
+    # GIVEN plain entries WHEN a value holds a lone surrogate or an overflowing number
+    with pytest.raises(MappingError) as raised:
+        mapper({"Id": "Id", "lines": "Lines"})(message('{"Id": "\\ud800", "lines": [1e999]}'))
+    # THEN both are named: Airtable could not read either as UTF-8 JSON
+    assert raised.value.reason == (
+        'field "Id": value is not valid Unicode (it holds a lone surrogate such as \\ud800); '
+        'field "Lines": value holds a number that is not finite'
+    )
+
+
+def test_deeply_nested_bodies_are_poison_not_a_crash():
+    with pytest.raises(MappingError, match="nested too deeply"):
+        mapper({"Id": "Id"})(message('{"Id": ' + "[" * 100_000 + "]" * 100_000 + "}"))
+
+
+def test_a_field_map_with_a_duplicate_key_is_a_config_error():
+    with pytest.raises(ConfigError, match='FIELD_MAP is ambiguous: an object has the key "Id"'):
+        FieldMap.parse('{"Id": "Id", "Id": "Other"}')
