@@ -11,8 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .envelopes import MODES as ENVELOPE_MODES
 from .errors import ConfigError, ConfigErrors
 from .mapping import FieldMap, resolve_map_file
+from .routing import FIELD_ID, Route, load_routes, parse_routes, single_route
 
 T = TypeVar("T", int, float)
 
@@ -38,6 +40,12 @@ class Tuning:
     stop_margin_seconds: float | None = None
     lockout_seconds: float = 30.0
     typecast: bool = False
+    #: Airtable's limit per token across all bases; lower it to give each of several functions
+    #: sharing one token a static share (docs: "Performance", sharding).
+    token_max_rps: float = 50.0
+    #: While a systemic failure cannot be re-checked (the token may not read the schema),
+    #: how long to hold the queue before trying to write again.
+    systemic_retry_seconds: float = 900.0
 
     @property
     def stop_margin(self) -> float:
@@ -49,28 +57,68 @@ class Tuning:
 
 @dataclass(frozen=True)
 class Config:
+    """Everything a run needs. `routes` always holds at least one route: the single-table
+    variables (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP/FIELD_MAP_FILE, MERGE_ON) make one
+    route named "default" that matches every message; ROUTES or ROUTES_FILE make several.
+    `base_id`, `table`, `field_map` and `merge_on` are the first route's."""
+
     queue_url: str
-    base_id: str
-    table: str
-    field_map: FieldMap
+    routes: tuple[Route, ...]
     token: str | None = None
     token_secret_arn: str | None = None
     dead_letter_queue_url: str | None = None
     api_url: str = DEFAULT_API_URL
-    merge_on: tuple[str, ...] = ()
     tuning: Tuning = Tuning()
     schema_check: str = "auto"
+    #: ENVELOPE: how message bodies are unwrapped unless a route says otherwise.
+    envelope: str = "auto"
+    #: Where the routes came from: "ROUTES", "ROUTES_FILE" or "FIELD_MAP" (single table).
+    routes_from: str = "FIELD_MAP"
 
     def __repr__(self) -> str:  # never print the token
         token = "<set>" if self.token else None
+        routes = [f"{r.name}->{r.base_id}/{r.table}" for r in self.routes]
         return (
-            f"Config(queue_url={self.queue_url!r}, base_id={self.base_id!r}, table={self.table!r}, "
+            f"Config(queue_url={self.queue_url!r}, routes={routes!r}, "
             f"token={token}, token_secret_arn={self.token_secret_arn!r}, "
             f"dead_letter_queue_url={self.dead_letter_queue_url!r}, api_url={self.api_url!r}, "
-            f"merge_on={self.merge_on!r}, tuning={self.tuning!r}, schema_check={self.schema_check!r})"
+            f"envelope={self.envelope!r}, tuning={self.tuning!r}, schema_check={self.schema_check!r})"
         )
 
     __str__ = __repr__
+
+    @property
+    def base_id(self) -> str:
+        return self.routes[0].base_id
+
+    @property
+    def table(self) -> str:
+        return self.routes[0].table
+
+    @property
+    def field_map(self) -> FieldMap:
+        return self.routes[0].field_map
+
+    @property
+    def merge_on(self) -> tuple[str, ...]:
+        return self.routes[0].merge_on
+
+    def warnings(self) -> list[str]:
+        """Not errors, but what an operator must know: routes written in create mode."""
+        notes = []
+        for route in self.routes:
+            if not route.merge_on:
+                where = (
+                    "MERGE_ON is not set"
+                    if route.name == "default"
+                    else (f'route "{route.name}" has no merge_on')
+                )
+                notes.append(
+                    f"{where}: records are created, not upserted, so a redelivered message or a "
+                    "lost Airtable response makes a duplicate row; for idempotency map a unique "
+                    'value (e.g. "$MessageId" or the event\'s Id) to a field and merge on it'
+                )
+        return notes
 
     @property
     def is_fifo(self) -> bool:
@@ -82,12 +130,8 @@ class Config:
         reader = _Reader(env)
         queue_url = reader.url("QUEUE_URL", required=True)
         dlq_url = reader.url("DEAD_LETTER_QUEUE_URL", required=False)
-        base_id = reader.text("AIRTABLE_BASE_ID", required=True)
-        if base_id and not _BASE_ID.match(base_id):
-            reader.fail(
-                "AIRTABLE_BASE_ID", f"must look like app + 14 letters/digits, got {base_id!r}"
-            )
-        table = reader.text("AIRTABLE_TABLE", required=True)
+        envelope = reader.choice("ENVELOPE", ENVELOPE_MODES, "auto")
+        routes, routes_from = reader.routes()
         token = reader.text("AIRTABLE_TOKEN", required=False)
         secret_arn = reader.text("AIRTABLE_TOKEN_SECRET_ARN", required=False)
         if bool(token) == bool(secret_arn):
@@ -102,8 +146,6 @@ class Config:
                 "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)",
             )
         api_url = reader.url("AIRTABLE_API_URL", required=False) or DEFAULT_API_URL
-        field_map = reader.field_map()
-        merge_on = reader.merge_on(field_map)
         tuning = Tuning(
             wait_time_seconds=reader.number("WAIT_TIME_SECONDS", int, 1, 0, 20),
             max_rps=reader.number("AIRTABLE_MAX_RPS", float, 5.0, 0.1, 50.0),
@@ -118,22 +160,30 @@ class Config:
             stop_margin_seconds=reader.optional_number("STOP_MARGIN_SECONDS", float, 0.0, 600.0),
             lockout_seconds=reader.number("AIRTABLE_LOCKOUT_SECONDS", float, 30.0, 0.0, 300.0),
             typecast=reader.flag("AIRTABLE_TYPECAST", False),
+            token_max_rps=reader.number("AIRTABLE_TOKEN_MAX_RPS", float, 50.0, 0.1, 50.0),
+            systemic_retry_seconds=reader.number(
+                "SYSTEMIC_RETRY_SECONDS", float, 900.0, 0.0, 86_400.0
+            ),
         )
         schema_check = reader.choice("SCHEMA_CHECK", SCHEMA_CHECK_MODES, "auto")
+        if tuning.token_max_rps < tuning.max_rps:
+            reader.fail(
+                "AIRTABLE_TOKEN_MAX_RPS",
+                f"({tuning.token_max_rps}) must be at least AIRTABLE_MAX_RPS ({tuning.max_rps})",
+            )
         reader.raise_if_failed()
-        assert field_map is not None and queue_url and base_id and table
+        assert routes and queue_url
         return cls(
             queue_url=queue_url,
-            base_id=base_id,
-            table=table,
-            field_map=field_map,
+            routes=routes,
             token=token,
             token_secret_arn=secret_arn,
             dead_letter_queue_url=dlq_url,
             api_url=api_url.rstrip("/"),
-            merge_on=merge_on,
             tuning=tuning,
             schema_check=schema_check,
+            envelope=envelope,
+            routes_from=routes_from,
         )
 
 
@@ -204,6 +254,53 @@ class _Reader:
             return default
         return raw
 
+    def routes(self) -> tuple[tuple[Route, ...], str]:
+        """ROUTES (inline JSON) or ROUTES_FILE, or the single-table variables as one route."""
+        raw = self.text("ROUTES", required=False)
+        path = self.text("ROUTES_FILE", required=False)
+        single = [
+            name
+            for name in (
+                "AIRTABLE_BASE_ID",
+                "AIRTABLE_TABLE",
+                "FIELD_MAP",
+                "FIELD_MAP_FILE",
+                "MERGE_ON",
+            )
+            if self.env.get(name, "").strip()
+        ]
+        if raw and path:
+            self.fail("ROUTES", "and ROUTES_FILE are both set; keep one")
+            return (), "ROUTES"
+        if raw or path:
+            variable = "ROUTES" if raw else "ROUTES_FILE"
+            if single:
+                self.fail(
+                    variable,
+                    f"is set together with the single-table variables {single}; routes replace "
+                    "them: keep one style",
+                )
+            try:
+                if path:
+                    file = resolve_map_file(path, self.env.get("LAMBDA_TASK_ROOT"), variable)
+                    return load_routes(file, variable), variable
+                assert raw is not None
+                return parse_routes(raw, variable), variable
+            except ConfigError as exc:
+                self.errors.append(exc)
+                return (), variable
+        base_id = self.text("AIRTABLE_BASE_ID", required=True)
+        if base_id and not _BASE_ID.match(base_id):
+            self.fail(
+                "AIRTABLE_BASE_ID", f"must look like app + 14 letters/digits, got {base_id!r}"
+            )
+        table = self.text("AIRTABLE_TABLE", required=True)
+        field_map = self.field_map()
+        merge_on = self.merge_on(field_map)
+        if not (base_id and table and field_map):
+            return (), "FIELD_MAP"
+        return (single_route(base_id, table, field_map, merge_on),), "FIELD_MAP"
+
     def field_map(self) -> FieldMap | None:
         """FIELD_MAP (inline JSON) or FIELD_MAP_FILE (a JSON file shipped with the function)."""
         raw = self.text("FIELD_MAP", required=False)
@@ -238,7 +335,8 @@ class _Reader:
         if len(names) > 3:
             self.fail("MERGE_ON", f"takes at most 3 fields (Airtable's limit), got {len(names)}")
         if field_map is not None:
-            unknown = [n for n in names if n not in field_map.fields]
+            # a field id (fld…) is resolved against the table's schema at cold start
+            unknown = [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
             if unknown:
                 self.fail(
                     "MERGE_ON",

@@ -243,7 +243,9 @@ def load_config_json(raw: str, variable: str) -> Any:
         raise ConfigError(variable, f"is not valid JSON ({exc})") from None
 
 
-def resolve_map_file(value: str, task_root: str | None = None) -> Path:
+def resolve_map_file(
+    value: str, task_root: str | None = None, variable: str = "FIELD_MAP_FILE"
+) -> Path:
     """Where FIELD_MAP_FILE points: absolute, or relative to the package, the Lambda task
     root (LAMBDA_TASK_ROOT) or the working directory, first that exists. Raise a
     `ConfigError` listing where it looked."""
@@ -258,7 +260,7 @@ def resolve_map_file(value: str, task_root: str | None = None) -> Path:
         if candidate.is_file():
             return candidate
     looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise ConfigError("FIELD_MAP_FILE", f"names no file (looked for {looked})")
+    raise ConfigError(variable, f"names no file (looked for {looked})")
 
 
 def _is_wrapped(data: Any) -> bool:
