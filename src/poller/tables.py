@@ -99,11 +99,12 @@ class CreateTable:
 
 @dataclass(frozen=True)
 class AddField:
-    """A field to add to an existing table."""
+    """A field to add to an existing table (`table_id`: its id, when the schema gave one)."""
 
     base_id: str
     table: str
     field: NewField
+    table_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,13 +208,32 @@ def field_for(spec: FieldSpec) -> NewField:
 _ISO_DATE = {"name": "iso", "format": "YYYY-MM-DD"}
 
 
-def plan(api: Api, specs: Sequence[TableSpec]) -> Plan:
+#: Gives the limiter that paces one base's requests.
+LimiterFor = Callable[[str], RateLimiter]
+
+
+def per_base_limiters(rps: float = BASE_RPS) -> LimiterFor:
+    """One limiter per base, made on first use and kept: pass the same one to `plan` and
+    `apply`, so that the schema read and the changes share the base's 5 requests/s."""
+    limiters: dict[str, RateLimiter] = {}
+
+    def limiter_for(base_id: str) -> RateLimiter:
+        if base_id not in limiters:
+            limiters[base_id] = RateLimiter(rps)
+        return limiters[base_id]
+
+    return limiter_for
+
+
+def plan(api: Api, specs: Sequence[TableSpec], *, limiter_for: LimiterFor | None = None) -> Plan:
     """Read each base's schema once (`GET /v0/meta/bases/{baseId}/tables`, scope
     `schema.bases:read`) and plan every destination against it. Raises InitTablesError
-    when a schema cannot be read."""
+    when a schema cannot be read. `limiter_for` paces the reads (see `per_base_limiters`)."""
     schemas: dict[str, Mapping[str, Any]] = {}
     for spec in specs:
         if spec.base_id not in schemas:
+            if limiter_for is not None:
+                limiter_for(spec.base_id).acquire()
             schemas[spec.base_id] = _read_schema(api, spec.base_id)
     return plan_from_schemas(schemas, specs)
 
@@ -287,7 +307,8 @@ def _plan_table(
     if existing is None:
         result.create_tables.append(CreateTable(base_id, table, tuple(wanted)))
     elif wanted:
-        result.add_fields += [AddField(base_id, table, w) for w in wanted]
+        table_id = str(existing.get("id") or "")
+        result.add_fields += [AddField(base_id, table, w, table_id) for w in wanted]
     else:
         result.complete.append((base_id, table))
 
@@ -327,27 +348,21 @@ def _looks_like(value: str, prefix: str) -> bool:
 # ----------------------------------------------------------------------------- applying
 
 
-def apply(
-    api: Api,
-    plan: Plan,
-    *,
-    limiter_for: Callable[[str], RateLimiter] | None = None,
-) -> list[str]:
+def apply(api: Api, plan: Plan, *, limiter_for: LimiterFor | None = None) -> list[str]:
     """Make the plan's changes in order (tables first, then fields); return one line per
     change made. Misfits are not touched.
 
-    Each base's requests are paced by `limiter_for(base_id)` (default: a fresh limiter at
-    Airtable's 5 requests/s per base), since a 6th request inside a second locks the base
-    out for 30 s. `Base.create_table` sends two requests (the POST, then a schema read),
-    so it takes two slots. Raises InitTablesError on the first refusal, naming what was
-    done before it."""
-    limiters: dict[str, RateLimiter] = {}
+    Each base's requests are paced by `limiter_for(base_id)` (default: fresh limiters at
+    Airtable's 5 requests/s per base; pass the one `plan` used), since a 6th request inside
+    a second locks the base out for 30 s. pyairtable's `Base.create_table` sends two
+    requests (the POST, then a schema read), and so does `Table.create_field` on a table
+    known only by name, so each takes two slots. Raises InitTablesError on the first
+    refusal, naming what was done before it."""
+    pace = limiter_for or per_base_limiters()
 
     def slot(base_id: str, requests: int = 1) -> None:
-        if base_id not in limiters:
-            limiters[base_id] = limiter_for(base_id) if limiter_for else RateLimiter(BASE_RPS)
         for _ in range(requests):
-            limiters[base_id].acquire()
+            pace(base_id).acquire()
 
     done: list[str] = []
     for create in plan.create_tables:
@@ -363,9 +378,9 @@ def apply(
             f'base {create.base_id}: created table "{create.table}" with {len(create.fields)} fields'
         )
     for add in plan.add_fields:
-        slot(add.base_id)
+        slot(add.base_id, 1 if add.table_id else 2)
         _call(
-            lambda a=add: api.table(a.base_id, a.table).create_field(
+            lambda a=add: api.table(a.base_id, a.table_id or a.table).create_field(
                 a.field.name,
                 a.field.type,
                 options=_plain(a.field.options) if a.field.options else None,

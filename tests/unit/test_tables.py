@@ -269,7 +269,15 @@ def test_plan_reads_each_base_once_and_apply_makes_tables_then_fields() -> None:
         "create_table",
         "create_field",
     ]
-    assert api.calls[-1] == ("create_field", other, "Events", "Note", "singleLineText", None)
+    # (by the table's id, which pyairtable needs no schema read to resolve)
+    assert api.calls[-1] == (
+        "create_field",
+        other,
+        "tblDonations00001",
+        "Note",
+        "singleLineText",
+        None,
+    )
     assert done == [
         'base appDonations00001: created table "Donations" with 6 fields',
         'base appDonations00001: created table "Fundraisers" with 1 fields',
