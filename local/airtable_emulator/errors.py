@@ -1,6 +1,6 @@
 """Airtable's error envelopes, in one place so every code path answers alike.
 
-Airtable uses three shapes (see /work/shared/FIELD-NOTES.md):
+Airtable uses three shapes (see the package README, "The Airtable facts it is built on"):
 
 * ``{"error": {"type": "...", "message": "..."}}`` for almost everything;
 * ``{"error": "NOT_FOUND"}`` (a bare string) for 404;
