@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from devstack import LambdaContext, donation
-from devstack.stack import BASE_ID, TABLE, LocalStack, default_emulator_config
+from devstack.stack import BASE_ID, TABLE, TOKEN, LocalStack, default_emulator_config
+from pyairtable import Api
 
 from poller.errors import RunFailedError
 
@@ -153,7 +154,8 @@ def test_a_deleted_field_holds_the_queue_until_it_is_back(world: LocalStack, run
     assert all(s["stopped_because"] == "systemic" for s in broken)
     assert [s["received"] for s in broken[1:]] == [0] * (BROKEN_RUNS - 1)
     # WHEN it is created again (a new field id, the old name)
-    world.emulator.add_field(BASE_ID, TABLE, {"name": "Donor Display Name", "type": "singleLineText"})
+    airtable = Api(TOKEN, endpoint_url=world.airtable_url)
+    airtable.table(BASE_ID, TABLE).create_field("Donor Display Name", "singleLineText")
     assert invoke()["stopped_because"] == "empty"
     # THEN nothing was lost
     assert_promise_kept(world, first + later)
@@ -164,8 +166,8 @@ def test_a_rotated_token_is_read_again_from_the_secret(
 ) -> None:
     # GIVEN a warm container reading its token from a Secrets Manager secret
     old, new = "patOldToken000001.aaaa", "patNewToken000002.bbbb"
-    world.emulator.rotate_token(world_token(), old)
-    arn = world.create_secret(old)
+    world.emulator.rotate_token(TOKEN, old)
+    arn = world.create_token_secret(old)
     invoke = run(AIRTABLE_TOKEN="", AIRTABLE_TOKEN_SECRET_ARN=arn)
     first = donations(0, 10)
     world.send_messages(first)
@@ -179,12 +181,12 @@ def test_a_rotated_token_is_read_again_from_the_secret(
     assert all(s["stopped_because"] == "systemic" for s in broken)
     assert [s["received"] for s in broken[1:]] == [0] * (BROKEN_RUNS - 1)
     # WHEN the new token is put in the secret, the next run re-reads it and drains
-    world.put_secret(arn, new)
+    world.put_token(arn, new)
     assert invoke()["stopped_because"] == "empty"
     assert_promise_kept(world, first + later)
     # AND a rotation done in the right order heals inside one run (a 401, a forced re-read)
     newer = "patNewerToken0003.cccc"
-    world.put_secret(arn, newer)
+    world.put_token(arn, newer)
     world.emulator.rotate_token(new, newer)
     last = donations(30, 10)
     world.send_messages(last)
@@ -194,9 +196,3 @@ def test_a_rotated_token_is_read_again_from_the_secret(
     out, err = capfd.readouterr()
     for token in (old, new, newer):
         assert token not in out + err
-
-
-def world_token() -> str:
-    from devstack.stack import TOKEN
-
-    return TOKEN
