@@ -1,9 +1,9 @@
-"""Lambda entry point. It only wires: config -> adapters (cached per container) -> drain."""
+"""Lambda entry point. It only wires: config -> the container's runtime (built once, checked
+before every run) -> the drain core -> metrics and the summary."""
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -12,21 +12,23 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from . import telemetry
 from .config import Config
+from .credentials import SecretUnavailableError, TokenNotConfiguredError, TokenSource
 from .drain import Drain, RunSummary, Settings
 from .errors import ConfigError, ConfigErrors, RunFailedError
-from .mapping import Mapper
-from .policies import Deadline, RateLimiter
-from .schema import verify_at_start
+from .policies import Deadline
+from .schema import SchemaMismatchError, SchemaProblem, SchemaUnavailableError
+from .systemic import Cause, SystemicFailure
 
 SERVICE = "sqs-airtable-poller"
 NAMESPACE = telemetry.NAMESPACE
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 metrics = Metrics()
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -38,21 +40,25 @@ def _route_core_logs() -> None:
 
 
 @dataclass(frozen=True)
-class _Adapters:
+class _Container:
+    """What a warm container keeps between runs (see `runtime.Runtime`)."""
+
     sqs: Any
-    table: Any
-    #: one limiter per base for the container's life: every request to the base takes a slot
-    limiter: RateLimiter
+    runtime: Any  # runtime.Runtime (imported lazily: it imports pyairtable)
 
 
 @functools.lru_cache(maxsize=4)
-def _adapters(config: Config) -> _Adapters:
-    """The SQS client, the Airtable table and its rate limiter, built once per container and
-    reused while warm.
+def _container(config: Config) -> _Container:
+    """Built once per container and reused while warm. Not cached when it raises, so a cold
+    start that met a systemic failure is simply tried again, from the secret on, next run.
 
-    The token is read from Secrets Manager here, i.e. at cold start, and is never logged."""
+    Reads the token (never logged), then runs the schema check of every route before any
+    receive: a table that does not fit its mapping stops the run with one error listing
+    every problem of every route (SCHEMA_CHECK, docs "The schema check")."""
     import boto3
     from botocore.config import Config as BotoConfig
+
+    from .runtime import Runtime
 
     sqs = boto3.client(
         "sqs",
@@ -62,27 +68,22 @@ def _adapters(config: Config) -> _Adapters:
             retries={"mode": "standard", "max_attempts": 3},
         ),
     )
-    limiter = RateLimiter(config.tuning.max_rps)
-    table = airtable_table(config)
-    # Once per cold start, before any receive: a table that does not fit FIELD_MAP/MERGE_ON
-    # stops the run with one error listing every problem (SCHEMA_CHECK, README "The schema check").
-    verify_at_start(
-        table,
-        config.table,
-        config.field_map,
-        config.merge_on,
-        config.schema_check,
-        limiter=limiter,
-    )
-    return _Adapters(sqs, table, limiter)
+    tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
+    runtime = Runtime(config, tokens)
+    runtime.check_all_at_start()
+    for warning in config.warnings():
+        log.warning(warning)
+    return _Container(sqs, runtime)
 
 
 def airtable_table(config: Config) -> Any:
-    """The pyairtable Table the config names, with the poller's timeouts and no retries."""
+    """The pyairtable Table of the config's first route, with the poller's timeouts and no
+    retries (for the CLI)."""
     from .airtable import make_table
 
+    tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
     return make_table(
-        token=read_token(config),
+        token=tokens.current(),
         base_id=config.base_id,
         table=config.table,
         api_url=config.api_url,
@@ -90,54 +91,48 @@ def airtable_table(config: Config) -> Any:
     )
 
 
-def read_token(config: Config) -> str:
-    """The Airtable token: AIRTABLE_TOKEN locally, else the secret (Powertools-cached)."""
-    if config.token:
-        return config.token
-    from aws_lambda_powertools.utilities import parameters
+class _Run:
+    """What one invocation reports: the systemic failures it met, each logged once with its
+    cause and fix (the line `poller status` shows), and counted as a metric."""
 
-    assert config.token_secret_arn
-    secret = parameters.get_secret(config.token_secret_arn, max_age=3600)
-    return token_from_secret(secret)
+    def __init__(self) -> None:
+        self.failures: list[SystemicFailure] = []
 
-
-def token_from_secret(secret: str | bytes | dict[str, Any]) -> str:
-    """The secret holds the bare token, or JSON {"token": "..."}."""
-    if isinstance(secret, bytes):
-        secret = secret.decode()
-    if isinstance(secret, str):
-        stripped = secret.strip()
-        if stripped and not stripped.startswith("{"):
-            return stripped
-        try:
-            secret = json.loads(stripped)
-        except json.JSONDecodeError:
-            secret = None
-    token = secret.get("token") if isinstance(secret, dict) else None
-    if not isinstance(token, str) or not token.strip():
-        raise ConfigError(
-            "AIRTABLE_TOKEN_SECRET_ARN",
-            'names a secret that holds neither a token nor JSON {"token": "..."}; put the token in it',
+    def report(self, failure: SystemicFailure) -> None:
+        self.failures.append(failure)
+        logger.error(
+            f"systemic failure: {failure.describe()}",
+            extra={
+                "systemic_cause": str(failure.cause),
+                "route": failure.route,
+                "detail": failure.detail,
+                "fix": failure.fix,
+            },
         )
-    return token.strip()
 
 
-def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
-    """One drain of the queue with the real adapters."""
-    from .airtable import AirtableSink
+def run(config: Config, remaining_ms: Callable[[], int], report: _Run | None = None) -> RunSummary:
+    """One drain of the queue with the container's runtime."""
     from .sqs import SqsQueue
 
-    adapters = _adapters(config)
+    report = report or _Run()
+    container = _container(config)
+    runtime = container.runtime
+    broken = runtime.precheck()
+    if broken:
+        for failure in broken:
+            report.report(failure)
+        return RunSummary(
+            stopped_because="systemic",
+            error="; ".join(f.describe() for f in broken),
+            stopped_routes={f.route: f.describe() for f in broken},
+        )
     tuning = config.tuning
-    limiter = adapters.limiter
     drain = Drain(
-        queue=SqsQueue(adapters.sqs, config.queue_url, config.dead_letter_queue_url),
-        sink=AirtableSink(
-            adapters.table, config.merge_on, typecast=tuning.typecast, on_sent=limiter.mark_sent
-        ),
-        mapper=Mapper(config.field_map, config.merge_on),
+        queue=SqsQueue(container.sqs, config.queue_url, config.dead_letter_queue_url),
+        destinations=runtime.destinations(),
+        mapper=runtime.router(),
         deadline=Deadline(remaining_ms, tuning.stop_margin),
-        limiter=limiter,
         settings=Settings(
             wait_time_seconds=tuning.wait_time_seconds,
             max_in_flight=1 if config.is_fifo else tuning.max_in_flight,
@@ -148,11 +143,35 @@ def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
             lockout_seconds=tuning.lockout_seconds,
             fifo=config.is_fifo,
         ),
+        guard=runtime.guard(report.report),
     )
     return drain.run()
 
 
-def _publish(summary: RunSummary) -> None:
+def cold_start_failure(exc: Exception) -> SystemicFailure | None:
+    """The systemic failure a cold start's error stands for (None: not systemic)."""
+    if isinstance(exc, SecretUnavailableError):
+        return SystemicFailure("*", Cause.SECRET, str(exc))
+    if isinstance(exc, SchemaUnavailableError):
+        return SystemicFailure("*", Cause.SCHEMA, str(exc))
+    if isinstance(exc, SchemaMismatchError):
+        kinds = {p.kind for p in exc.errors if isinstance(p, SchemaProblem)}
+        cause = next(
+            (c for k, c in (("table", Cause.TABLE), ("field", Cause.FIELD)) if k in kinds),
+            Cause.TYPE,
+        )
+        return SystemicFailure("*", cause, "; ".join(e.problem for e in exc.errors))
+    if isinstance(exc, ConfigErrors) and exc.errors:
+        variable = exc.errors[0].variable
+        cause = {"AIRTABLE_TOKEN": Cause.AUTH, "SCHEMA_CHECK": Cause.SCHEMA}.get(
+            variable, Cause.TABLE
+        )
+        if variable in ("AIRTABLE_TOKEN", "AIRTABLE_BASE_ID", "SCHEMA_CHECK"):
+            return SystemicFailure("*", cause, str(exc.errors[0]))
+    return None
+
+
+def _publish(summary: RunSummary, failures: list[SystemicFailure]) -> None:
     for name, attribute in telemetry.RUN_COUNTS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, attribute))
     for latency in summary.batch_latency_ms[:100]:  # EMF takes at most 100 values per metric
@@ -162,6 +181,33 @@ def _publish(summary: RunSummary) -> None:
     metrics.add_metric(
         name=telemetry.RUN_DURATION, unit=MetricUnit.Milliseconds, value=summary.elapsed_ms
     )
+    if summary.pacing_rps:
+        metrics.add_metric(
+            name=telemetry.PACING_RATE, unit=MetricUnit.CountPerSecond, value=summary.pacing_rps
+        )
+    _publish_systemic(failures)
+
+
+def _publish_systemic(failures: list[SystemicFailure]) -> None:
+    """`SystemicFailure` 1 per run that met one (the alarm's metric), and per cause."""
+    metrics.add_metric(
+        name=telemetry.SYSTEMIC_FAILURE, unit=MetricUnit.Count, value=1 if failures else 0
+    )
+    if not failures or _metrics_disabled():
+        return
+    for cause in sorted({str(f.cause) for f in failures}):
+        with single_metric(
+            name=telemetry.SYSTEMIC_FAILURE,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace or NAMESPACE,
+        ) as metric:
+            metric.add_dimension(name="service", value=logger.service)
+            metric.add_dimension(name="Cause", value=cause)
+
+
+def _metrics_disabled() -> bool:
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in ("1", "true")
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -175,6 +221,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise
 
 
+def _not_configured(message: str) -> dict[str, object]:
+    """The secret holds no token yet (a fresh deploy): say so once, succeed, touch nothing."""
+    logger.warning(message)
+    return {**RunSummary(stopped_because="not_configured").to_dict(), "error": message}
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, object]:
@@ -182,11 +234,21 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, object]:
     _route_core_logs()
     metrics.namespace = metrics.namespace or NAMESPACE
     config = load_config()
-    summary = run(config, context.get_remaining_time_in_millis)
-    _publish(summary)
+    this_run = _Run()
+    try:
+        summary = run(config, context.get_remaining_time_in_millis, this_run)
+    except TokenNotConfiguredError as exc:
+        return _not_configured(str(exc))
+    except (ConfigError, ConfigErrors, SchemaUnavailableError, SecretUnavailableError) as exc:
+        failure = cold_start_failure(exc)
+        if failure is not None:
+            this_run.report(failure)
+            _publish_systemic(this_run.failures)
+        raise
+    _publish(summary, this_run.failures)
     result = summary.to_dict()
-    if summary.stopped_because == "error":
+    if summary.stopped_because in ("error", "systemic"):
         logger.error("run stopped on an error", extra={"summary": result})
-        raise RunFailedError(f"run stopped on an error: {summary.error}", result)
+        raise RunFailedError(f"run stopped: {summary.error}", result)
     logger.info("run finished", extra={"summary": result})
     return result
