@@ -196,3 +196,24 @@ def test_a_rotated_token_is_read_again_from_the_secret(
     out, err = capfd.readouterr()
     for token in (old, new, newer):
         assert token not in out + err
+
+
+def test_an_empty_secret_is_not_configured_yet(world: LocalStack, run) -> None:
+    # GIVEN a fresh deploy: the stack's secret exists but holds no value yet
+    arn = str(world.secrets.create_secret(Name="fresh-deploy-airtable-token")["ARN"])
+    invoke = run(AIRTABLE_TOKEN="", AIRTABLE_TOKEN_SECRET_ARN=arn)
+    valid = donations(0, 10)
+    world.send_messages(valid)
+    # WHEN the schedule runs before the token is put in
+    waiting = [invoke() for _ in range(3)]
+    # THEN each run succeeds (no failed invocation, no alarm), says why, and touches nothing
+    assert all(s["stopped_because"] == "not_configured" and "raised" not in s for s in waiting)
+    assert "put-secret-value" in str(waiting[0]["error"])
+    assert world.counts()["visible"] == 10 and world.rows() == []
+    # WHEN an empty string is put in, it is still not configured
+    world.put_token(arn, " ")
+    assert invoke()["stopped_because"] == "not_configured"
+    # WHEN the token is put in, the next run drains the queue
+    world.put_token(arn, TOKEN)
+    assert invoke()["stopped_because"] == "empty"
+    assert sorted(rows_by_id(world)) == sorted(d["Id"] for d in valid)
