@@ -6,10 +6,12 @@ stops the run before any message is touched, with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, ConfigErrors
 from .mapping import FieldMap, resolve_map_file
@@ -19,6 +21,9 @@ T = TypeVar("T", int, float)
 DEFAULT_API_URL = "https://api.airtable.com"
 _BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+#: Hosts that AIRTABLE_API_URL may name over plain http: the token never leaves the machine
+#: (loopback), or only reaches the Docker host (`sam local`). IPv4 loopback is 127.0.0.0/8.
+PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
 #: SCHEMA_CHECK: auto checks when the token may read the schema, on requires it, off skips it.
 SCHEMA_CHECK_MODES = ("auto", "on", "off")
 
@@ -60,6 +65,9 @@ class Config:
     merge_on: tuple[str, ...] = ()
     tuning: Tuning = Tuning()
     schema_check: str = "auto"
+    #: WIRE_DEBUG: log botocore/urllib3 wire traffic at DEBUG, bodies included, secrets masked
+    #: (`poller.logs`). Off by default: message bodies never reach the logs.
+    wire_debug: bool = False
 
     def __repr__(self) -> str:  # never print the token
         token = "<set>" if self.token else None
@@ -102,6 +110,9 @@ class Config:
                 "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)",
             )
         api_url = reader.url("AIRTABLE_API_URL", required=False) or DEFAULT_API_URL
+        if (why := _plain_http_refused(api_url)) is not None:
+            reader.fail("AIRTABLE_API_URL", why)
+        wire_debug = reader.flag("WIRE_DEBUG", False)
         field_map = reader.field_map()
         merge_on = reader.merge_on(field_map)
         tuning = Tuning(
@@ -134,7 +145,33 @@ class Config:
             merge_on=merge_on,
             tuning=tuning,
             schema_check=schema_check,
+            wire_debug=wire_debug,
         )
+
+
+def _plain_http_refused(url: str) -> str | None:
+    """Why `url` may not carry the bearer token, or None when it may: https, or http to a
+    loopback host or host.docker.internal (the host is the one a client would connect to, so
+    `http://localhost@evil.example` names evil.example)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None  # not a URL at all: the format check already reports it
+    if parts.scheme.lower() != "http" or not host:
+        return None
+    if host in PLAIN_HTTP_HOSTS:
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"must be https:// (plain http would send the Airtable token unencrypted to {host!r}); "
+        "http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost) "
+        "or host.docker.internal"
+    )
 
 
 class _Reader:

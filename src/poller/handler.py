@@ -13,8 +13,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from . import telemetry
+from . import logs, telemetry
 from .config import Config
 from .drain import Drain, RunSummary, Settings
 from .errors import ConfigError, ConfigErrors, RunFailedError
@@ -32,9 +33,29 @@ metrics = Metrics()
 @functools.cache
 def _route_core_logs() -> None:
     """Send the core's stdlib loggers (`poller.*`, children of `poller`) through the
-    Powertools JSON formatter, so that every line carries the request id."""
+    Powertools JSON formatter, so that every line carries the request id; and install the
+    logging policy (`poller.logs`) before anything is logged, config errors included."""
     logging.getLogger("poller")
     copy_config_to_registered_loggers(source_logger=logger, include={"poller"})
+    logs.install(logger)
+
+
+def _log_metrics(handler: Callable[..., dict[str, object]]) -> Callable[..., dict[str, object]]:
+    """Powertools' `log_metrics` (EMF flushed after each run, cold-start metric on the first),
+    unless POWERTOOLS_METRICS_DISABLED is true: then nothing at all is printed.
+
+    Powertools 3.x checks that variable only in `flush_metrics`: its cold-start metric goes
+    through `single_metric`, which prints regardless, and a flush with no metrics (a run that
+    stopped before publishing any) warns "No application metrics to publish". So the decorator
+    is applied per call, only while metrics are enabled."""
+
+    @functools.wraps(handler)
+    def wrapped(event: Mapping[str, Any], context: Any) -> dict[str, object]:
+        if is_metrics_disabled():
+            return handler(event, context)
+        return metrics.log_metrics(handler, capture_cold_start_metric=True)(event, context)
+
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -153,6 +174,8 @@ def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
 
 
 def _publish(summary: RunSummary) -> None:
+    if is_metrics_disabled():  # Powertools keeps them, and prints once a metric has 100 values
+        return
     for name, attribute in telemetry.RUN_COUNTS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, attribute))
     for latency in summary.batch_latency_ms[:100]:  # EMF takes at most 100 values per metric
@@ -176,12 +199,13 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@_log_metrics
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, object]:
     """Drain the queue until it is empty or the Lambda is close to its time limit."""
     _route_core_logs()
     metrics.namespace = metrics.namespace or NAMESPACE
     config = load_config()
+    logs.install(logger, wire_debug=config.wire_debug, secrets=(config.token,))
     summary = run(config, context.get_remaining_time_in_millis)
     _publish(summary)
     result = summary.to_dict()
