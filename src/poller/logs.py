@@ -48,8 +48,9 @@ WIRE_DEBUG_LEVEL = logging.DEBUG
 MASK = "***"
 #: An Airtable personal access token: `pat` + 14-character id + `.` + 64 hex digits.
 PAT_PATTERN = r"pat[A-Za-z0-9]{14}\.[0-9a-f]{64}"
-#: A looser form, for a truncated token or a future format: `pat` + id + `.` + a long secret.
-LOOSE_PAT_PATTERN = r"pat[A-Za-z0-9]{8,}\.[A-Za-z0-9]{16,}"
+#: A looser form, for a truncated token (a 40-character preview in a reason) or a future
+#: format: `pat` + an id + `.` + 8 or more characters of the secret.
+LOOSE_PAT_PATTERN = r"pat[A-Za-z0-9]{8,}\.[A-Za-z0-9]{8,}"
 #: An HTTP bearer credential as it appears in a header or its repr.
 BEARER_PATTERN = r"(?<=(?i:bearer) )[^\s'\",;}]+"
 #: A registered secret shorter than this is ignored: masking it would shred ordinary text.

@@ -172,12 +172,14 @@ def test_install_holds_library_loggers_at_warning_whatever_the_levels_say():
     logging.getLogger().addHandler(root_capture)
     logging.getLogger().setLevel(logging.DEBUG)
     logging.getLogger("botocore.child").setLevel(logging.DEBUG)
-    # WHEN the policy is installed, and then something copies the Powertools config onto
-    # every registered logger (levels at DEBUG, Powertools handler on botocore)
+    # WHEN the policy is installed, and then something copies the Powertools config onto the
+    # library loggers (Powertools' recipe for JSON library logs: DEBUG, its handler on them)
     logs.install(source)
     assert logging.getLogger("botocore").level == logging.WARNING
     assert logging.getLogger("botocore.child").level == logging.NOTSET
-    copy_config_to_registered_loggers(source_logger=source, log_level="DEBUG")
+    copy_config_to_registered_loggers(
+        source_logger=source, log_level="DEBUG", include=set(logs.LIBRARY_LOGGERS)
+    )
     assert logging.getLogger("botocore").level == logging.DEBUG  # the level alone is beaten
     for name in logs.LIBRARY_LOGGERS:
         logging.getLogger(f"{name}.child").debug("Response body: %s", PAT)
