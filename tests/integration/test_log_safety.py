@@ -211,3 +211,17 @@ def test_a_token_in_an_error_message_is_masked(world, monkeypatch):
     ]
     assert "cannot convert str" in line["reason"] and logs.MASK in line["reason"]
     assert TOKEN[:25] not in out
+
+
+def test_metrics_disabled_prints_no_emf_not_even_the_cold_start_line(world, monkeypatch):
+    # GIVEN POWERTOOLS_METRICS_DISABLED=true (the fixture's env) in a brand-new container
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    world.send_run(0)
+    # WHEN the cold run and a warm one finish
+    world.invoke()
+    world.invoke()
+    # THEN no EMF document was printed, the ColdStart one included
+    assert '"_aws"' not in world.output()
+    assert len(world.stack.rows()) == PER_RUN
