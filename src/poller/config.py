@@ -6,10 +6,12 @@ stops the run before any message is touched, with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from .envelopes import MODES as ENVELOPE_MODES
 from .errors import ConfigError, ConfigErrors
@@ -21,6 +23,9 @@ T = TypeVar("T", int, float)
 DEFAULT_API_URL = "https://api.airtable.com"
 _BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+#: Hosts that AIRTABLE_API_URL may name over plain http: the token never leaves the machine
+#: (loopback), or only reaches the Docker host (`sam local`). IPv4 loopback is 127.0.0.0/8.
+PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
 #: SCHEMA_CHECK: auto checks when the token may read the schema, on requires it, off skips it.
 SCHEMA_CHECK_MODES = ("auto", "on", "off")
 
@@ -74,6 +79,9 @@ class Config:
     envelope: str = "auto"
     #: Where the routes came from: "ROUTES", "ROUTES_FILE" or "FIELD_MAP" (single table).
     routes_from: str = "FIELD_MAP"
+    #: WIRE_DEBUG: log botocore/urllib3 wire traffic at DEBUG, bodies included, secrets masked
+    #: (`poller.logs`). Off by default: message bodies never reach the logs.
+    wire_debug: bool = False
 
     def __repr__(self) -> str:  # never print the token
         token = "<set>" if self.token else None
@@ -82,7 +90,8 @@ class Config:
             f"Config(queue_url={self.queue_url!r}, routes={routes!r}, "
             f"token={token}, token_secret_arn={self.token_secret_arn!r}, "
             f"dead_letter_queue_url={self.dead_letter_queue_url!r}, api_url={self.api_url!r}, "
-            f"envelope={self.envelope!r}, tuning={self.tuning!r}, schema_check={self.schema_check!r})"
+            f"envelope={self.envelope!r}, tuning={self.tuning!r}, "
+            f"schema_check={self.schema_check!r}, wire_debug={self.wire_debug!r})"
         )
 
     __str__ = __repr__
@@ -146,6 +155,9 @@ class Config:
                 "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)",
             )
         api_url = reader.url("AIRTABLE_API_URL", required=False) or DEFAULT_API_URL
+        if (why := _plain_http_refused(api_url)) is not None:
+            reader.fail("AIRTABLE_API_URL", why)
+        wire_debug = reader.flag("WIRE_DEBUG", False)
         tuning = Tuning(
             wait_time_seconds=reader.number("WAIT_TIME_SECONDS", int, 1, 0, 20),
             max_rps=reader.number("AIRTABLE_MAX_RPS", float, 5.0, 0.1, 50.0),
@@ -184,7 +196,33 @@ class Config:
             schema_check=schema_check,
             envelope=envelope,
             routes_from=routes_from,
+            wire_debug=wire_debug,
         )
+
+
+def _plain_http_refused(url: str) -> str | None:
+    """Why `url` may not carry the bearer token, or None when it may: https, or http to a
+    loopback host or host.docker.internal (the host is the one a client would connect to, so
+    `http://localhost@evil.example` names evil.example)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None  # not a URL at all: the format check already reports it
+    if parts.scheme.lower() != "http" or not host:
+        return None
+    if host in PLAIN_HTTP_HOSTS:
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"must be https:// (plain http would send the Airtable token unencrypted to {host!r}); "
+        "http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost) "
+        "or host.docker.internal"
+    )
 
 
 class _Reader:

@@ -7,7 +7,8 @@ for `CACHE_SECONDS`. A warm container therefore keeps a rotated-out token until 
 expires, so every 401 from Airtable and every systemic re-check reads the secret again with
 `force_fetch=True` (Powertools' documented way past its cache).
 
-The token never appears in an error or a log line: errors name the variable, not the value.
+The token never appears in an error or a log line: errors name the variable, not the value,
+and every token read is registered with `logs.register_secret`, which masks it in every record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import logs
 from .errors import ConfigError, PollerError
 
 #: How long Powertools may serve the secret from its cache between forced reads (seconds).
@@ -63,6 +65,7 @@ class TokenSource:
             raise ValueError("exactly one of token and secret_arn")
         self.secret_arn = secret_arn
         self._token = token
+        logs.register_secret(token)
         self._fetch = fetch or _powertools_fetch
         self._lock = threading.Lock()
 
@@ -102,7 +105,9 @@ class TokenSource:
                 f"({type(exc).__name__}); check that it exists and that the function may "
                 "call secretsmanager:GetSecretValue on it"
             ) from None
-        return token_from_secret(secret, self.secret_arn)
+        token = token_from_secret(secret, self.secret_arn)
+        logs.register_secret(token)  # masked in every log line from now on, at any level
+        return token
 
 
 def _not_configured(arn: str) -> str:

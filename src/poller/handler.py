@@ -13,8 +13,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from . import telemetry
+from . import logs, telemetry
 from .config import Config
 from .credentials import SecretUnavailableError, TokenNotConfiguredError, TokenSource
 from .drain import Drain, RunSummary, Settings
@@ -34,9 +35,29 @@ log = logging.getLogger(__name__)
 @functools.cache
 def _route_core_logs() -> None:
     """Send the core's stdlib loggers (`poller.*`, children of `poller`) through the
-    Powertools JSON formatter, so that every line carries the request id."""
+    Powertools JSON formatter, so that every line carries the request id; and install the
+    logging policy (`poller.logs`) before anything is logged, config errors included."""
     logging.getLogger("poller")
     copy_config_to_registered_loggers(source_logger=logger, include={"poller"})
+    logs.install(logger)
+
+
+def _log_metrics(handler: Callable[..., dict[str, object]]) -> Callable[..., dict[str, object]]:
+    """Powertools' `log_metrics` (EMF flushed after each run, cold-start metric on the first),
+    unless POWERTOOLS_METRICS_DISABLED is true: then nothing at all is printed.
+
+    Powertools 3.x checks that variable only in `flush_metrics`: its cold-start metric goes
+    through `single_metric`, which prints regardless, and a flush with no metrics (a run that
+    stopped before publishing any) warns "No application metrics to publish". So the decorator
+    is applied per call, only while metrics are enabled."""
+
+    @functools.wraps(handler)
+    def wrapped(event: Mapping[str, Any], context: Any) -> dict[str, object]:
+        if is_metrics_disabled():
+            return handler(event, context)
+        return metrics.log_metrics(handler, capture_cold_start_metric=True)(event, context)
+
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -172,6 +193,8 @@ def cold_start_failure(exc: Exception) -> SystemicFailure | None:
 
 
 def _publish(summary: RunSummary, failures: list[SystemicFailure]) -> None:
+    if is_metrics_disabled():  # Powertools keeps them, and prints once a metric has 100 values
+        return
     for name, attribute in telemetry.RUN_COUNTS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(summary, attribute))
     for latency in summary.batch_latency_ms[:100]:  # EMF takes at most 100 values per metric
@@ -190,10 +213,12 @@ def _publish(summary: RunSummary, failures: list[SystemicFailure]) -> None:
 
 def _publish_systemic(failures: list[SystemicFailure]) -> None:
     """`SystemicFailure` 1 per run that met one (the alarm's metric), and per cause."""
+    if is_metrics_disabled():
+        return
     metrics.add_metric(
         name=telemetry.SYSTEMIC_FAILURE, unit=MetricUnit.Count, value=1 if failures else 0
     )
-    if not failures or _metrics_disabled():
+    if not failures:
         return
     for cause in sorted({str(f.cause) for f in failures}):
         with single_metric(
@@ -204,10 +229,6 @@ def _publish_systemic(failures: list[SystemicFailure]) -> None:
         ) as metric:
             metric.add_dimension(name="service", value=logger.service)
             metric.add_dimension(name="Cause", value=cause)
-
-
-def _metrics_disabled() -> bool:
-    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in ("1", "true")
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -228,12 +249,13 @@ def _not_configured(message: str) -> dict[str, object]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@_log_metrics
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, object]:
     """Drain the queue until it is empty or the Lambda is close to its time limit."""
     _route_core_logs()
     metrics.namespace = metrics.namespace or NAMESPACE
     config = load_config()
+    logs.install(logger, wire_debug=config.wire_debug, secrets=(config.token,))
     this_run = _Run()
     try:
         summary = run(config, context.get_remaining_time_in_millis, this_run)

@@ -169,9 +169,6 @@ class Runtime:
         token, changed = self.tokens.refresh()
         if changed:
             self.api.api_key = token
-            from . import logs
-
-            logs.register_secret(token)
         return changed
 
     def recheck(self, failure: SystemicFailure) -> SystemicFailure | None:

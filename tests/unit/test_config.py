@@ -94,3 +94,49 @@ def test_merge_on_and_tuning_are_parsed():
     assert config.merge_on == ("Id", "Donor Id")
     assert config.tuning.max_rps == 4.5 and config.is_fifo
     assert json.loads(DONATION_FIELD_MAP_JSON)["Id"] == "Id"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.airtable.com",
+        "https://airtable.example.internal:8443/proxy",
+        "http://127.0.0.1:8080",
+        "http://127.0.0.5",
+        "http://[::1]:9000",
+        "http://localhost:4010",
+        "http://LOCALHOST",
+        "http://host.docker.internal:3000",
+    ],
+)
+def test_api_url_is_https_or_plain_http_to_a_loopback_or_the_docker_host(url):
+    # GIVEN an AIRTABLE_API_URL that keeps the token encrypted or on this machine
+    # WHEN built THEN it is accepted as given
+    assert Config.from_env({**VALID, "AIRTABLE_API_URL": url}).api_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://api.airtable.com", "api.airtable.com"),
+        ("http://localhost@evil.example", "evil.example"),
+        ("http://localhost:80@evil.example/v0", "evil.example"),
+        ("http://127.0.0.1.evil.example", "127.0.0.1.evil.example"),
+        ("http://10.0.0.8:8080", "10.0.0.8"),
+        ("http://[::2]", "::2"),
+        ("http://localhost.evil.example", "localhost.evil.example"),
+    ],
+)
+def test_plain_http_to_any_other_host_is_refused_naming_the_variable(url, host):
+    # GIVEN plain http to a host the token would cross the network to
+    # WHEN built THEN the error names the variable, says why, and names the real host
+    text = problems(AIRTABLE_API_URL=url)
+    assert "AIRTABLE_API_URL must be https://" in text
+    assert f"unencrypted to {host!r}" in text
+    assert "loopback host (127.0.0.0/8, ::1, localhost) or host.docker.internal" in text
+
+
+def test_wire_debug_is_off_unless_asked_for():
+    assert Config.from_env(VALID).wire_debug is False
+    assert Config.from_env({**VALID, "WIRE_DEBUG": "true"}).wire_debug is True
+    assert "WIRE_DEBUG must be true or false" in problems(WIRE_DEBUG="loud")
