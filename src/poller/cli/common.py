@@ -243,15 +243,21 @@ def clip(text: str, width: int) -> str:
 
 @contextlib.contextmanager
 def quiet(name: str) -> Iterator[None]:
-    """Give logger `name` a handler that drops records, so Python's last-resort handler
-    does not print them to stderr while the command reports the same thing itself."""
-    null = logging.NullHandler()
-    logger = logging.getLogger(name)
-    logger.addHandler(null)
+    """Silence logger `name` and its children while the command reports the same thing
+    itself (their handlers, e.g. the function's JSON handler after an in-process run, and
+    Python's last-resort handler)."""
+    manager = logging.getLogger().manager
+    names = [name] + [n for n in list(manager.loggerDict) if n.startswith(name + ".")]
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [(lg, lg.handlers[:], lg.propagate) for lg in loggers]
+    for logger in loggers:
+        logger.handlers = [logging.NullHandler()]
+        logger.propagate = False
     try:
         yield
     finally:
-        logger.removeHandler(null)
+        for logger, handlers, propagate in saved:
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 def note(text: str) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import admin
-from .common import UsageError, client, emit, queue_url, rows
+from .common import UsageError, aws_error_text, client, emit, is_aws_error, queue_url, rows
 
 #: The core's log messages (their %-templates) that the progress line shows.
 LOCKOUT_WAIT = "Airtable rate limit hit: waiting out the"
@@ -197,9 +197,33 @@ class Progress:
                 print(line, file=sys.stderr, flush=True)
 
 
+class ExpectedErrorsInOneLine(logging.Filter):
+    """A log record whose exception the operator can act on (an AWS or connection error, a
+    `PollerError`) carries it as one `error` line instead of a traceback; a bug's exception
+    keeps its traceback. For the CLI's stderr only: the deployed function logs them all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and expected(exc):
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            record.error = (
+                aws_error_text(exc) if is_aws_error(exc) else f"{type(exc).__name__}: {exc}"
+            )
+        return True
+
+
+def expected(exc: BaseException) -> bool:
+    from requests import RequestException
+
+    from ..errors import PollerError
+
+    return is_aws_error(exc) or isinstance(exc, PollerError | RequestException | OSError)
+
+
 @contextlib.contextmanager
 def handler_output_to_stderr(handler: Any, log_level: str | None = None) -> Iterator[None]:
-    """Logs and EMF metrics to stderr, so stdout holds only the summary (for --json).
+    """Logs and EMF metrics to stderr, so stdout holds only the summary (for --json); expected
+    errors in one line, unless the log level is DEBUG.
 
     The stream is swapped by assignment, not `setStream`, which would flush the old one
     (possibly closed: Powertools binds sys.stdout when the handler module is imported)."""
@@ -210,10 +234,14 @@ def handler_output_to_stderr(handler: Any, log_level: str | None = None) -> Iter
         stream_handler.stream = sys.stderr
     if log_level:
         handler.logger.setLevel(log_level.upper())
+    one_line = ExpectedErrorsInOneLine()
+    if handler.logger.log_level > logging.DEBUG:
+        stream_handler.addFilter(one_line)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
+        stream_handler.removeFilter(one_line)
         if saved_stream is not None:
             stream_handler.stream = saved_stream
         handler.logger.setLevel(saved_level)
