@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,7 +268,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_progress:
         progress = Progress(url, os.environ.get("DEAD_LETTER_QUEUE_URL"), args.progress_interval)
     try:
-        with handler_output_to_stderr(handler, args.log_level), progress:
+        with handler_output_to_stderr(handler, args.log_level), progress, warnings.catch_warnings():
+            # A run that stops before its first metric (a bad config) makes Powertools warn
+            # that there is nothing to publish: true, and not news to the operator.
+            warnings.filterwarnings("ignore", "No application metrics to publish")
             summary = handler.lambda_handler(event, LocalContext(args.timeout))
     except PollerError as exc:  # config, schema, secret, a run stopped on an error: all named
         status, error = 1, str(exc)
