@@ -16,15 +16,18 @@ PYTHON ?= $(or $(PY313),python3)
 help:
 	@echo "make run        drain the sample messages into the local Airtable emulator (no AWS, no Docker)"
 	@echo "make test       lint + the whole test suite (unit, integration, template, build)"
-	@echo "make test-fast  unit and integration tests only"
-	@echo "make serve      keep the local stack up (moto SQS on :9324, Airtable emulator on :8787)"
+	@echo "make test-fast  every test not marked slow: pytest -m 'not slow' (no lint, no sam build, no checkov)"
+	@echo "make serve      keep the local stack up (moto SQS on :9324, Airtable emulator on :8787),"
+	@echo "                and write local.json, which the poller CLI reads by default"
 	@echo "make bench      throughput / memory / cold-start benchmark (bench/README.md)"
 	@echo "make validate build build-host invoke-built scan   SAM checks (docs in README, Deploy)"
 
 $(VENV)/.installed: pyproject.toml src/poller/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	# setuptools prints an "Editable installation" banner (a BuildBackendWarning) on every
+	# editable install: ignore that one warning by its text; errors and other warnings show.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -12,16 +12,52 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MESSAGES = ROOT / "events" / "messages" / "donations.jsonl"
 DEFAULT_EVENT = ROOT / "events" / "scheduled-event.json"
+#: What `serve` writes for the `poller` CLI, which reads it by default (gitignored: it holds
+#: the local token).
+ENV_FILE = ROOT / "local.json"
+#: The typed Donations mapping the function ships (README, "Field mapping").
+FIELD_MAP_FILE = "field_maps/donations.json"
+BODY_CHARS = 100
+
+
+def local_env(stack: Any, **overrides: str | None) -> dict[str, str]:
+    """The poller's environment for this stack, with the typed Donations mapping."""
+    return stack.poller_env(**{"FIELD_MAP": None, "FIELD_MAP_FILE": FIELD_MAP_FILE, **overrides})
+
+
+class MotoNotImplemented(logging.Filter):
+    """moto's server answers an operation it lacks (StartMessageMoveTask) with HTTP 500, and
+    werkzeug logs a 40-line traceback for each attempt. Say it in one line instead; every
+    other record passes unchanged."""
+
+    PATTERN = re.compile(r"NotImplementedError: The (\w+) action has not been implemented")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        match = self.PATTERN.search(text) if text.startswith("Error on request") else None
+        if match:
+            action = "".join(part.title() for part in match.group(1).split("_"))
+            record.msg, record.args = "moto: %s is not implemented (answered HTTP 500)", (action,)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_moto() -> None:
+    logging.getLogger("werkzeug").addFilter(MotoNotImplemented())
 
 
 def read_messages(path: Path) -> list[str]:
@@ -62,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .stack import LocalStack
 
+    quiet_moto()
     try:
         stack_cm = LocalStack.start(
             host=args.host,
@@ -85,49 +122,78 @@ def main(argv: list[str] | None = None) -> int:
         stack_cm.__exit__(None, None, None)
 
 
-def serve(stack: Any) -> int:
+def serve(stack: Any, env_file: Path = ENV_FILE, stop: threading.Event | None = None) -> int:
+    """Write the CLI's env file, say how to use it, and serve until Ctrl-C, SIGTERM or `stop`."""
+    env = local_env(stack)
+    write_env_file(env_file, env)
     print(f"SQS (moto)        {stack.sqs_endpoint}")
     print(f"Airtable emulator {stack.airtable_url}")
     print(f"QUEUE_URL             {stack.queue_url}")
     print(f"DEAD_LETTER_QUEUE_URL {stack.dlq_url}")
-    print("environment for the poller:")
-    print(json.dumps(stack.poller_env(), indent=2))
+    print(
+        f"\nwrote the poller's environment to {_shown(env_file)} (mode 0600: it holds the local token)."
+    )
+    print("In another terminal, the poller CLI reads it from the repository root by default:")
+    print("  .venv/bin/poller status")
+    print("  .venv/bin/poller send --sample 40 && .venv/bin/poller run")
+    print(f"  .venv/bin/poller peek-dlq --env-file {_shown(env_file)}")
     print("serving; Ctrl-C to stop", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if stop is None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     return 0
 
 
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """Write `env` as JSON, readable by its owner only (0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(env, file, indent=2)
+        file.write("\n")
+
+
+def _shown(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
 def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) -> int:
+    """Send the messages, invoke the handler once, and report. The report goes to stdout;
+    the function's logs go to stderr."""
+    from poller import handler
+    from poller.cli.run import handler_output_to_stderr
+
     from .context import LambdaContext
     from .stack import BASE_ID, TABLE
 
     bodies = read_messages(messages_path)
     stack.send_messages(bodies)
-    print(
-        f"sent {len(bodies)} messages from {messages_path.relative_to(ROOT)} to {stack.queue_url}"
-    )
+    print(f"sent {len(bodies)} messages from {_shown(messages_path)} to {stack.queue_url}")
 
-    os.environ.update(stack.poller_env(POWERTOOLS_METRICS_DISABLED="true"))
+    os.environ.update(local_env(stack, POWERTOOLS_METRICS_DISABLED="true"))
+    os.environ.pop("FIELD_MAP", None)
     event = (
         json.loads(event_path.read_text())
         if event_path.exists()
         else {"detail-type": "Scheduled Event"}
     )
-
-    from poller.handler import lambda_handler
-
     print(
-        f"invoking poller.handler.lambda_handler with {event_path.name} (timeout {timeout_s} s)\n",
+        f"invoking poller.handler.lambda_handler with {event_path.name} (timeout {timeout_s} s,"
+        f" mapping {FIELD_MAP_FILE}); its logs go to stderr\n",
         flush=True,
     )
     try:
-        summary: dict[str, Any] = lambda_handler(event, LambdaContext(timeout_ms=timeout_s * 1000))
+        with handler_output_to_stderr(handler):
+            summary: dict[str, Any] = handler.lambda_handler(
+                event, LambdaContext(timeout_ms=timeout_s * 1000)
+            )
         status = 0
     except Exception as exc:
-        summary = getattr(exc, "summary", {"error": str(exc)})
+        summary = getattr(exc, "summary", None) or {"error": str(exc)}
         print(f"\nthe run failed: {exc}", file=sys.stderr)
         status = 1
 
@@ -135,22 +201,44 @@ def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) 
     print(json.dumps(summary, indent=2))
     rows = stack.rows()  # the emulator's own view: reading through the API would spend rate limit
     print(f"\n== {len(rows)} rows in the Airtable table {TABLE!r} of base {BASE_ID}")
-    columns = ["Id", "Creation Date", "Donor Display Name", "Donation Amount"]
-    print("  ".join(f"{c:<36}" if c == "Id" else f"{c:<24}" for c in columns))
-    for row in sorted(rows, key=lambda r: r["fields"].get("Creation Date", "")):
-        fields = row["fields"]
-        print(
-            "  ".join(
-                f"{fields.get(c)!s:<36}" if c == "Id" else f"{fields.get(c)!s:<24}" for c in columns
-            )
-        )
+    columns = list(mapped_fields())
+    ordered = sorted(rows, key=lambda r: str(r["fields"].get("Creation Date", "")))
+    print(table(columns, [[row["fields"].get(c) for c in columns] for row in ordered]))
     letters = stack.dead_letters()
     print(f"\n== {len(letters)} messages in the dead-letter queue")
     for body, attributes in letters:
-        print(f"- {attributes.get('poller.reason')}\n    body: {body[:100]}")
+        print(f"- {attributes.get('poller.reason')}\n    body: {clip(body, BODY_CHARS)}")
     counts = stack.counts()
     print(f"\n== source queue: {counts['visible']} visible, {counts['in_flight']} in flight")
     return status
+
+
+def mapped_fields() -> tuple[str, ...]:
+    """Every field the typed Donations mapping writes, in its order."""
+    from poller.mapping import FieldMap, resolve_map_file
+
+    return FieldMap.load(resolve_map_file(FIELD_MAP_FILE)).fields
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, with an ellipsis when something was cut."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int | None = None) -> str:
+    """A text table of every column, fitted to `width` (default: the terminal's): columns
+    wider than their share are cut, with an ellipsis, widest first."""
+    width = width or shutil.get_terminal_size((160, 24)).columns
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    sizes = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    gap = 2
+    while sum(sizes) + gap * (len(sizes) - 1) > width and max(sizes) > 4:
+        sizes[sizes.index(max(sizes))] -= 1
+    lines = [
+        "  ".join(clip(v, n).ljust(n) for v, n in zip(line, sizes, strict=True)).rstrip()
+        for line in [list(columns), *cells]
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

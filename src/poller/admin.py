@@ -16,13 +16,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .sqs import REASON_ATTRIBUTES
+from .sqs import MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
 
 #: SQS batch limits: 10 entries, and (since August 2025) 1 MiB per request.
 BATCH_ENTRIES = 10
 BATCH_BYTES = 1024 * 1024 - 16 * 1024
 PEEK_VISIBILITY_SECONDS = 30
 NO_REASON = "no poller reason: moved by SQS after maxReceiveCount receives"
+#: The smallest `poller.reason` attribute SQS could take: its name, its type, one character.
+_SMALLEST_REASON_BYTES = len("poller.reason") + len("String") + 1
 
 
 @dataclass(frozen=True)
@@ -188,15 +190,49 @@ def _letter(raw: dict[str, Any]) -> Letter:
     attributes = {k: v.get("StringValue", "") for k, v in raw.get("MessageAttributes", {}).items()}
     system = raw.get("Attributes", {})
     sent = system.get("SentTimestamp")
+    reason = attributes.get("poller.reason")
+    error_type = attributes.get("poller.error_type")
+    if not reason:
+        size = message_bytes(raw)
+        if error_type or MAX_MESSAGE_BYTES - size < _SMALLEST_REASON_BYTES:
+            reason = no_room_reason(size)
+            error_type = error_type or "NO_ROOM_FOR_REASON"
     return Letter(
         message_id=raw["MessageId"],
-        reason=attributes.get("poller.reason") or NO_REASON,
-        error_type=attributes.get("poller.error_type") or "SQS_REDRIVE",
+        reason=reason or NO_REASON,
+        error_type=error_type or "SQS_REDRIVE",
         source_message_id=attributes.get("poller.source_message_id"),
         receive_count=int(attributes.get("poller.receive_count") or 0),
         sent_at=_iso(int(sent)) if sent else None,
         body=raw.get("Body", ""),
     )
+
+
+def no_room_reason(size: int) -> str:
+    """Why a dead letter has no reason when SQS's 1 MiB limit left no room for one.
+
+    The poller fits its reason into what the body leaves of SQS's 1 MiB (`sqs.py`,
+    `_dead_letter_request`) and logs it when none fits. Such a letter carries
+    `poller.error_type` without `poller.reason`, or, when not even that fitted, nothing
+    (then it is known by its size)."""
+    return (
+        f"no poller reason: the {size}-byte message left no room for one within SQS's "
+        f'{MAX_MESSAGE_BYTES}-byte limit; the poller logged it ("no room for a reason next '
+        'to the ...-byte body of message ...")'
+    )
+
+
+def message_bytes(raw: dict[str, Any]) -> int:
+    """What SQS counts towards a message's 1 MiB: the body, and each attribute's name, type
+    and value."""
+    size = len(raw.get("Body", "").encode("utf-8"))
+    for name, value in raw.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(str(value.get("DataType", "")).encode())
+        if "StringValue" in value:
+            size += len(str(value["StringValue"]).encode("utf-8"))
+        elif "BinaryValue" in value:
+            size += len(value["BinaryValue"])
+    return size
 
 
 def _iso(epoch_ms: int) -> str:

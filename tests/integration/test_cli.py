@@ -33,8 +33,14 @@ def env_file(stack: LocalStack, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(env_file: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `poller ARGS --env-file ...` in-process; return (exit status, stdout, stderr)."""
+def cli(env_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """Run `poller ARGS --env-file ...` in-process; return (exit status, stdout, stderr).
+
+    The environment wins over the env file, so the file's variables are taken out of this
+    process's environment (a developer's shell may hold some), and no default file is read."""
+    monkeypatch.setenv("POLLER_ENV_FILE", "")
+    for name in json.loads(env_file.read_text()):
+        monkeypatch.delenv(name, raising=False)
 
     def run(*args: str, env: bool = True) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -245,9 +251,9 @@ def test_run_drains_with_progress_and_prints_the_summary(cli, stack):
 
 
 def test_run_reports_a_bad_configuration(cli, env_file, monkeypatch):
-    # GIVEN an env file with a bad value (the file overrides the environment)
-    monkeypatch.setenv("WAIT_TIME_SECONDS", "1")
-    edit_env(env_file, WAIT_TIME_SECONDS="99")
+    # GIVEN a bad value in the environment (which wins over the env file's good one)
+    edit_env(env_file, WAIT_TIME_SECONDS="1")
+    monkeypatch.setenv("WAIT_TIME_SECONDS", "99")
     # WHEN run THEN it fails with the named problem, for humans
     status, out, _ = cli("run", "--no-progress")
     assert status == 1 and "WAIT_TIME_SECONDS must be between 0 and 20, got 99" in out
@@ -286,7 +292,8 @@ def test_check_config_validates_checks_the_schema_and_previews_a_record(cli, env
     assert status == 0 and out.rstrip().endswith("OK")
     assert "schema check: passed (6 field(s) fit the table)" in out
     assert "patLocalDevToken" not in out + json.dumps(data)
-    assert data["sample"]["fields"]["Creation Date"] == "2018-05-01T12:00:00.000Z"
+    fields = {f["field"]: f["value"] for f in data["sample"]["fields"]}
+    assert fields["Creation Date"] == "2018-05-01T12:00:00.000Z"
     assert data["sample"]["merge_key"] == [donation(5)["Id"]]
 
 
@@ -294,7 +301,8 @@ def test_check_config_builds_a_sample_and_gives_advice_for_plain_entries(cli):
     # GIVEN the plain Donations FIELD_MAP WHEN checked without a message
     data = cli_json(cli, "check-config")
     # THEN the sample follows the table's types, and untyped currency/dateTime entries are noted
-    assert data["ok"] and data["sample"]["fields"]["Donation Amount"] == 12.5
+    fields = {f["field"]: f["value"] for f in data["sample"]["fields"]}
+    assert data["ok"] and fields["Donation Amount"] == 12.5
     notes = " ".join(data["schema_check"]["notes"])
     assert '"Donation Amount" is a currency field' in notes
     assert '"Creation Date" is a dateTime field' in notes

@@ -1,0 +1,407 @@
+"""The CLI against the local stack, as a new user meets it: error paths without tracebacks,
+--json keys that are identifiers, the lockout on the progress line, bodies sent verbatim,
+dead letters without room for a reason, the last systemic failure, and `make serve`'s file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from devstack import donation
+from devstack.__main__ import (
+    DEFAULT_EVENT,
+    DEFAULT_MESSAGES,
+    ENV_FILE,
+    local_env,
+    run_once,
+    serve,
+    write_env_file,
+)
+from devstack.feeder import as_bodies
+from devstack.stack import REGION, LocalStack
+
+from poller.cli import main
+
+Cli = Callable[..., tuple[int, str, str]]
+POISON = ["not json at all", json.dumps(donation(900_001, DonationAmount="twenty"))]
+
+
+@pytest.fixture
+def env_file(stack: LocalStack, tmp_path: Path) -> Path:
+    """The local environment as `make serve` writes it (the typed Donations mapping)."""
+    path = tmp_path / "local.json"
+    write_env_file(path, local_env(stack, POWERTOOLS_METRICS_DISABLED="true"))
+    return path
+
+
+@pytest.fixture
+def cli(env_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`poller ARGS --env-file FILE` in-process: (exit status, stdout, stderr). The file's
+    variables are taken out of this process's environment (which would win over it)."""
+    monkeypatch.setenv("POLLER_ENV_FILE", "")
+    for name in [*json.loads(env_file.read_text()), "FIELD_MAP"]:
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str, env: Path | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = main([*args, "--env-file", str(env or env_file)])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def variant(env_file: Path, tmp_path: Path, **changes: str | None) -> Path:
+    env = {**json.loads(env_file.read_text()), **changes}
+    path = tmp_path / f"variant-{len(list(tmp_path.iterdir()))}.json"
+    path.write_text(json.dumps({k: v for k, v in env.items() if v is not None}))
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dead_letter_some(stack: LocalStack, cli: Cli) -> None:
+    stack.send_messages(POISON + as_bodies([donation(1)]))
+    status, _, err = cli("run", "--no-progress")
+    assert status == 0, err
+    assert len(stack.dead_letters()) == 2
+
+
+# -- no traceback in any error path ------------------------------------------------------------
+
+COMMANDS = [
+    ["status"],
+    ["peek-dlq"],
+    ["redrive"],
+    ["redrive", "--method", "move-task"],
+    ["redrive", "--method", "copy"],
+    ["send", "--sample", "1"],
+    ["run", "--no-progress", "--timeout", "20"],
+    ["check-config"],
+]
+
+
+def _case(name: str, env_file: Path, tmp_path: Path, stack: LocalStack) -> Path:
+    if name == "unreachable endpoint":
+        dead = f"http://127.0.0.1:{closed_port()}"
+        return variant(
+            env_file,
+            tmp_path,
+            AWS_ENDPOINT_URL_SQS=dead,
+            QUEUE_URL=f"{dead}/123456789012/donations",
+            DEAD_LETTER_QUEUE_URL=f"{dead}/123456789012/donations-dlq",
+            AIRTABLE_API_URL=f"http://127.0.0.1:{closed_port()}",
+            SCHEMA_CHECK="on",
+        )
+    if name == "unreachable SQS":  # Airtable answers: `run` gets as far as its first receive
+        dead = f"http://127.0.0.1:{closed_port()}"
+        return variant(
+            env_file,
+            tmp_path,
+            AWS_ENDPOINT_URL_SQS=dead,
+            QUEUE_URL=f"{dead}/123456789012/donations",
+            DEAD_LETTER_QUEUE_URL=f"{dead}/123456789012/donations-dlq",
+        )
+    if name == "missing queue":
+        return variant(
+            env_file,
+            tmp_path,
+            QUEUE_URL=stack.queue_url + "-gone",
+            DEAD_LETTER_QUEUE_URL=stack.dlq_url + "-gone",
+            SCHEMA_CHECK="on",
+            AIRTABLE_TABLE="Gone",
+        )
+    if name == "missing env file":
+        return tmp_path / "nowhere.json"
+    if name == "bad env file":
+        path = tmp_path / "bad.env"
+        path.write_text("QUEUE_URL\n")
+        return path
+    assert name == "invalid config"
+    return variant(
+        env_file, tmp_path, QUEUE_URL=None, DEAD_LETTER_QUEUE_URL=None, WAIT_TIME_SECONDS="99"
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unreachable endpoint",
+        "unreachable SQS",
+        "missing queue",
+        "missing env file",
+        "bad env file",
+        "invalid config",
+    ],
+)
+def test_no_command_shows_a_traceback_on_an_error(case, cli, env_file, tmp_path, stack):
+    # GIVEN an environment that cannot work, and a dead letter to move (when reachable)
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="x")
+    path = _case(case, env_file, tmp_path, stack)
+    # (check-config does not read the queue: it is only in the cases that break it)
+    commands = COMMANDS[:-1] if case == "unreachable SQS" else COMMANDS
+    for command in commands:
+        # WHEN each command runs in it
+        status, out, err = cli(*command, env=path)
+        # THEN it fails with a message, never a traceback or an HTML page
+        assert status != 0, (command, out, err)
+        assert "Traceback" not in out + err, (command, err)
+        assert "<html" not in (out + err).lower(), (command, err)
+        assert err.strip() or out.strip(), command
+
+
+def test_move_task_on_moto_says_it_is_not_available(cli, stack):
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="x")
+    status, _, err = cli("redrive", "--method", "move-task")
+    assert status == 1
+    assert f"StartMessageMoveTask is not available on {stack.sqs_endpoint}" in err
+    assert "Use --method copy" in err and stack.counts(stack.dlq_url)["visible"] == 1
+
+
+# -- --json keys are identifiers --------------------------------------------------------------
+
+
+def keys(data: Any) -> Iterator[str]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield key
+            yield from keys(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from keys(item)
+
+
+def test_every_json_key_of_every_command_is_an_identifier(cli, stack, env_file, tmp_path):
+    # GIVEN dead letters, waiting messages and a bad config to report
+    dead_letter_some(stack, cli)
+    bad = variant(env_file, tmp_path, WAIT_TIME_SECONDS="99")
+    runs = [
+        ("status",),
+        ("peek-dlq", "--body"),
+        ("send", "--sample", "2"),
+        ("run", "--no-progress"),
+        ("check-config",),
+        ("check-config", "--body", json.dumps({"Odd Key": 1, "Id": "x"})),
+        ("redrive",),
+    ]
+    outputs = [json.loads(cli(*args, "--json")[1]) for args in runs]
+    outputs += [json.loads(cli(cmd, "--json", env=bad)[1]) for cmd in ("run", "check-config")]
+    # THEN every key, at every depth, is a Python identifier
+    found = [k for output in outputs for k in keys(output)]
+    assert len(found) > 50
+    assert [k for k in found if not k.isidentifier()] == []
+
+
+# -- run: output ------------------------------------------------------------------------------
+
+
+def test_run_prints_the_error_only_when_there_is_one(cli, stack):
+    stack.send_messages(as_bodies([donation(1)]))
+    status, out, err = cli("run", "--no-progress")
+    assert status == 0 and "run summary" in out
+    assert "error" not in out and "None" not in out
+    # AND the logs went to stderr, none to stdout
+    assert not [line for line in out.splitlines() if line.startswith("{")]
+    assert '"run finished"' in err
+
+
+def test_the_progress_line_shows_a_lockout_countdown(cli, stack, env_file, tmp_path):
+    # GIVEN a pace faster than Airtable's 5 requests/s, so the emulator locks the base out
+    # (for 1 s here), and 80 donations
+    fast = variant(env_file, tmp_path, AIRTABLE_MAX_RPS="50", AIRTABLE_LOCKOUT_SECONDS="1")
+    stack.send_messages(as_bodies([donation(n) for n in range(80)]))
+    # WHEN run with a progress interval longer than the run
+    status, _, err = cli("run", "--progress-interval", "600", "--timeout", "60", env=fast)
+    # THEN the lockout was shown when it began, with its countdown, and nothing was lost
+    assert status == 0, err
+    assert "waiting out Airtable's 1 s lockout: 1 s left" in err
+    assert "lockout(s)" in err
+    assert len(stack.rows()) == 80
+
+
+def test_run_names_a_schema_failure_without_a_traceback(cli, stack, env_file, tmp_path):
+    # GIVEN SCHEMA_CHECK=on and an Airtable that cannot be reached
+    bad = variant(
+        env_file, tmp_path, SCHEMA_CHECK="on", AIRTABLE_API_URL=f"http://127.0.0.1:{closed_port()}"
+    )
+    status, out, err = cli("run", "--no-progress", env=bad)
+    assert (
+        status == 1 and "the run failed: SCHEMA_CHECK=on, but the schema could not be read" in out
+    )
+    assert "Traceback" not in out + err
+
+
+# -- send --------------------------------------------------------------------------------------
+
+
+def test_send_sends_a_one_line_file_and_stdin_verbatim(cli, stack, tmp_path, monkeypatch):
+    line = '{"Id":"a",  "DonorDisplayName":"Zoë"}'
+    path = tmp_path / "one.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    status, out, _ = cli("send", str(path))
+    assert status == 0
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    status, out, _ = cli("send", "-")
+    assert status == 0 and out.strip() == f"sent 1 message(s) from stdin to {stack.queue_url}"
+    bodies = [
+        m["Body"]
+        for m in stack.sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)[
+            "Messages"
+        ]
+    ]
+    assert bodies == [line, line]
+
+
+def test_send_and_check_config_survive_deep_nesting(cli, stack, tmp_path):
+    deep = "[" * 100_000
+    path = tmp_path / "deep.json"
+    path.write_text(deep)
+    status, _, err = cli("send", str(path))
+    assert status == 0, err
+    status, out, err = cli("check-config", "--no-schema", "--body", deep)
+    assert status == 1 and "would be dead-lettered" in out and "Traceback" not in out + err
+    status, out, err = cli("check-config", "--no-schema", "--message", str(path))
+    assert status == 1 and "would be dead-lettered" in out
+
+
+# -- check-config ------------------------------------------------------------------------------
+
+
+def test_the_readme_check_config_example_runs_as_written(cli, monkeypatch):
+    # GIVEN local.json as `make serve` writes it, and the README's command line:
+    # FIELD_MAP_FILE=field_maps/donations.json poller check-config --env-file local.json
+    monkeypatch.setenv("FIELD_MAP_FILE", "field_maps/donations.json")
+    status, out, _ = cli("check-config")
+    assert status == 0 and out.rstrip().endswith("OK")
+    assert "mapping            FIELD_MAP_FILE field_maps/donations.json" in out
+    # AND an inline FIELD_MAP in the environment replaces the file's mapping file
+    monkeypatch.delenv("FIELD_MAP_FILE")
+    monkeypatch.setenv("FIELD_MAP", json.dumps({"Id": "Id", "DonationAmount": "Donation Amount"}))
+    status, out, _ = cli("check-config")
+    assert status == 0 and "mapping            inline FIELD_MAP" in out
+
+
+# -- peek-dlq -------------------------------------------------------------------------------
+
+
+def test_peek_dlq_tells_no_room_from_moved_by_sqs(cli, stack):
+    # GIVEN a dead letter as the poller leaves it when no reason fitted (its error type only)
+    stack.sqs.send_message(
+        QueueUrl=stack.dlq_url,
+        MessageBody="x" * 1000,
+        MessageAttributes={"poller.error_type": {"DataType": "String", "StringValue": "REJECTED"}},
+    )
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}")
+    status, out, _ = cli("peek-dlq")
+    assert status == 0
+    assert "REJECTED" in out and "left no room for one within SQS's 1048576-byte limit" in out
+    assert "SQS_REDRIVE" in out and "moved by SQS after maxReceiveCount" in out
+
+
+# -- status: the last systemic failure -----------------------------------------------------------
+
+
+def test_status_shows_the_last_systemic_failure_from_the_log_group(cli, stack, sqs_endpoint):
+    # GIVEN the function's log group in moto's CloudWatch Logs, with two systemic failures
+    logs = boto3.client(
+        "logs",
+        endpoint_url=sqs_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    group = f"/aws/lambda/test-{time.time_ns()}-poller"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(time.time() * 1000)
+    lines = [
+        (now - 60_000, {"message": "systemic failure", "systemic_cause": "auth", "fix": "old"}),
+        (now - 30_000, {"message": "run finished", "summary": {}}),
+        (now - 10_000, {"message": "systemic failure", "systemic_cause": "field", "fix": "rename"}),
+    ]
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": t, "message": json.dumps(line)} for t, line in lines],
+    )
+    # WHEN status reads it
+    data = json.loads(cli("status", "--no-reasons", "--json", "--log-group", group)[1])
+    status, out, _ = cli("status", "--no-reasons", "--log-group", group)
+    # THEN the newest is shown; without a log group, or with one that does not exist, it says so
+    assert data["last_systemic_failure"] | {"at": None} == {
+        "found": True,
+        "cause": "field",
+        "fix": "rename",
+        "at": None,
+        "log_group": group,
+    }
+    assert status == 0 and re.search(r"\nsystemic failure +field at \S+: rename\n", out)
+    assert "unknown (no log group: pass --log-group)" in cli("status", "--no-reasons")[1]
+    missing = cli("status", "--no-reasons", "--log-group", "/aws/lambda/nope")[1]
+    assert "unknown (no log group /aws/lambda/nope)" in missing
+
+
+# -- make serve's env file ----------------------------------------------------------------------
+
+
+def test_serve_writes_a_private_env_file_that_the_cli_reads_by_default(
+    stack, tmp_path, monkeypatch, capsys
+):
+    # GIVEN `serve` on a stack, writing its file into an empty directory
+    path = tmp_path / ENV_FILE.name
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLLER_ENV_FILE", raising=False)
+    for name in local_env(stack):
+        monkeypatch.delenv(name, raising=False)
+    stop = threading.Event()
+    stop.set()  # serve only until it has written and printed
+    assert serve(stack, path, stop) == 0
+    printed = capsys.readouterr().out
+    # THEN the file is private, uses the typed mapping, and `poller status` needs no flag
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    env = json.loads(path.read_text())
+    assert env["FIELD_MAP_FILE"] == "field_maps/donations.json" and "FIELD_MAP" not in env
+    assert ".venv/bin/poller status" in printed
+    status = main(["status", "--no-reasons"])
+    out, err = capsys.readouterr()
+    assert status == 0 and stack.queue_url in out and "using local.json" in err
+
+
+# -- make run's report --------------------------------------------------------------------------
+
+
+def test_the_local_demo_reports_on_stdout_and_logs_on_stderr(stack, capsys):
+    # GIVEN the sample messages, and an environment restored after the demo changed it
+    saved = dict(os.environ)
+    try:
+        status = run_once(stack, DEFAULT_MESSAGES, DEFAULT_EVENT, 60)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    out, err = capsys.readouterr()
+    # THEN stdout is the report: no JSON log line, every mapped field as a column, reasons
+    # from the typed mapping, and long bodies cut with an ellipsis
+    assert status == 0
+    assert not [line for line in out.splitlines() if line.startswith('{"level"')]
+    assert '"run finished"' in err
+    header = out.split("rows in the Airtable table", 1)[1].splitlines()[1]
+    for column in ("Id", "Creation Date", "Donor Id", "Fundraiser Id", "Donation"):
+        assert column in header
+    assert "cannot convert str" in out  # a typed-mapping reason, not Airtable's 422
+    assert "…" in out.split("messages in the dead-letter queue", 1)[1]

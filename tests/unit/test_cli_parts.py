@@ -1,0 +1,275 @@
+"""The CLI's pure parts: reading bodies, the environment's precedence, the progress line, the
+no-room dead letter, the systemic-failure log line, and the local demo's output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from devstack.__main__ import MotoNotImplemented, clip, table
+
+from poller import admin, drain
+from poller.cli.common import environment
+from poller.cli.run import (
+    LOCKOUT_WAIT,
+    WRITE_GIVEN_UP,
+    ExpectedErrorsInOneLine,
+    RunEvents,
+    RunState,
+    progress_line,
+)
+from poller.cli.send import read_bodies
+from poller.cli.status import log_group, newest_systemic
+from poller.errors import SinkConfigurationError
+from poller.model import DeadLetter, Message
+from poller.sqs import MAX_MESSAGE_BYTES, SqsQueue
+
+# -- send: bodies verbatim ------------------------------------------------------------------
+
+
+def test_a_one_line_jsonl_file_is_sent_as_written(tmp_path: Path) -> None:
+    # GIVEN one line whose bytes json.dumps would change (spacing, non-ASCII, escapes)
+    line = '{"Id":"a","DonorDisplayName":"Zoë 😀","Note":"\\u00e9"}'
+    path = tmp_path / "one.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    # WHEN read THEN the body is that line, byte for byte
+    assert read_bodies(str(path)) == [line]
+
+
+def test_array_elements_keep_their_text(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text('[ {"a":1,  "b":"é"} ,"raw text", [1,2] ]\n', encoding="utf-8")
+    assert read_bodies(str(path)) == ['{"a":1,  "b":"é"}', "raw text", "[1,2]"]
+
+
+def test_a_multi_line_object_is_one_body_and_jsonl_lines_stay_lines(tmp_path: Path) -> None:
+    pretty, lines = tmp_path / "p.json", tmp_path / "l.jsonl"
+    pretty.write_text('{\n  "a": 1\n}\n')
+    lines.write_text('{"a": 1}\n{"a": 2}\n')
+    assert read_bodies(str(pretty)) == ['{\n  "a": 1\n}']
+    assert read_bodies(str(lines)) == ['{"a": 1}', '{"a": 2}']
+
+
+def test_deeply_nested_json_is_sent_as_a_line_not_a_crash(tmp_path: Path) -> None:
+    # GIVEN 100,000 levels of "[" (the parser's recursion limit is far lower)
+    deep = "[" * 100_000
+    path = tmp_path / "deep.jsonl"
+    path.write_text(deep + "\n" + "]" * 100_000 + "\n")
+    # WHEN read THEN each line is a body, verbatim
+    assert read_bodies(str(path)) == [deep, "]" * 100_000]
+    balanced = tmp_path / "balanced.json"
+    balanced.write_text("[" * 100_000 + "]" * 100_000)
+    assert read_bodies(str(balanced)) == ["[" * 100_000 + "]" * 100_000]
+
+
+# -- the environment: flags > environment > file ---------------------------------------------
+
+
+def _args(env_file: Path | None) -> argparse.Namespace:
+    return argparse.Namespace(
+        env_file=env_file, queue_url=None, dlq_url=None, endpoint_url=None, region=None
+    )
+
+
+def test_the_environment_wins_over_the_file_and_map_variables_are_one_setting(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a file with FIELD_MAP_FILE and a queue, and an environment with an inline map
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps({"FIELD_MAP_FILE": "m.json", "QUEUE_URL": "q", "MERGE_ON": "Id"}))
+    env = {"FIELD_MAP": '{"Id": "Id"}', "MERGE_ON": "Key", "EMPTY": ""}
+    # WHEN the command's environment is built
+    updates, drop = environment(_args(path), env)
+    # THEN the environment's map replaces the file's, its MERGE_ON wins, the rest is added
+    assert updates == {"QUEUE_URL": "q"}
+    assert drop == ["FIELD_MAP_FILE"]
+
+
+def test_the_readme_check_config_example_environment(tmp_path: Path) -> None:
+    # GIVEN local.json as `make serve` writes it (FIELD_MAP_FILE), and the README's
+    # FIELD_MAP_FILE=field_maps/donations.json on the command line
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps({"FIELD_MAP_FILE": "field_maps/donations.json", "QUEUE_URL": "q"}))
+    updates, drop = environment(_args(path), {"FIELD_MAP_FILE": "field_maps/donations.json"})
+    assert updates == {"QUEUE_URL": "q"} and drop == ["FIELD_MAP"]
+
+
+def test_a_default_env_file_is_read_only_when_present(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLLER_ENV_FILE", raising=False)
+    assert environment(_args(None), {}) == ({}, [])
+    (tmp_path / "local.json").write_text(json.dumps({"QUEUE_URL": "local"}))
+    assert environment(_args(None), {}) == ({"QUEUE_URL": "local"}, [])
+    monkeypatch.setenv("POLLER_ENV_FILE", "")
+    assert environment(_args(None), {}) == ({}, [])
+
+
+# -- run: the progress line ----------------------------------------------------------------
+
+
+def test_the_progress_line_counts_down_a_lockout_and_tallies_retries() -> None:
+    state = RunState(waiting=3, in_flight=20, done=40, dead=1)
+    state.lockouts, state.lockout_seconds, state.lockout_ends = 1, 30.0, 118.0
+    state.given_up = 2
+    line = progress_line(state, elapsed=12.0, now=106.0)
+    assert line == (
+        "[  12.0s] 3 waiting, 20 in flight, ~40 done, 1 in the dead-letter queue; "
+        "waiting out Airtable's 30 s lockout: 12 s left; "
+        "1 lockout(s), 2 write(s) given up after retries"
+    )
+    # AND once the lockout is over, only the tally remains
+    assert "waiting out" not in progress_line(state, elapsed=50.0, now=118.5)
+
+
+def test_the_core_s_lockout_log_record_starts_the_countdown() -> None:
+    # GIVEN the hook on the core's logger, and the core's own message (checked in its source)
+    assert LOCKOUT_WAIT in Path(drain.__file__).read_text()
+    assert WRITE_GIVEN_UP in Path(drain.__file__).read_text()
+    state, shown = RunState(), []
+    events = RunEvents(state, lambda: shown.append(progress_line(state, 1.0, 100.0)), lambda: 100.0)
+    logger = logging.getLogger("poller.drain")
+    logger.addHandler(events)
+    try:
+        # WHEN the drain logs a lockout as it does
+        logger.warning("Airtable rate limit hit: waiting out the %.1f s lockout", 30.0)
+    finally:
+        logger.removeHandler(events)
+    # THEN the line is shown at once, with the countdown
+    assert shown == ["[   1.0s] waiting out Airtable's 30 s lockout: 30 s left; 1 lockout(s)"]
+
+
+def test_expected_errors_lose_their_traceback_and_bugs_keep_it() -> None:
+    one_line = ExpectedErrorsInOneLine()
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "poller.drain", logging.ERROR, "", 0, "failed", (), (type(exc), exc, None)
+        )
+
+    expected = record(SinkConfigurationError("Airtable answered 401", status=401))
+    bug = record(KeyError("x"))
+    assert one_line.filter(expected) and one_line.filter(bug)
+    assert (
+        expected.exc_info is None
+        and expected.error == "SinkConfigurationError: Airtable answered 401"
+    )  # type: ignore[attr-defined]
+    assert bug.exc_info is not None
+
+
+# -- peek-dlq: no room for a reason ----------------------------------------------------------
+
+
+def _as_received(request: dict) -> dict:
+    return {
+        "MessageId": "m1",
+        "ReceiptHandle": "r1",
+        "Body": request["MessageBody"],
+        "MessageAttributes": request["MessageAttributes"],
+        "Attributes": {"SentTimestamp": "1525176000000"},
+    }
+
+
+@pytest.mark.parametrize("spare", [0, 10, 19])
+def test_a_dead_letter_without_room_for_a_reason_says_so(spare: int) -> None:
+    # GIVEN what the SQS adapter sends for a poison body that leaves `spare` bytes of 1 MiB
+    queue = SqsQueue(client=None, queue_url="q", dead_letter_queue_url="dlq")
+    body = "x" * (MAX_MESSAGE_BYTES - spare)
+    letter = DeadLetter(Message(id="src", receipt="r", body=body), "a long reason " * 10)
+    request = queue._dead_letter_request(letter)
+    # WHEN peek-dlq reads it back
+    read = admin._letter(_as_received(request))
+    # THEN its reason says that there was no room, not that SQS moved it
+    assert "poller.reason" not in request["MessageAttributes"]
+    assert read.reason.startswith("no poller reason: the ") and "no room" in read.reason
+    assert "moved by SQS" not in read.reason
+
+
+def test_a_poller_error_type_without_a_reason_means_no_room() -> None:
+    # GIVEN the marker the adapter is asked to keep: poller.error_type fitted, the reason not
+    raw = _as_received(
+        {
+            "MessageBody": "x" * 1000,
+            "MessageAttributes": {
+                "poller.error_type": {"DataType": "String", "StringValue": "MAPPING_ERROR"}
+            },
+        }
+    )
+    read = admin._letter(raw)
+    assert read.error_type == "MAPPING_ERROR" and "no room" in read.reason
+
+
+def test_a_message_sqs_moved_still_says_so() -> None:
+    read = admin._letter(_as_received({"MessageBody": "{}", "MessageAttributes": {}}))
+    assert read.error_type == "SQS_REDRIVE" and read.reason == admin.NO_REASON
+
+
+# -- status: the last systemic failure ---------------------------------------------------------
+
+
+def _event(stamp: int, **line: object) -> dict:
+    return {"timestamp": stamp, "message": json.dumps(line)}
+
+
+def test_the_newest_systemic_failure_line_is_found() -> None:
+    events = [
+        _event(1_000, message="systemic failure", systemic_cause="auth", fix="rotate"),
+        {"timestamp": 3_000, "message": "START RequestId: 1"},
+        _event(4_000, message="run finished", systemic_cause="nope"),
+        _event(2_000, message="systemic failure", systemic_cause="field", fix="rename back"),
+    ]
+    assert newest_systemic(events) == {
+        "cause": "field",
+        "fix": "rename back",
+        "at": "1970-01-01T00:00:02+00:00",
+    }
+    assert newest_systemic(events[1:3]) is None
+
+
+def test_the_log_group_comes_from_the_flag_or_the_stack_s_queue_name(monkeypatch) -> None:
+    monkeypatch.delenv("POLLER_LOG_GROUP", raising=False)
+    args = argparse.Namespace(log_group=None)
+    base = "https://sqs.eu-west-1.amazonaws.com/123456789012/"
+    assert log_group(args, base + "donations-PollerQueue-AbC123") == "/aws/lambda/donations-poller"
+    assert log_group(args, base + "donations") is None
+    assert log_group(argparse.Namespace(log_group="/x"), base + "donations") == "/x"
+
+
+# -- the local demo ----------------------------------------------------------------------------
+
+
+def test_cut_text_ends_in_an_ellipsis() -> None:
+    assert clip("x" * 150, 100) == "x" * 99 + "…" and clip("short", 100) == "short"
+
+
+def test_the_rows_table_shows_every_column_within_the_width() -> None:
+    columns = [
+        "Id",
+        "Creation Date",
+        "Donor Id",
+        "Fundraiser Id",
+        "Donation Amount",
+        "Donor Display Name",
+    ]
+    row = ["1" * 36, "2018-05-01T12:00:00.000Z", "user-1", "f" * 36, "12.5", "Donor 1"]
+    text = table(columns, [row], width=100)
+    assert all(len(line) <= 100 for line in text.splitlines())
+    assert all(c[:4] in text.splitlines()[0] for c in columns)
+    assert "…" in text.splitlines()[1]
+
+
+def test_moto_s_not_implemented_traceback_becomes_one_line() -> None:
+    traceback = "Traceback (most recent call last):\n  ...\nNotImplementedError: The start_message_move_task action has not been implemented"
+    record = logging.LogRecord(
+        "werkzeug", logging.ERROR, "", 0, f"Error on request:\n{traceback}", (), None
+    )
+    other = logging.LogRecord(
+        "werkzeug", logging.ERROR, "", 0, "Error on request:\nKeyError", (), None
+    )
+    assert MotoNotImplemented().filter(record) and MotoNotImplemented().filter(other)
+    assert (
+        record.getMessage() == "moto: StartMessageMoveTask is not implemented (answered HTTP 500)"
+    )
+    assert other.getMessage() == "Error on request:\nKeyError"
