@@ -9,7 +9,7 @@ DOCS_SITE_DIR ?= $(VENV)/site
 .PHONY: docs docs-serve
 
 docs: $(VENV)/.installed
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS_SITE_DIR)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE_DIR)
 
 docs-serve: $(VENV)/.installed
-	$(BIN)/mkdocs serve --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
