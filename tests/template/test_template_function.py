@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:airtable/pat-AbC123"
 
-#: Every variable the function reads (README, "Configuration"); all declared so that
+#: Every variable the function reads (docs/configuration.md); all declared so that
 #: `sam local invoke --env-vars` can override them (it drops undeclared ones).
 CONTRACT = {
     "QUEUE_URL",
@@ -26,9 +26,15 @@ CONTRACT = {
     "FIELD_MAP",
     "FIELD_MAP_FILE",
     "MERGE_ON",
+    "ROUTES",
+    "ROUTES_FILE",
+    "ENVELOPE",
     "SCHEMA_CHECK",
     "WAIT_TIME_SECONDS",
     "AIRTABLE_MAX_RPS",
+    "AIRTABLE_TOKEN_MAX_RPS",
+    "SYSTEMIC_RETRY_SECONDS",
+    "WIRE_DEBUG",
     "AIRTABLE_TIMEOUT_SECONDS",
     "AIRTABLE_LOCKOUT_SECONDS",
     "AIRTABLE_TYPECAST",
@@ -39,7 +45,7 @@ CONTRACT = {
     "MAX_BUFFERED_MESSAGES",
     "STOP_MARGIN_SECONDS",
     "AWS_ENDPOINT_URL_SQS",
-    "AWS_ENDPOINT_URL_SECRETSMANAGER",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
@@ -168,15 +174,59 @@ def test_local_overrides_default_to_the_real_endpoints(deploy: Callable[..., Any
     env = deploy().environment
     # THEN the endpoint overrides are empty (botocore ignores an empty one) and Airtable is real
     assert env["AWS_ENDPOINT_URL_SQS"] == ""
-    assert env["AWS_ENDPOINT_URL_SECRETSMANAGER"] == ""
+    assert env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == ""
     assert env["AIRTABLE_API_URL"] == "https://api.airtable.com"
     assert 0 <= int(env["WAIT_TIME_SECONDS"]) <= 20
     assert float(env["AIRTABLE_MAX_RPS"]) == 5
 
 
+def test_the_new_knobs_have_production_defaults(deploy: Callable[..., Any]) -> None:
+    # GIVEN the deployed environment
+    env = deploy().environment
+    # THEN envelopes are detected, wire debugging is off, the token's limit is Airtable's
+    # 50 requests/s, a systemic failure is re-checked every 15 minutes, and no routes are set
+    assert env["ENVELOPE"] == "auto"
+    assert env["WIRE_DEBUG"] == "false"
+    assert float(env["AIRTABLE_TOKEN_MAX_RPS"]) == 50
+    assert int(env["SYSTEMIC_RETRY_SECONDS"]) == 900
+    assert (env["ROUTES"], env["ROUTES_FILE"]) == ("", "")
+
+
+def test_a_routes_file_blanks_the_single_table_variables(deploy: Callable[..., Any]) -> None:
+    # GIVEN RoutesFile, with the single-table parameters still filled in (samconfig's)
+    stack = deploy(
+        RoutesFile="routes/donations.json",
+        FieldMapFile="field_maps/donations.json",
+        FieldMap="",
+        MergeOn="Id",
+    )
+    env = stack.environment
+    # THEN the function gets the routes file and none of the single-table settings, so it
+    # never sees both styles
+    assert env["ROUTES_FILE"] == "routes/donations.json"
+    single = ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "FIELD_MAP_FILE", "MERGE_ON")
+    assert {name: env[name] for name in single} == dict.fromkeys(single, "")
+    # AND the template's rules accept it
+    assert stack.rule_failures == []
+
+
+def test_with_a_routes_file_the_single_table_parameters_may_be_empty(
+    deploy: Callable[..., Any],
+) -> None:
+    # GIVEN RoutesFile and no base, table or mapping WHEN deployed THEN the rules accept it
+    stack = deploy(RoutesFile="routes.json", AirtableBaseId="", AirtableTable="", FieldMap="")
+    assert stack.rule_failures == []
+    # AND without RoutesFile the same parameters are refused, naming what is missing
+    failures = deploy(AirtableBaseId="", AirtableTable="", FieldMap="").rule_failures
+    assert "Set AirtableBaseId and AirtableTable (or RoutesFile)." in failures
+    assert "Set exactly one of FieldMap and FieldMapFile." in failures
+
+
 def test_powertools_names_are_set_in_the_template(deploy: Callable[..., Any]) -> None:
     env = deploy().environment
-    assert env["POWERTOOLS_SERVICE_NAME"] == "sqs-airtable-poller"
+    # the service (the metrics' dimension) is the stack's name: two stacks in one account
+    # keep their metrics, dashboards and alarms apart
+    assert env["POWERTOOLS_SERVICE_NAME"] == "poller-test"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "SqsAirtablePoller"
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
@@ -202,7 +252,7 @@ def test_botocore_ignores_an_empty_endpoint_override(monkeypatch: pytest.MonkeyP
     import boto3
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETSMANAGER", "")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "")
     session = boto3.Session(
         aws_access_key_id="x", aws_secret_access_key="y", region_name="us-east-1"
     )
@@ -212,6 +262,30 @@ def test_botocore_ignores_an_empty_endpoint_override(monkeypatch: pytest.MonkeyP
         session.client("secretsmanager").meta.endpoint_url
         == "https://secretsmanager.us-east-1.amazonaws.com"
     )
-    # AND a non-empty override does redirect (so the empty case is a real test)
+    # AND a non-empty override under the declared names does redirect (so the empty case is
+    # a real test, and the names are the ones botocore reads)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324")
     assert session.client("sqs").meta.endpoint_url == "http://127.0.0.1:9324"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9324")
+    assert session.client("secretsmanager").meta.endpoint_url == "http://127.0.0.1:9324"
+
+
+def test_the_declared_endpoint_overrides_are_names_botocore_reads(
+    deploy: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN every AWS_ENDPOINT_URL_* variable the template declares
+    import boto3
+
+    declared = [n for n in deploy().environment if n.startswith("AWS_ENDPOINT_URL_")]
+    assert declared
+    session = boto3.Session(
+        aws_access_key_id="x", aws_secret_access_key="y", region_name="us-east-1"
+    )
+    clients = {"SQS": "sqs", "SECRETS_MANAGER": "secretsmanager"}
+    for name in declared:
+        service = clients[name.removeprefix("AWS_ENDPOINT_URL_")]
+        # WHEN it is set THEN botocore sends that service there (AWS_ENDPOINT_URL_SECRETSMANAGER,
+        # without the underscore, would be silently ignored and reach real AWS)
+        monkeypatch.setenv(name, "http://127.0.0.1:4566")
+        assert session.client(service).meta.endpoint_url == "http://127.0.0.1:4566", name
+        monkeypatch.delenv(name)

@@ -47,8 +47,11 @@ def test_the_local_environment_is_a_valid_poller_configuration(sam: dict[str, An
     declared = sam["Resources"]["PollerFunction"]["Properties"]["Environment"]["Variables"]
     literals = {k: v for k, v in declared.items() if isinstance(v, str)}
     overrides = json.loads(ENV_VARS.read_text())["PollerFunction"]
-    assert set(declared) - set(literals) <= set(overrides)
-    env = {**literals, **overrides}
+    # (SAM gives an intrinsic it cannot resolve the value "", samcli/local/lambdafn/env_vars.py:
+    # right for ROUTES_FILE, whose parameter is empty by default in a single-table setup.)
+    may_stay_empty = {"ROUTES_FILE"}
+    assert set(declared) - set(literals) - may_stay_empty <= set(overrides)
+    env = {**dict.fromkeys(may_stay_empty, ""), **literals, **overrides}
     # WHEN the poller builds its configuration from it
     config = Config.from_env(env)
     # THEN it uses the local token (not a secret), the Donations mapping and upserts on Id

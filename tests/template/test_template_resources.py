@@ -116,7 +116,7 @@ def alarms_by_metric(stack: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_three_alarms_watch_the_dlq_the_oldest_message_and_function_errors(
+def test_four_alarms_watch_the_dlq_the_oldest_message_errors_and_systemic_failures(
     deploy: Callable[..., Any],
 ) -> None:
     # GIVEN the default stack
@@ -125,6 +125,7 @@ def test_three_alarms_watch_the_dlq_the_oldest_message_and_function_errors(
         "ApproximateNumberOfMessagesVisible",
         "ApproximateAgeOfOldestMessage",
         "Errors",
+        "SystemicFailure",
     }
     # THEN one fires on any message in the DLQ
     dlq = alarms["ApproximateNumberOfMessagesVisible"]
@@ -144,6 +145,17 @@ def test_three_alarms_watch_the_dlq_the_oldest_message_and_function_errors(
         0,
         "Sum",
     )
+    # AND one on any systemic failure in 5 minutes, in the function's own namespace and
+    # service (the stack's name)
+    systemic = alarms["SystemicFailure"]
+    assert systemic["Namespace"] == "SqsAirtablePoller"
+    assert systemic["Dimensions"] == [{"Name": "service", "Value": "poller-test"}]
+    assert (
+        systemic["Statistic"],
+        systemic["Period"],
+        systemic["ComparisonOperator"],
+        systemic["Threshold"],
+    ) == ("Sum", 300, "GreaterThanOrEqualToThreshold", 1)
     # AND none alarms on missing data (an idle queue publishes none)
     assert {a["TreatMissingData"] for a in alarms.values()} == {"notBreaching"}
 
@@ -163,7 +175,7 @@ def test_alarms_watch_a_brought_queue_by_name(deploy: Callable[..., Any]) -> Non
     assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == "orders-dlq"
     # AND without a DLQ there is no DLQ alarm
     alarms = alarms_by_metric(deploy(ExistingQueueArn=QUEUE_ARN))
-    assert set(alarms) == {"ApproximateAgeOfOldestMessage", "Errors"}
+    assert set(alarms) == {"ApproximateAgeOfOldestMessage", "Errors", "SystemicFailure"}
 
 
 def test_an_alarm_email_adds_a_topic_that_every_alarm_notifies(

@@ -3,7 +3,6 @@ parsers, so that `sam deploy --config-env prod` gets valid values for every para
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from collections.abc import Callable
@@ -15,6 +14,8 @@ from devstack.factories import DONATION_FIELD_MAP
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.deploy.deploy_context import DeployContext
 from samcli.lib.config.samconfig import SamConfig
+
+from poller.mapping import FieldMap, map_value
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("default", "dev", "prod")
@@ -51,17 +52,44 @@ def test_each_environment_gives_valid_values_for_every_required_parameter(
     # ... every parameter without a default has a value ...
     required = {n for n, spec in sam["Parameters"].items() if "Default" not in spec}
     assert required <= set(values), sorted(required - set(values))
-    # ... and the values with spaces and JSON arrive whole (not cut at the first space)
+    # ... and the values with spaces arrive whole (not cut at the first space)
     assert values["ScheduleExpression"] == "rate(5 minutes)"
-    assert json.loads(values["FieldMap"]) == DONATIONS_MAP
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_uses_the_typed_donations_mapping(environment: str) -> None:
+    # GIVEN the environment's parameter_overrides
+    values = overrides_of(deploy_settings(environment)["parameter_overrides"])
+    # THEN it names the shipped, typed mapping file (not an untyped inline FieldMap) ...
+    assert "FieldMap" not in values
+    path = ROOT / "src" / "poller" / values["FieldMapFile"]
+    assert path.is_file(), f"{path} is not in the function's package: sam build would not ship it"
+    mapping = FieldMap.load(path)
+    # ... which maps every Donations key to its field, each with a type
+    assert {s.source: s.field for s in mapping.specs} == DONATIONS_MAP
+    assert all(s.type for s in mapping.specs)
+    assert values["MergeOn"] == "Id"
+
+
+def test_the_typed_mapping_converts_a_dotnet_creation_date() -> None:
+    # GIVEN the shipped mapping and a CreationDate as Newtonsoft.Json writes DateTime.UtcNow
+    # (seven fractional digits)
+    mapping = FieldMap.load(ROOT / "src" / "poller" / "field_maps" / "donations.json")
+    spec = mapping.spec("Creation Date")
+    assert spec is not None
+    # WHEN mapped THEN Airtable gets ISO 8601 UTC with milliseconds
+    assert map_value(spec, "2026-11-30T12:00:00.1234567Z") == "2026-11-30T12:00:00.123Z"
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_each_environment_satisfies_the_template_rules(
-    environment: str, deploy: Callable[..., Any]
+    environment: str, deploy: Callable[..., Any], sam: dict[str, Any]
 ) -> None:
     values = overrides_of(deploy_settings(environment)["parameter_overrides"])
-    stack = deploy(**values)
+    # every parameter the environment does not name takes the template's default (the
+    # fixture's own filler values would add an inline FieldMap beside FieldMapFile)
+    defaults = {k: str(v["Default"]) for k, v in sam["Parameters"].items() if "Default" in v}
+    stack = deploy(**{**defaults, **values})
     assert stack.rule_failures == []
     assert stack.properties("PollerFunctionSchedule")["ScheduleExpression"] == "rate(5 minutes)"
 
@@ -77,10 +105,10 @@ def test_an_unquoted_value_with_a_space_would_be_cut() -> None:
 
 
 def documented_overrides() -> list[str]:
-    """The --parameter-overrides argument of each sam command in README.md, after the shell
-    has removed its quotes."""
+    """The --parameter-overrides argument of each sam command in README.md and docs/, after
+    the shell has removed its quotes."""
     commands = []
-    documents = [ROOT / "README.md"]
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     text = "\n".join(d.read_text() for d in documents if d.exists())
     for line in text.splitlines():
         line = line.strip()

@@ -1,0 +1,76 @@
+"""The README stays short and its links land; the docs cite only what a reader can find.
+
+The site itself is checked by `make docs` (`mkdocs build --strict`: a broken link or anchor
+between pages, or a page left out of the nav, fails it). These tests cover what MkDocs does
+not see: README.md, which lives outside docs/.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_the_readme_fits_on_a_few_screens() -> None:
+    assert len(README.read_text().splitlines()) <= 250
+
+
+def test_the_readme_has_what_a_newcomer_needs_in_order() -> None:
+    # GIVEN the README's second-level headings
+    headings = re.findall(r"^## (.+)$", README.read_text(), re.M)
+    # THEN the two commands, the local tour, Deploy and the configuration come in that order,
+    # before the links to everything else
+    wanted = ["Two commands", "A five-minute local tour", "Deploy", "Configuration at a glance"]
+    assert [h for h in headings if h in wanted] == wanted
+    assert "Documentation" in headings
+
+
+def anchors(markdown: Path) -> set[str]:
+    """The heading ids MkDocs (toc's default slugify) and GitHub give this file."""
+    ids = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", markdown.read_text(), re.M):
+        text = re.sub(r"[`*]", "", heading).strip().lower()
+        ids.add(re.sub(r"[\s]+", "-", re.sub(r"[^\w\s-]", "", text)))
+    return ids
+
+
+def test_every_link_of_the_readme_lands() -> None:
+    # GIVEN every relative link of the README
+    links = [link for link in _LINK.findall(README.read_text()) if "://" not in link]
+    assert any(link.startswith("docs/") for link in links)
+    for link in links:
+        path, _, anchor = link.partition("#")
+        target = ROOT / path if path else README
+        # THEN the file exists, and so does the heading it points at
+        assert target.exists(), f"README links to {link}, which does not exist"
+        if anchor:
+            assert anchor in anchors(target), f"README links to {link}: no such heading"
+
+
+def test_the_readme_links_every_page_of_the_site() -> None:
+    linked = {link.partition("#")[0] for link in _LINK.findall(README.read_text())}
+    assert {f"docs/{page.name}" for page in DOCS} <= linked
+
+
+@pytest.mark.parametrize("document", [README, *DOCS], ids=lambda p: p.name)
+def test_no_document_cites_what_a_reader_cannot_find(document: Path) -> None:
+    # GIVEN a document of the repository
+    text = document.read_text()
+    # THEN it points at no file outside the repository and at no private notes
+    assert "FIELD-NOTES" not in text
+    assert "/work/" not in text
+    assert "the issue measured" not in text
+
+
+def test_the_performance_page_shows_the_bench_plot() -> None:
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert "](assets/bench-throughput.png)" in page
+    image = ROOT / "docs" / "assets" / "bench-throughput.png"
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
