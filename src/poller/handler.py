@@ -125,19 +125,21 @@ def token_from_secret(secret: str | bytes | dict[str, Any]) -> str:
 def run(config: Config, remaining_ms: Callable[[], int]) -> RunSummary:
     """One drain of the queue with the real adapters."""
     from .airtable import AirtableSink
+    from .model import DEFAULT_ROUTE
+    from .ports import Destination
     from .sqs import SqsQueue
 
     adapters = _adapters(config)
     tuning = config.tuning
     limiter = adapters.limiter
+    sink = AirtableSink(
+        adapters.table, config.merge_on, typecast=tuning.typecast, on_sent=limiter.mark_sent
+    )
     drain = Drain(
         queue=SqsQueue(adapters.sqs, config.queue_url, config.dead_letter_queue_url),
-        sink=AirtableSink(
-            adapters.table, config.merge_on, typecast=tuning.typecast, on_sent=limiter.mark_sent
-        ),
         mapper=Mapper(config.field_map, config.merge_on),
         deadline=Deadline(remaining_ms, tuning.stop_margin),
-        limiter=limiter,
+        destinations={DEFAULT_ROUTE: Destination(DEFAULT_ROUTE, sink, limiter)},
         settings=Settings(
             wait_time_seconds=tuning.wait_time_seconds,
             max_in_flight=1 if config.is_fifo else tuning.max_in_flight,

@@ -48,7 +48,7 @@ def make_drain() -> DrainFactory:
             "lockout_seconds": 0.2,
         }
         options.update(settings)
-        return Drain(
+        return Drain.single(
             queue=queue,
             sink=sink,
             mapper=Mapper(FieldMap.parse(DONATION_FIELD_MAP_JSON), merge_on),
