@@ -18,6 +18,7 @@ Every method takes the run's lock (`RunState.cond`, re-entrant).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from ..policies import Clock, Deadline
 from ..ports import Destination
 from .batch import Entry, Request
 from .state import RunState, Settings
+
+log = logging.getLogger(__name__)
 
 #: how long (s) to wait at most before looking at the buffer again
 POLL_SECONDS = 0.05
@@ -79,48 +82,52 @@ class Assembler:
                     waiting.record = record
             self._cond.notify_all()
 
-    def takeable(self) -> list[Entry]:
-        """Entries that may go into a request now, in arrival order (see the module's rules)."""
+    def takeable(self, route: str | None = None) -> list[Entry]:
+        """Entries that may go into a request (of `route`, or of any route) now, in arrival
+        order. An entry is skipped, and the later entries of its groups with it, when its
+        merge key is in flight, its route is closed, or (FIFO) one of its groups is in flight
+        or blocked, or, for a request of `route`, has an earlier entry of another route."""
         with self._cond:
             out: list[Entry] = []
             state = self.state
             skipped: set[str] = set()
             for entry in self._buffer:
                 groups = entry.groups
-                if groups & (self._groups_in_flight | state.blocked_groups | skipped):
-                    skipped |= groups
-                    continue
-                if (entry.key is not None and entry.key in self._keys_in_flight) or state.closed(
-                    entry.route
+                if (
+                    groups & (self._groups_in_flight | state.blocked_groups | skipped)
+                    or (entry.key is not None and entry.key in self._keys_in_flight)
+                    or state.closed(entry.route)
                 ):
                     skipped |= groups
+                    continue
+                if route is not None and entry.route != route:
+                    skipped |= groups  # a later entry of its group must not overtake it
                     continue
                 out.append(entry)
             return out
 
     # ------------------------------------------------------------------ handing out requests
     def pick(self) -> Pick:
-        """The request to send now, if one is worth sending and its pacer's slot is due.
+        """The request to send now, if one is worth sending and its pacer's slot is due
+        (the route whose first entry waited longest goes first).
 
         A pacer whose next slot falls after the deadline can send nothing more in this run:
         its routes are closed (`RunState.out_of_time`) and their entries set aside."""
         with self._cond:
-            takeable = self.takeable()
             now = self.clock()
-            firsts: dict[str, Entry] = {}
-            counts: dict[str, int] = {}
-            for entry in takeable:
-                firsts.setdefault(entry.route, entry)
-                counts[entry.route] = counts.get(entry.route, 0) + 1
             wait = POLL_SECONDS
-            best: tuple[float, str] | None = None
-            for route, first in firsts.items():
+            best: tuple[float, list[Entry]] | None = None
+            for route in dict.fromkeys(e.route for e in self.takeable()):
+                takeable = self.takeable(route)
+                if not takeable:
+                    continue
                 destination = self._destination(route)
                 pacer = id(destination.limiter)
-                full = counts[route] >= destination.sink.max_records
-                lingered = now - first.since >= self.settings.batch_linger_seconds
+                waited = now - takeable[0].since
+                full = len(takeable) >= destination.sink.max_records
+                lingered = waited >= self.settings.batch_linger_seconds
                 if not (full or lingered or self.state.receiver_done):
-                    wait = min(wait, self.settings.batch_linger_seconds - (now - first.since))
+                    wait = min(wait, self.settings.batch_linger_seconds - waited)
                     continue
                 if (
                     self._in_flight.get(pacer, 0) >= self.settings.max_in_flight
@@ -133,15 +140,15 @@ class Assembler:
                     return Pick(wait=0)
                 if due > 0:
                     wait = min(wait, due)
-                elif best is None or first.since < best[0]:
-                    best = (first.since, route)
+                elif best is None or takeable[0].since < best[0]:
+                    best = (takeable[0].since, takeable)
             if best is None:
                 return Pick(wait=max(wait, 0.001))
-            return Pick(self._take(best[1], takeable))
+            return Pick(self._take(best[1]))
 
-    def _take(self, route: str, takeable: list[Entry]) -> Request:
-        destination = self._destination(route)
-        entries = [e for e in takeable if e.route == route][: destination.sink.max_records]
+    def _take(self, takeable: list[Entry]) -> Request:
+        destination = self._destination(takeable[0].route)
+        entries = takeable[: destination.sink.max_records]
         for entry in entries:
             self._buffer.remove(entry)
             if entry.key is not None:
@@ -186,6 +193,7 @@ class Assembler:
                 d.name for d in self.destinations.values() if d.limiter is destination.limiter
             ]
             self.state.out_of_time.update(routes)
+            log.warning("route(s) %s: %s; their messages are released", ", ".join(routes), why)
             for route in routes:
                 self.set_aside(route)
 
