@@ -4,7 +4,9 @@
 receipt handle per receive (stale ones fail to delete), partial batch failures, and FIFO
 groups that are locked while any of their messages is in flight and come back in order.
 `MemorySink` models Airtable's write rules: 10 records per request, the whole request
-rejected when one record is bad, and upsert on the merge key.
+rejected when one record is bad, and upsert on the merge key. `GatedPacer` is a pacer whose
+slots and lockouts the test opens and closes, and `RecordingGuard` a systemic guard that
+answers as told; both record every call.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from poller.errors import RecordsRejectedError, SinkError
+from poller.errors import RecordsRejectedError, SinkConfigurationError, SinkError
 from poller.model import DeadLetter, Message, Record, WriteResult
 
 
@@ -176,7 +178,8 @@ class MemorySink:
 
     merge_on: tuple[str, ...] = ()
     max_records: int = 10
-    reject: Callable[[dict[str, Any]], str | None] = lambda fields: None
+    #: a record's problem (raised as INVALID_VALUE_FOR_COLUMN), or the error to raise, or None
+    reject: Callable[[dict[str, Any]], str | SinkError | None] = lambda fields: None
     faults: list[SinkError | None] = field(default_factory=list)
     applied_before_fault: set[int] = field(default_factory=set)
     latency: float = 0.0
@@ -203,6 +206,8 @@ class MemorySink:
                 raise fault
             for fields in batch:
                 problem = self.reject(fields)
+                if isinstance(problem, SinkError):
+                    raise problem
                 if problem:
                     raise RecordsRejectedError(
                         problem, error_type="INVALID_VALUE_FOR_COLUMN", status=422
@@ -241,3 +246,84 @@ class MemorySink:
 
     def values(self, name: str) -> list[Any]:
         return [row["fields"].get(name) for row in self.rows]
+
+
+class GatedPacer:
+    """A `Pacer` whose slots the test opens and closes (real clock, no pacing of its own).
+
+    `acquire` waits while the gate is closed (or until `not_after`); `hold()` closes it with
+    the slot still reported due, `pause_until()` (a lockout) closes it with the slot reported
+    at `when`, and `resume()` opens it. Every call is recorded in `calls`."""
+
+    def __init__(self, effective_rps: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.effective_rps = effective_rps
+        self.clock = clock
+        self.calls: list[str] = []
+        self.granted = 0
+        self.waiting = 0
+        self.max_waiting = 0
+        self._open = threading.Event()
+        self._open.set()
+        self._paused_until: float | None = None
+        self._lock = threading.Lock()
+
+    def next_free(self) -> float:
+        paused = self._paused_until
+        return paused if paused is not None and not self._open.is_set() else float("-inf")
+
+    def acquire(self, *, not_after: float | None = None) -> bool:
+        with self._lock:
+            self.calls.append("acquire")
+            self.waiting += 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+        try:
+            timeout = None if not_after is None else max(not_after - self.clock(), 0)
+            if not self._open.wait(timeout):
+                return False
+            with self._lock:
+                self.granted += 1
+            return True
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+    def mark_sent(self) -> None:
+        self.calls.append("mark_sent")
+
+    def pause_until(self, when: float) -> None:
+        self.calls.append("pause_until")
+        self._paused_until = when
+        self._open.clear()
+
+    def on_throttled(self) -> None:
+        self.calls.append("on_throttled")
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    def hold(self) -> None:
+        self._paused_until = None
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._paused_until = None
+        self._open.set()
+
+
+@dataclass
+class RecordingGuard:
+    """A `SystemicGuard` that answers from its fields and records every call as
+    (method, route, error type, field)."""
+
+    refused_fixed: bool = False
+    uniform_systemic: bool = False
+    calls: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+    def on_refused(self, route: str, error: SinkConfigurationError) -> bool:
+        self.calls.append(("on_refused", route, error.error_type, error.field))
+        return self.refused_fixed
+
+    def on_uniform_rejection(self, route: str, error: RecordsRejectedError) -> bool:
+        self.calls.append(("on_uniform_rejection", route, error.error_type, error.field))
+        return self.uniform_systemic

@@ -74,6 +74,16 @@ class SinkConfigurationError(SinkError):
     Stop the run, keep the messages, and fix the token, base, table or FIELD_MAP."""
 
 
+class UnknownRouteError(PollerError):
+    """The mapper named a route that has no destination: a bug in the wiring, not in the
+    message. The run stops on it and releases every message it holds."""
+
+    def __init__(self, routes: list[str]) -> None:
+        self.routes = routes
+        names = ", ".join(repr(r) for r in routes)
+        super().__init__(f"no destination for route(s) {names}; fix the wiring of the routes")
+
+
 class RunFailedError(PollerError):
     """The run stopped on an error; the summary says what was confirmed before it."""
 

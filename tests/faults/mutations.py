@@ -4,6 +4,7 @@ and see which assertion catches it.
     .venv/bin/python tests/faults/mutations.py            # every mutation (about 1 min each)
     .venv/bin/python tests/faults/mutations.py collapse   # some of them
     .venv/bin/python tests/faults/mutations.py --tests tests/unit tests/faults hidden-retry
+    .venv/bin/python tests/faults/mutations.py --tests tests/unit       # the unit tests only
 
 Each mutant is a copy of src/poller with one edit, put first on PYTHONPATH for pytest and
 for the poller processes it starts; the working tree is never touched. A mutant "survives"
@@ -30,14 +31,16 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "duplicates of a merge key in the buffer are not collapsed into one record",
         [
             (
-                "drain.py",
-                "entry = self._by_key.get(record.key) if record.key is not None else None",
-                "entry = None",
+                "drain/assembler.py",
+                "waiting = self._by_key.get(entry.key) if entry.key is not None else None",
+                "waiting = None",
             ),
             (
-                "drain.py",
-                "del self._by_key[entry.record.key]",
-                "self._by_key.pop(entry.record.key, None)",
+                "drain/assembler.py",
+                "                del self._by_key[entry.key]\n"
+                "                self._keys_in_flight.add(entry.key)",
+                "                self._by_key.pop(entry.key, None)\n"
+                "                self._keys_in_flight.add(entry.key)",
             ),
         ],
     ),
@@ -45,9 +48,9 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "a 422 dead-letters the whole request instead of splitting it",
         [
             (
-                "drain.py",
-                "outcome = self._bisect(entries, exc)",
-                "outcome = _Outcome(rejected=[(e, exc) for e in entries], requests=1)",
+                "drain/writer.py",
+                "return done(self._bisect(destination, entries, exc))",
+                "return done(Outcome(rejected=[(e, exc) for e in entries], requests=1))",
             )
         ],
     ),
@@ -55,7 +58,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "messages still held at the end are not released (ChangeMessageVisibility 0)",
         [
             (
-                "drain.py",
+                "drain/settler.py",
                 "released += len(self.queue.release(chunk))",
                 "released += len(chunk)",
             )
@@ -65,14 +68,15 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "messages are deleted when their request is sent, not when it is confirmed",
         [
             (
-                "drain.py",
-                "outcome = self._write(batch, first=True)",
-                "self._delete([m for e in batch for m in e.messages])\n"
-                "            outcome = self._write(batch, first=True)",
+                "drain/loop.py",
+                "outcome = self.writer.write(request, lambda: self.assembler.slot_taken(request))",
+                "self.settler.delete([m for e in request.entries for m in e.messages])\n"
+                "            outcome = self.writer.write("
+                "request, lambda: self.assembler.slot_taken(request))",
             ),
             (
-                "drain.py",
-                "self._delete([m for e in outcome.written for m in e.messages])",
+                "drain/settler.py",
+                "self.delete([m for e in outcome.written for m in e.messages])",
                 "pass",
             ),
         ],
@@ -81,7 +85,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "transient failures (5xx, lost responses) are not retried within the run",
         [
             (
-                "drain.py",
+                "drain/writer.py",
                 "if attempt >= self.settings.max_attempts or out_of_time:",
                 "if True:",
             )
@@ -89,13 +93,19 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     ),
     "hammer": (
         "after a 429 the limiter is not paused: requests go on at the paced rate",
-        [("drain.py", "self.limiter.pause_until(self.clock() + lockout)", "pass")],
+        [
+            (
+                "drain/writer.py",
+                "destination.limiter.pause_until(self.clock() + lockout)",
+                "pass",
+            )
+        ],
     ),
     "short-visibility": (
         "receives do not hide messages for the rest of the run (1 s instead)",
         [
             (
-                "drain.py",
+                "drain/receiver.py",
                 "visibility_seconds=self.deadline.visibility_seconds(),",
                 "visibility_seconds=1,",
             )
@@ -105,15 +115,15 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "a merge key may be written by two requests at once",
         [
             (
-                "drain.py",
-                "if entry.record.key is not None and entry.record.key in self._keys_in_flight:",
-                "if False:",
+                "drain/assembler.py",
+                "or (entry.key is not None and entry.key in self._keys_in_flight)",
+                "or False",
             )
         ],
     ),
     "no-dead-letter": (
         "poison is not sent to the DLQ (left for the queue's redrive policy)",
-        [("drain.py", "stored = self.queue.dead_letter(letters)", "stored = []")],
+        [("drain/settler.py", "stored = self.queue.dead_letter(letters)", "stored = []")],
     ),
     "dlq-size": (
         "the DLQ copy's attributes are not fitted into SQS's 1 MiB",
@@ -129,7 +139,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "an exception other than MappingError from the mapper stops the run",
         [
             (
-                "drain.py",
+                "drain/receiver.py",
                 "            except Exception as exc:\n                # One message must never stop the run",
                 "            except ZeroDivisionError as exc:\n                # One message must never stop the run",
             )
@@ -137,7 +147,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     ),
     "unsendable-text": (
         "records are not checked for text that cannot be sent as UTF-8 (lone surrogates)",
-        [("drain.py", "                _check_sendable(record)\n", "")],
+        [("drain/receiver.py", "                check_sendable(record)\n", "")],
     ),
     "hidden-retry": (
         "the HTTP session retries on its own, like pyairtable's default urllib3 Retry "
@@ -158,7 +168,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "(caught by tests/unit/test_delivery.py)",
         [
             (
-                "drain.py",
+                "drain/writer.py",
                 "kept_back = [e for e in later if e.groups & failed_groups]",
                 "kept_back = []",
             )
@@ -169,7 +179,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "(caught by tests/unit/test_delivery.py and test_a_fifo_group_is_drained_in_order...)",
         [
             (
-                "drain.py",
+                "drain/receiver.py",
                 "if self.settings.fifo and self._held_groups_may_settle(held_at_receive):",
                 "if False:",
             )
@@ -180,19 +190,76 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "(caught by tests/unit/test_delivery.py)",
         [
             (
-                "drain.py",
-                '                # Out of time, not out of messages: the run must say "deadline" (and take no\n'
-                "                # more batches), even if the queue happens to run dry meanwhile.\n"
-                "                with self._cond:\n"
-                '                    self._stop = self._stop or _Stop("deadline")\n',
-                "",
+                "drain/writer.py",
+                "return done(Outcome.failing(entries, SinkError(NO_TIME), out_of_time=True))",
+                "return done(Outcome.failing(entries, SinkError(NO_TIME)))",
             )
         ],
     ),
     "dlq-any-failure": (
         "the receive-count rule dead-letters on any failure (429, config error, deadline) "
         "(caught by tests/unit/test_delivery.py and test_a_configuration_error_stops_...)",
-        [("drain.py", "and isinstance(exc, TransientSinkError)", "and True")],
+        [("drain/settler.py", "and isinstance(exc, TransientSinkError)", "and True")],
+    ),
+    # -- routes and systemic failures: caught by tests/unit/test_drain_routes.py and
+    #    tests/unit/test_drain_systemic.py (run with --tests tests/unit)
+    "shared-in-flight": (
+        "requests in flight are capped across all bases, so a locked-out base stalls the others",
+        [
+            (
+                "drain/assembler.py",
+                "self._in_flight.get(pacer, 0) >= self.settings.max_in_flight",
+                "self.in_flight >= self.settings.max_in_flight",
+            )
+        ],
+    ),
+    "many-waiting": (
+        "several requests wait for one pacer's slot (they are no longer filled as late as possible)",
+        [("drain/assembler.py", "or pacer in self._waiting", "or False")],
+    ),
+    "fifo-across-routes": (
+        "a FIFO group's later entry in one route overtakes its earlier entry in another",
+        [
+            (
+                "drain/assembler.py",
+                "skipped |= groups  # a later entry of its group must not overtake it",
+                "pass",
+            )
+        ],
+    ),
+    "guard-not-asked": (
+        "a refused request is never sent again after the guard fixed its cause",
+        [
+            (
+                "drain/writer.py",
+                "if not asked_guard and self.guard.on_refused(route, exc):",
+                "if False:",
+            )
+        ],
+    ),
+    "type-drift-is-poison": (
+        "a rejection of every record on one field is never judged systemic",
+        [
+            (
+                "drain/writer.py",
+                "error = _uniform_rejection(outcome, request.entries) if self.guard else None",
+                "error = None",
+            )
+        ],
+    ),
+    "broken-route-buffers": (
+        "messages received for a broken route are buffered instead of set aside for release",
+        [("drain/receiver.py", "if state.closed(record.route):", "if False:")],
+    ),
+    "reason-repeats-type": (
+        "a dead letter's reason starts with its error type again",
+        [
+            (
+                "drain/settler.py",
+                "    return DeadLetter(message, str(error), error_type)",
+                '    return DeadLetter(message, f"{error_type}: {error}", error_type)',
+            )
+        ],
     ),
 }
 

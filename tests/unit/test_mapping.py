@@ -383,7 +383,7 @@ def test_a_bad_value_is_dead_lettered_and_the_rest_of_the_batch_is_written():
     bodies[4]["DonationAmount"] = "twenty"
     for body in bodies:
         queue.send(body)
-    drain = Drain(
+    drain = Drain.single(
         queue=queue,
         sink=sink,
         mapper=Mapper(FieldMap.load(DONATIONS_FILE), ("Id",)),
