@@ -12,7 +12,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -49,7 +48,7 @@ MAX_GUARD = 0.25
 # full pace. A new container starts from PACING_GUARD again: cold starts are the probe.
 
 #: Airtable's limit per personal access token, across all its bases, beside 5 req/s per base
-#: (https://airtable.com/developers/web/api/rate-limits). Pace the token with `Pacer`.
+#: (https://airtable.com/developers/web/api/rate-limits). Pace the token with `PacerChain`.
 TOKEN_RPS = 50
 
 #: Seconds added to the remaining run time when hiding received messages, so that none
@@ -87,19 +86,6 @@ class Deadline:
 
 
 SENT, GRANTED = 0, 1
-
-
-class Pacing(Protocol):
-    """What the drain loop needs from whatever paces its requests: a `RateLimiter` for one
-    base, or a `Pacer` for a base and its token."""
-
-    def next_free(self) -> float: ...
-    def acquire(self, *, not_after: float | None = None) -> bool: ...
-    def mark_sent(self) -> None: ...
-    def pause_until(self, when: float) -> None: ...
-    def on_throttled(self) -> None: ...
-    @property
-    def effective_rps(self) -> float: ...
 
 
 class RateLimiter:
@@ -141,7 +127,7 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._widened_at = -math.inf
         self._widenings = 0
-        #: callers of a `Pacer` waiting for this limiter as their shared (token) limiter
+        #: callers of a `PacerChain` waiting for this limiter as their shared (token) limiter
         self._queue: deque[object] = deque()
         self._state = threading.Lock()
         self._turn = threading.Lock()
@@ -240,13 +226,13 @@ class RateLimiter:
         self._mine.last = entry
 
 
-class Pacer:
+class PacerChain:
     """Paces the requests to one base by that base's limiter AND its token's limiter.
 
     Airtable limits each base to 5 requests/s and each token to 50 requests/s across all
     its bases (TOKEN_RPS). The handler keeps one `RateLimiter` per base and one per token
-    for the container's life, and gives each base a `Pacer` of the two; the methods are the
-    ones the drain loop calls on a `RateLimiter` (the `Pacing` protocol).
+    for the container's life, and gives each base a `PacerChain` of the two; it has the
+    methods the drain loop calls on a `RateLimiter` (the `Pacer` port).
 
     * A lockout (`pause_until`) and a widened margin (`on_throttled`) apply to the base
       only: a 429 does not say which limit was hit, and Airtable locks out the base.
@@ -258,12 +244,12 @@ class Pacer:
 
     No deadlock: locks are always taken in one order (the base's turn, the base's state,
     the token's state), and only `_state` locks are held together, never while sleeping.
-    Use a token limiter only through Pacers: its own `acquire` does not queue.
+    Use a token limiter only through PacerChains: its own `acquire` does not queue.
     """
 
     def __init__(self, base: RateLimiter, token: RateLimiter) -> None:
         if base is token:
-            raise ValueError("a Pacer needs two different limiters")
+            raise ValueError("a PacerChain needs two different limiters")
         if base._clock is not token._clock:
             raise ValueError("the base and token limiters must share one clock")
         self.base = base

@@ -18,7 +18,7 @@ from poller.policies import (
     TOKEN_RPS,
     Backoff,
     Deadline,
-    Pacer,
+    PacerChain,
     RateLimiter,
 )
 
@@ -129,7 +129,7 @@ class Worker:
         self._thread.join(timeout=10)
 
 
-def paced(limiter: RateLimiter | Pacer, clock: FakeClock, count: int) -> list[float]:
+def paced(limiter: RateLimiter | PacerChain, clock: FakeClock, count: int) -> list[float]:
     """Let `count` requests through back to back; the clock times they were let through."""
     times = []
     for _ in range(count):
@@ -241,7 +241,7 @@ class RecordingLimiter(RateLimiter):
         self.granted.append(now)
 
 
-def drive(pacers: list[Pacer], clock: FakeClock, until: float) -> None:
+def drive(pacers: list[PacerChain], clock: FakeClock, until: float) -> None:
     """One thread standing for a writer per base: the base whose own slot comes first
     asks (taking turns among bases ready at once), and waits in `acquire` for the rest."""
     turn = 0
@@ -259,7 +259,7 @@ def test_a_token_shared_by_many_bases_never_lets_more_than_50_in_any_1_02_s():
     clock = FakeClock()
     token = RecordingLimiter(TOKEN_RPS, clock=clock, sleep=clock.sleep)
     bases = [RecordingLimiter(5, clock=clock, sleep=clock.sleep) for _ in range(12)]
-    pacers = [Pacer(base, token) for base in bases]
+    pacers = [PacerChain(base, token) for base in bases]
     # WHEN they all send as fast as they are let for 20 s
     drive(pacers, clock, clock.now + 20)
     # THEN no 1.02 s window holds more than 50 of the token's requests
@@ -277,7 +277,7 @@ def test_two_bases_on_one_token_each_keep_their_full_pace():
     clock = FakeClock()
     token = RecordingLimiter(TOKEN_RPS, clock=clock, sleep=clock.sleep)
     bases = [RecordingLimiter(5, clock=clock, sleep=clock.sleep) for _ in range(2)]
-    pacers = [Pacer(base, token) for base in bases]
+    pacers = [PacerChain(base, token) for base in bases]
     # WHEN both send for 10 s
     drive(pacers, clock, clock.now + 10)
     # THEN each went at its own 4.9 req/s, no more; the token let through both
@@ -291,8 +291,8 @@ def test_a_lockout_applies_to_its_base_only_and_holds_no_token_slot():
     # GIVEN bases A and B on one token, and A locked out for 30 s after a 429
     clock = FakeClock()
     token = RecordingLimiter(TOKEN_RPS, clock=clock, sleep=clock.sleep)
-    a = Pacer(RateLimiter(5, clock=clock, sleep=clock.sleep), token)
-    b = Pacer(RateLimiter(5, clock=clock, sleep=clock.sleep), token)
+    a = PacerChain(RateLimiter(5, clock=clock, sleep=clock.sleep), token)
+    b = PacerChain(RateLimiter(5, clock=clock, sleep=clock.sleep), token)
     assert a.acquire()
     a.pause_until(clock.now + 30)
     a.on_throttled()
@@ -315,10 +315,10 @@ def test_many_threads_on_bases_sharing_a_token_never_deadlock_nor_overrun():
     clock = ThreadSafeClock()
     token = RecordingLimiter(TOKEN_RPS, clock=clock, sleep=clock.sleep)
     bases = [RecordingLimiter(5, clock=clock, sleep=clock.sleep) for _ in range(12)]
-    pacers = [Pacer(base, token) for base in bases]
+    pacers = [PacerChain(base, token) for base in bases]
     done: list[int] = []
 
-    def writer(pacer: Pacer) -> None:
+    def writer(pacer: PacerChain) -> None:
         for _ in range(15):
             assert pacer.acquire()
             pacer.mark_sent()
@@ -344,9 +344,9 @@ def test_a_pacer_needs_two_limiters_on_one_clock():
     clock = FakeClock()
     base = RateLimiter(5, clock=clock, sleep=clock.sleep)
     with pytest.raises(ValueError):
-        Pacer(base, base)
+        PacerChain(base, base)
     with pytest.raises(ValueError):
-        Pacer(base, RateLimiter(TOKEN_RPS))
+        PacerChain(base, RateLimiter(TOKEN_RPS))
 
 
 class ThreadSafeClock(FakeClock):
