@@ -2,8 +2,9 @@
 
 pyairtable talks to it through ``Api(token, endpoint_url=url)``. It enforces what the
 poller must survive: tokens and scopes, the 5 requests/s per-base limit and its lockout,
-the 10-record cap, typed fields with whole-request rejection, upsert rules, latency and
-injected faults. See README.md in this package for what it does not model.
+the 10-record cap, typed fields with whole-request rejection, upsert rules, latency,
+arrival jitter and injected faults, and world changes (bases defined at runtime, fields
+renamed, retyped or deleted, tokens rotated). See README.md in this package for what it does not model.
 """
 
 from .config import (
@@ -12,11 +13,12 @@ from .config import (
     DEFAULT_TOKEN,
     SCOPE_READ,
     SCOPE_SCHEMA,
+    SCOPE_SCHEMA_WRITE,
     SCOPE_WRITE,
     EmulatorConfig,
     Faults,
 )
-from .emulator import Emulator
+from .emulator import USER_ID, Emulator
 from .schema import DONATIONS_BASE_ID, DONATIONS_TABLE_ID, donations_schema
 from .stats import EmulatorStats, WriteLogEntry
 
@@ -28,7 +30,9 @@ __all__ = [
     "DONATIONS_TABLE_ID",
     "SCOPE_READ",
     "SCOPE_SCHEMA",
+    "SCOPE_SCHEMA_WRITE",
     "SCOPE_WRITE",
+    "USER_ID",
     "Emulator",
     "EmulatorConfig",
     "EmulatorStats",

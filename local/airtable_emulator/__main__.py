@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lost-response-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    parser.add_argument(
+        "--arrival-jitter-ms",
+        type=float,
+        default=0.0,
+        help="the limiter counts each request at its arrival plus a seeded 0..J ms",
+    )
     return parser
 
 
@@ -68,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         ),
         seed=args.seed,
         max_body_bytes=args.max_body_bytes,
+        arrival_jitter_ms=args.arrival_jitter_ms,
     )
 
 

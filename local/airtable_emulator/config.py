@@ -12,7 +12,9 @@ DEFAULT_TOKEN = "patLocalDevToken"
 SCOPE_READ = "data.records:read"
 SCOPE_WRITE = "data.records:write"
 SCOPE_SCHEMA = "schema.bases:read"
-ALL_SCOPES: tuple[str, ...] = (SCOPE_READ, SCOPE_WRITE, SCOPE_SCHEMA)
+#: Needed by the meta API's writes (create a table, create a field).
+SCOPE_SCHEMA_WRITE = "schema.bases:write"
+ALL_SCOPES: tuple[str, ...] = (SCOPE_READ, SCOPE_WRITE, SCOPE_SCHEMA, SCOPE_SCHEMA_WRITE)
 
 #: Airtable does not document its body limit. 2 MiB holds ten records with a full
 #: 100,000-character cell each, yet makes a runaway payload fail loudly in tests.
@@ -67,6 +69,26 @@ def check_rps(rps: Any) -> int | None:
     return int(rps)
 
 
+def check_jitter(milliseconds: Any) -> float:
+    """Validate an arrival jitter bound in milliseconds."""
+    if isinstance(milliseconds, bool):
+        raise ValueError(f"arrival_jitter_ms must be a number >= 0, got {milliseconds!r}")
+    value = float(milliseconds)
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"arrival_jitter_ms must be a number >= 0, got {milliseconds!r}")
+    return value
+
+
+def check_scopes(scopes: Any) -> tuple[str, ...]:
+    """Validate a token's scopes: a list of the scopes the emulator knows (typos fail)."""
+    if isinstance(scopes, str) or not all(isinstance(scope, str) for scope in scopes):
+        raise ValueError(f"scopes must be a list of scope names, got {scopes!r}")
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes {unknown}; known: {list(ALL_SCOPES)}")
+    return tuple(dict.fromkeys(scopes))
+
+
 def check_lockout(seconds: Any) -> float:
     """Validate a lockout length in seconds."""
     value = float(seconds)
@@ -80,7 +102,11 @@ class EmulatorConfig:
     """Everything an :class:`~airtable_emulator.Emulator` needs; defaults mirror Airtable.
 
     The defaults give one Donations base and one token with all scopes, the real
-    5 requests/s limit and 30 s lockout, no latency and no faults.
+    5 requests/s limit and 30 s lockout, no latency, no arrival jitter and no faults.
+
+    ``arrival_jitter_ms``: each API request is counted by the rate limiter at its real
+    arrival plus a seeded uniform delay in ``[0, arrival_jitter_ms]`` ms, as a network
+    that delays packets unevenly would make Airtable see it.
     """
 
     bases: dict[str, dict[str, Any]] = field(
@@ -93,6 +119,7 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    arrival_jitter_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.faults, Faults):
@@ -100,5 +127,7 @@ class EmulatorConfig:
         self.rate_limit_rps = check_rps(self.rate_limit_rps)
         self.lockout_seconds = check_lockout(self.lockout_seconds)
         self.latency = check_latency(self.latency)
+        self.arrival_jitter_ms = check_jitter(self.arrival_jitter_ms)
+        self.tokens = {token: check_scopes(scopes) for token, scopes in self.tokens.items()}
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")

@@ -1,10 +1,14 @@
 """The emulator: state, the request pipeline and the Python control API.
 
 The pipeline mirrors what a client of the real service experiences, in this order:
-route (404) -> token (401) -> base (403) -> rate limit and lockout (429) -> latency ->
-scope and table (403) -> fault draw for writes (503 / lost) -> body and records (422)
--> apply. One lock guards all state; latency is slept outside it so concurrent requests
-overlap as they do against the real service.
+route (404) -> token (401) -> base (403) -> rate limit and lockout (429, counted at the
+arrival time plus the seeded arrival jitter) -> latency -> scope and table (403) -> fault
+draw for record writes (503 / lost) -> body and records (422) -> apply. ``whoami`` stops
+after the token. One lock guards all state; latency is slept outside it so concurrent
+requests overlap as they do against the real service.
+
+Imports go one way: this module builds the server (``server``) and answers control
+requests (``control``); neither of them imports this module.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .config import EmulatorConfig, Faults, check_latency, check_lockout, check_rps
+from .config import (
+    ALL_SCOPES,
+    EmulatorConfig,
+    Faults,
+    check_jitter,
+    check_latency,
+    check_lockout,
+    check_rps,
+    check_scopes,
+)
+from .control import handle_control
 from .errors import (
     ApiError,
     authentication_required,
@@ -38,8 +51,10 @@ from .errors import (
 from .fields import format_datetime
 from .limits import Admission, RateLimiter
 from .listing import Iterators, list_page, params_from_body, params_from_query
+from .meta import PRIMARY_TYPES, complete_schema, field_model, retype_options, table_model
 from .routes import Kind, Route, match_route
-from .schema import find_table, validate_schema
+from .schema import find_field, find_table, validate_schema
+from .server import EmulatorHTTPServer
 from .stats import Counters, EmulatorStats, WriteLogEntry
 from .store import (
     Table,
@@ -51,31 +66,16 @@ from .store import (
     update_records,
     upsert_records,
 )
+from .wire import ApiRequest, Reply
+
+__all__ = ["USER_ID", "ApiRequest", "Emulator", "Reply", "parse_body"]
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _UNSET: Any = object()
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """One HTTP request, as the server hands it over."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    authorization: str | None
-    body: bytes
-    #: ``time.monotonic()`` when the request was fully read: what the limiter counts.
-    arrived: float
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The answer; ``drop`` means close the connection without sending anything."""
-
-    status: int
-    body: Any
-    drop: bool = False
+#: The user every token belongs to (``GET /v0/meta/whoami``).
+USER_ID = "usrEmulatorUser01"
+#: Largest magnitude a JSON number may have: Airtable parses numbers as doubles.
+_MAX_DOUBLE = 1.7976931348623157e308
 
 
 class _Base:
@@ -101,14 +101,23 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _double_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > _MAX_DOUBLE:
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def parse_body(body: bytes) -> Any:
-    """Strict JSON: NaN, Infinity, overflowing numbers and text that is not Unicode (an
-    escaped lone surrogate such as "\\ud800") are 422 INVALID_REQUEST_BODY."""
+    """Strict JSON: NaN, Infinity, numbers beyond a double's range (integers too) and text
+    that is not Unicode (an escaped lone surrogate such as "\\ud800") are 422
+    INVALID_REQUEST_BODY."""
     try:
         data = json.loads(
             body.decode("utf-8") or "null",
             parse_constant=_reject_constant,
             parse_float=_finite_float,
+            parse_int=_double_int,
         )
         json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
         return data
@@ -132,6 +141,15 @@ def _body_dict(body: Any, allowed: set[str]) -> dict[str, Any]:
     return body
 
 
+def _free_name(name: Any, others: list[str], what: str) -> str:
+    """``name`` if it is a non-empty string no other table/field has (ignoring case)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a {what} name must be a non-empty string")
+    if name.casefold() in {other.casefold() for other in others}:
+        raise ValueError(f'another {what} is already named "{name}" (ignoring case)')
+    return name
+
+
 def _query_flag(query: dict[str, list[str]], name: str) -> bool:
     values = query.get(name)
     return bool(values) and values[-1].lower() in ("1", "true")
@@ -147,14 +165,23 @@ class Emulator:
         self._lock = threading.Lock()
         self._bases = {base_id: _Base(schema) for base_id, schema in self.config.bases.items()}
         self._tokens = {token: frozenset(scopes) for token, scopes in self.config.tokens.items()}
-        self._limiter = RateLimiter(self.config.rate_limit_rps, self.config.lockout_seconds)
+        self._jitter_ms = self.config.arrival_jitter_ms
+        self._limiter = RateLimiter(
+            self.config.rate_limit_rps,
+            self.config.lockout_seconds,
+            reorder_seconds=self._jitter_ms / 1000.0,
+        )
         self._latency = self.config.latency
         self._faults = self.config.faults
         seed = self.config.seed
+        # One RNG per concern, all from the seed, so turning one on changes no other sequence.
         self._latency_rng = random.Random(f"{seed}:latency")
         self._fault_rng = random.Random(f"{seed}:faults")
         self._id_rng = random.Random(f"{seed}:ids")
+        self._jitter_rng = random.Random(f"{seed}:jitter")
+        self._schema_id_rng = random.Random(f"{seed}:schema-ids")
         self._issued_ids: set[str] = set()
+        self._issued_schema_ids: set[str] = set()
         self._counters = Counters()
         self._write_log: list[WriteLogEntry] = []
         self._iterators = Iterators()
@@ -166,8 +193,6 @@ class Emulator:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port) in a daemon thread; return the URL."""
-        from .server import EmulatorHTTPServer
-
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         server = EmulatorHTTPServer((host, port), self)
@@ -255,10 +280,15 @@ class Emulator:
         faults: Faults = _UNSET,
         lockout_seconds: float = _UNSET,
         rate_limit_rps: int | None = _UNSET,
+        arrival_jitter_ms: float = _UNSET,
     ) -> None:
-        """Change behaviour at runtime; arguments left out stay as they are."""
+        """Change behaviour at runtime; arguments left out stay as they are.
+
+        ``arrival_jitter_ms``: from now on each API request is counted by the rate limiter
+        at its arrival plus a seeded uniform ``0..arrival_jitter_ms`` ms."""
         if faults is not _UNSET and not isinstance(faults, Faults):
             raise TypeError("faults must be a Faults instance")
+        checked_jitter = _UNSET if arrival_jitter_ms is _UNSET else check_jitter(arrival_jitter_ms)
         checked_latency = _UNSET if latency is _UNSET else check_latency(latency)
         checked_rps = _UNSET if rate_limit_rps is _UNSET else check_rps(rate_limit_rps)
         checked_lockout = _UNSET if lockout_seconds is _UNSET else check_lockout(lockout_seconds)
@@ -271,6 +301,9 @@ class Emulator:
                 self._limiter.lockout_seconds = checked_lockout
             if faults is not _UNSET:
                 self._faults = faults
+            if checked_jitter is not _UNSET:
+                self._jitter_ms = checked_jitter
+                self._limiter.reorder_seconds = checked_jitter / 1000.0
 
     def current_settings(self) -> dict[str, Any]:
         """The runtime-configurable settings, JSON-friendly."""
@@ -284,6 +317,7 @@ class Emulator:
                 "lockout_seconds": self._limiter.lockout_seconds,
                 "rate_limit_rps": self._limiter.rps,
                 "max_body_bytes": self.config.max_body_bytes,
+                "arrival_jitter_ms": self._jitter_ms,
             }
 
     def trigger_lockout(self, base_id: str) -> None:
@@ -294,11 +328,125 @@ class Emulator:
             self._limiter.start_lockout(base_id, time.monotonic())
             self._counters.lockouts += 1
 
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        """Answer one ``/__emulator/...`` request (see ``control``)."""
+        return handle_control(self, method, path, body)
+
+    # ------------------------------------------------------- world changes
+
+    def define_base(self, base_id: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """Serve ``base_id`` with ``schema`` (the meta endpoint's shape), replacing any base
+        of that id and its records. Missing ids (``tbl…``, ``fld…``, ``viw…``, ``sel…``),
+        ``primaryFieldId`` (the first field) and views (a "Grid view") are generated from
+        the seed. Every token may use the new base (tokens are not tied to bases).
+        Returns the schema as served. Raises ValueError for a malformed schema."""
+        if not base_id.startswith("app") or len(base_id) < 4:
+            raise ValueError(f"base ids look like appXXXXXXXXXXXXXX, got {base_id!r}")
+        with self._lock:
+            completed = complete_schema(schema, self._new_schema_id)
+            validate_schema(base_id, completed)
+            self._bases[base_id] = _Base(completed)
+            return copy.deepcopy(completed)
+
+    def rename_table(self, base_id: str, table: str, new_name: str) -> dict[str, Any]:
+        """Rename a table (by id or name); its id, fields and records stay. Returns its
+        schema. KeyError if unknown, ValueError if the name is empty or taken."""
+        with self._lock:
+            base = self._bases[base_id]
+            found = self._table_or_key_error(base_id, table)
+            others = [t["name"] for t in base.schema["tables"] if t["id"] != found.id]
+            found.schema["name"] = _free_name(new_name, others, "table")
+            return copy.deepcopy(found.schema)
+
+    def rename_field(self, base_id: str, table: str, field: str, new_name: str) -> dict[str, Any]:
+        """Rename a field (by id or name). Its id and cells stay, so writes by id keep
+        working, while writes by the old name get 422 UNKNOWN_FIELD_NAME. Returns the field."""
+        with self._lock:
+            found, spec = self._field_or_key_error(base_id, table, field)
+            others = [f["name"] for f in found.schema["fields"] if f["id"] != spec["id"]]
+            spec["name"] = _free_name(new_name, others, "field")
+            return copy.deepcopy(spec)
+
+    def retype_field(
+        self,
+        base_id: str,
+        table: str,
+        field: str,
+        new_type: str,
+        options: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Change a field's type (e.g. currency -> checkbox), keeping its id and name.
+
+        Existing cells of the field are cleared (see README: the emulator does not guess
+        Airtable's conversions). ``options`` are checked like the meta API's; left out, a
+        type that needs options gets defaults. Returns the field. KeyError if unknown,
+        ValueError for a bad type or options, or a type the primary field cannot have."""
+        with self._lock:
+            found, spec = self._field_or_key_error(base_id, table, field)
+            checked = retype_options(new_type, options, self._new_schema_id)
+            if spec["id"] == found.schema.get("primaryFieldId") and new_type not in PRIMARY_TYPES:
+                raise ValueError(f"the primary field cannot be of type {new_type}")
+            spec["type"] = new_type
+            spec.pop("options", None)
+            if checked is not None:
+                spec["options"] = checked
+            found.drop_field(spec["id"])
+            return copy.deepcopy(spec)
+
+    def delete_field(self, base_id: str, table: str, field: str) -> None:
+        """Delete a field and its cells. KeyError if unknown; ValueError for the primary
+        field (Airtable cannot delete it either)."""
+        with self._lock:
+            found, spec = self._field_or_key_error(base_id, table, field)
+            if spec["id"] == found.schema.get("primaryFieldId"):
+                raise ValueError("the primary field cannot be deleted")
+            found.schema["fields"].remove(spec)
+            found.drop_field(spec["id"])
+
+    def add_token(self, token: str, scopes: tuple[str, ...] = ALL_SCOPES) -> None:
+        """Accept ``token`` with ``scopes`` from now on (ValueError if it exists already)."""
+        checked = check_scopes(scopes)
+        if not isinstance(token, str) or not token:
+            raise ValueError("a token must be a non-empty string")
+        with self._lock:
+            if token in self._tokens:
+                raise ValueError("that token exists already")
+            self._tokens[token] = frozenset(checked)
+
+    def rotate_token(self, old: str, new: str) -> None:
+        """From now on ``old`` gets 401 AUTHENTICATION_REQUIRED and ``new`` has its scopes.
+        KeyError if ``old`` is unknown; ValueError if ``new`` exists already."""
+        if not isinstance(new, str) or not new:
+            raise ValueError("a token must be a non-empty string")
+        with self._lock:
+            if old not in self._tokens:
+                raise KeyError("unknown token")
+            if new in self._tokens:
+                raise ValueError("the new token exists already")
+            self._tokens[new] = self._tokens.pop(old)
+
     def _table_or_key_error(self, base_id: str, table: str) -> Table:
         found = self._bases[base_id].table(table)
         if found is None:
             raise KeyError(f"{base_id}/{table}")
         return found
+
+    def _field_or_key_error(
+        self, base_id: str, table: str, field: str
+    ) -> tuple[Table, dict[str, Any]]:
+        found = self._table_or_key_error(base_id, table)
+        spec = find_field(found.schema, field)
+        if spec is None:
+            raise KeyError(f"{base_id}/{table}/{field}")
+        return found, spec
+
+    def _new_schema_id(self, prefix: str) -> str:
+        """A fresh ``tbl``/``fld``/``viw``/``sel`` id from the seed (caller holds the lock)."""
+        while True:
+            new_id = prefix + "".join(self._schema_id_rng.choice(_ID_ALPHABET) for _ in range(14))
+            if new_id not in self._issued_schema_ids:
+                self._issued_schema_ids.add(new_id)
+                return new_id
 
     # ------------------------------------------------------------ API pipeline
 
@@ -342,14 +490,18 @@ class Emulator:
         route = match_route(request.method, request.path)
         if route is None:
             raise not_found()
-        scopes = self._tokens.get(_bearer(request.authorization) or "")
+        with self._lock:
+            scopes = self._tokens.get(_bearer(request.authorization) or "")
         if scopes is None:
             raise authentication_required()
+        if route.kind is Kind.WHOAMI:  # no base, so no per-base limit (per-token: not modelled)
+            return Reply(200, {"id": USER_ID, "scopes": sorted(scopes)})
         base = self._bases.get(route.base_id)
         if base is None:
             raise forbidden()
         with self._lock:
-            admission = self._limiter.admit(route.base_id, request.arrived)
+            jitter = self._jitter_rng.uniform(0.0, self._jitter_ms) if self._jitter_ms else 0.0
+            admission = self._limiter.admit(route.base_id, request.arrived + jitter / 1000.0)
             if admission is not Admission.ACCEPTED:
                 self._counters.throttled += 1
             if admission is Admission.LOCKOUT_STARTED:
@@ -364,10 +516,14 @@ class Emulator:
             raise forbidden()
         if route.kind is Kind.META:
             return Reply(200, self._meta(base, request.query))
+        if route.kind is Kind.CREATE_TABLE:
+            return Reply(200, self._create_table(base, parse_body(request.body)))
         with self._lock:
             table = base.table(route.table or "")
         if table is None:
             raise forbidden()
+        if route.kind is Kind.CREATE_FIELD:
+            return Reply(200, self._create_field(table, parse_body(request.body)))
         lost = route.is_write and self._draw_fault()
         try:
             body = self._dispatch(route, table, request)
@@ -396,6 +552,21 @@ class Emulator:
                 for view in table.get("views") or []:
                     view.setdefault("visibleFieldIds", [f["id"] for f in table["fields"]])
         return payload
+
+    def _create_table(self, base: _Base, body: Any) -> dict[str, Any]:
+        with self._lock:
+            taken = [table["name"] for table in base.schema["tables"]]
+            model = table_model(body, taken, self._new_schema_id)
+            base.schema["tables"].append(model)
+            base.tables[model["id"]] = Table(model)
+            return copy.deepcopy(model)
+
+    def _create_field(self, table: Table, body: Any) -> dict[str, Any]:
+        with self._lock:
+            taken = [field["name"] for field in table.schema["fields"]]
+            model = field_model(body, table.name, taken, self._new_schema_id)
+            table.schema["fields"].append(model)
+            return copy.deepcopy(model)
 
     def _dispatch(self, route: Route, table: Table, request: ApiRequest) -> Any:
         kind, query = route.kind, request.query

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -122,6 +123,8 @@ def _number_to_text(value: float) -> str:
 
 
 def _number(field: dict[str, Any], value: Any, typecast: bool, _: NewChoice) -> int | float:
+    """A number, currency, percent, duration or rating cell: stored as a double (a
+    rating as the whole number it must be)."""
     if isinstance(value, bool):
         raise _Invalid
     if isinstance(value, int | float):
@@ -130,14 +133,28 @@ def _number(field: dict[str, Any], value: Any, typecast: bool, _: NewChoice) -> 
         number = _parse_number(value, field)
     else:
         raise _Invalid
-    if not math.isfinite(number):
+    try:
+        stored = float(number)  # Airtable stores IEEE doubles: 2**53 + 1 becomes 2**53
+    except OverflowError:
+        raise _Invalid from None
+    if not math.isfinite(stored):
         raise _Invalid
     if field.get("type") == "rating":
         maximum = (field.get("options") or {}).get("max", 5)
-        if number != int(number) or not 1 <= number <= maximum:
+        if stored != int(stored) or not 1 <= stored <= maximum:
             raise _Invalid
-        return int(number)
-    return number
+        return int(stored)
+    return stored
+
+
+def json_number(value: float) -> int | float:
+    """A stored double as Airtable's JSON writes it (JavaScript's number formatting): an
+    integral value below 1e21 in plain digits, shortest round-trip digits padded with zeros
+    (``1234567890123456789`` is stored as 1234567890123456768.0 and written as
+    ``1234567890123456800``), anything else as the float itself."""
+    if value.is_integer() and abs(value) < 1e21:
+        return int(Decimal(repr(value)))
+    return value
 
 
 def _parse_number(text: str, field: dict[str, Any]) -> int | float:

@@ -11,7 +11,6 @@ tests drive it with a fake clock.
 from __future__ import annotations
 
 import bisect
-from collections import deque
 from enum import Enum
 
 
@@ -28,35 +27,63 @@ class Admission(Enum):
 class RateLimiter:
     """Sliding-window limiter with lockouts, keyed by base id.
 
-    A request arriving at ``t`` is over the limit when, counting itself, more than
-    ``rps`` accepted requests arrived in ``(t - 1 s, t]``. Rejected requests are not
-    recorded, so they neither fill the window nor extend a lockout. When a lockout
-    starts the window is emptied: after Airtable's 30 s lockout the window is empty
-    anyway, and doing the same keeps sub-second test lockouts faithful.
+    A request counted at ``t`` is over the limit when some 1 s window ``(s - 1 s, s]``
+    that contains ``t`` would then hold more than ``rps`` accepted requests: that is,
+    when ``rps + 1`` consecutive accepted arrival times (in time order, ``t`` among them)
+    would span less than 1 s. Requests may be counted out of order (arrival jitter, or
+    concurrent threads), so a request counted late still lands in every window its time
+    belongs to, including windows that already hold later arrivals.
+
+    Rejected requests are not recorded, so they neither fill the window nor extend a
+    lockout. When a lockout starts the window is emptied: after Airtable's 30 s lockout
+    the window is empty anyway, and doing the same keeps sub-second test lockouts faithful.
+    ``reorder_seconds`` is how far out of order times may come (the jitter bound): arrivals
+    older than the window plus that are forgotten.
     """
 
     WINDOW_SECONDS = 1.0
 
-    def __init__(self, rps: int | None, lockout_seconds: float) -> None:
+    def __init__(
+        self, rps: int | None, lockout_seconds: float, reorder_seconds: float = 0.0
+    ) -> None:
         self.rps = rps
         self.lockout_seconds = lockout_seconds
-        self._arrivals: dict[str, deque[float]] = {}
+        self.reorder_seconds = reorder_seconds
+        self._arrivals: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}
 
     def admit(self, key: str, now: float) -> Admission:
-        """Decide one request that arrived at ``now`` (a monotonic time in seconds)."""
+        """Decide one request counted at ``now`` (a monotonic time in seconds)."""
         if now < self._locked_until.get(key, float("-inf")):
             return Admission.LOCKED_OUT
         if self.rps is None:
             return Admission.ACCEPTED
-        arrivals = self._arrivals.setdefault(key, deque())
-        while arrivals and arrivals[0] <= now - self.WINDOW_SECONDS:
-            arrivals.popleft()
-        if len(arrivals) + 1 > self.rps:
+        arrivals = self._arrivals.setdefault(key, [])
+        horizon = now - 2 * self.WINDOW_SECONDS - self.reorder_seconds
+        drop = bisect.bisect_right(arrivals, horizon)
+        if drop:
+            del arrivals[:drop]
+        if self._overfills(arrivals, now, self.rps):
             self.start_lockout(key, now)
             return Admission.LOCKOUT_STARTED
-        bisect.insort(arrivals, now)  # concurrent requests may be admitted out of order
+        bisect.insort(arrivals, now)
         return Admission.ACCEPTED
+
+    def _overfills(self, arrivals: list[float], now: float, rps: int) -> bool:
+        """Would ``now`` make ``rps + 1`` consecutive arrivals span less than the window?"""
+        index = bisect.bisect_right(arrivals, now)
+
+        def at(position: int) -> float:  # the sorted times with ``now`` inserted at ``index``
+            if position < index:
+                return arrivals[position]
+            return now if position == index else arrivals[position - 1]
+
+        count = len(arrivals) + 1
+        for first in range(max(0, index - rps), index + 1):
+            last = first + rps
+            if last < count and at(last) - at(first) < self.WINDOW_SECONDS:
+                return True
+        return False
 
     def start_lockout(self, key: str, now: float) -> None:
         """Lock ``key`` out for ``lockout_seconds`` from ``now``."""

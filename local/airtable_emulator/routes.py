@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
-from .config import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE
+from .config import SCOPE_READ, SCOPE_SCHEMA, SCOPE_SCHEMA_WRITE, SCOPE_WRITE
 
 
 class Kind(Enum):
     """The Airtable operations the emulator answers."""
 
     META = "meta"
+    WHOAMI = "whoami"
+    CREATE_TABLE = "create_table"
+    CREATE_FIELD = "create_field"
     LIST = "list"
     LIST_POST = "list_post"
     GET_RECORD = "get_record"
@@ -29,6 +32,8 @@ class Kind(Enum):
 
 _SCOPES = {
     Kind.META: SCOPE_SCHEMA,
+    Kind.CREATE_TABLE: SCOPE_SCHEMA_WRITE,
+    Kind.CREATE_FIELD: SCOPE_SCHEMA_WRITE,
     Kind.LIST: SCOPE_READ,
     Kind.LIST_POST: SCOPE_READ,
     Kind.GET_RECORD: SCOPE_READ,
@@ -74,13 +79,26 @@ def match_route(method: str, path: str) -> Route | None:
     if any(part == "" for part in parts):
         return None
     if parts[0] == "meta":
-        if len(parts) == 4 and parts[1] == "bases" and parts[3] == "tables" and method == "GET":
-            return Route(Kind.META, parts[2])
-        return None
+        return _match_meta(method, parts[1:])
     if len(parts) == 2 and method in _COLLECTION:
         return Route(_COLLECTION[method], parts[0], parts[1])
     if len(parts) == 3 and parts[2] == "listRecords" and method == "POST":
         return Route(Kind.LIST_POST, parts[0], parts[1])
     if len(parts) == 3 and method in _RECORD:
         return Route(_RECORD[method], parts[0], parts[1], parts[2])
+    return None
+
+
+def _match_meta(method: str, parts: list[str]) -> Route | None:
+    """``/v0/meta/...``: whoami, the base schema, and creating tables and fields."""
+    if parts == ["whoami"] and method == "GET":
+        return Route(Kind.WHOAMI, "")
+    if len(parts) < 3 or parts[0] != "bases" or parts[2] != "tables":
+        return None
+    if len(parts) == 3 and method == "GET":
+        return Route(Kind.META, parts[1])
+    if len(parts) == 3 and method == "POST":
+        return Route(Kind.CREATE_TABLE, parts[1])
+    if len(parts) == 5 and parts[4] == "fields" and method == "POST":
+        return Route(Kind.CREATE_FIELD, parts[1], parts[3])
     return None

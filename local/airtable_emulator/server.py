@@ -14,14 +14,10 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .control import PREFIX, handle_control
-from .emulator import ApiRequest
-
-if TYPE_CHECKING:
-    from .emulator import Emulator
+from .wire import CONTROL_PREFIX, ApiRequest, Service
 
 #: Bodies up to this size are read and discarded before a 413, so the client gets the
 #: answer instead of a connection reset; larger ones just get the connection closed.
@@ -29,12 +25,13 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
-    """Serves one :class:`Emulator` and can drop every open connection on stop."""
+    """Serves one :class:`~airtable_emulator.wire.Service` (the emulator) and can drop every
+    open connection on stop."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], service: Service) -> None:
+        self.service = service
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -94,14 +91,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
-        emulator = self.server.emulator
+        emulator = self.server.service
         length = self._content_length()
         if length is None:
             return
-        if split.path.startswith(PREFIX):
-            status, payload = handle_control(
-                emulator, self.command, split.path, self.rfile.read(length)
-            )
+        if split.path.startswith(CONTROL_PREFIX):
+            status, payload = emulator.control(self.command, split.path, self.rfile.read(length))
             self._send(status, payload)
             return
         if length > emulator.max_body_bytes:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import invalid_request, not_found, unprocessable
-from .fields import MERGEABLE_TYPES, CellError, is_empty, normalize_cell
+from .fields import MERGEABLE_TYPES, CellError, is_empty, json_number, normalize_cell
 from .schema import find_field
 
 #: Airtable's cap on records per create, update, upsert or delete request.
@@ -86,6 +86,16 @@ class Table:
                 record.fields[field_id] = value
         self._index(record)
 
+    def drop_field(self, field_id: str) -> int:
+        """Clear field ``field_id`` in every record (a deleted or retyped field); return how
+        many cells held a value."""
+        self._indexes.pop(field_id, None)
+        cleared = 0
+        for record in self.records.values():
+            if record.fields.pop(field_id, None) is not None:
+                cleared += 1
+        return cleared
+
     def remove(self, record_id: str) -> None:
         self._unindex(self.records.pop(record_id))
 
@@ -116,9 +126,11 @@ class Table:
             if spec["id"] not in record.fields or (only is not None and spec["id"] not in only):
                 continue
             value = record.fields[spec["id"]]
-            cells[spec["id"] if by_field_id else spec["name"]] = (
-                list(value) if isinstance(value, list) else value
-            )
+            if isinstance(value, list):
+                value = list(value)
+            elif isinstance(value, float):
+                value = json_number(value)
+            cells[spec["id"] if by_field_id else spec["name"]] = value
         return {"id": record.id, "createdTime": record.created_time, "fields": cells}
 
 

@@ -1,8 +1,11 @@
-"""The local stack: moto's SQS server and the Airtable emulator on loopback, with real HTTP.
+"""The local stack: moto's server (SQS and Secrets Manager) and the Airtable emulator on
+loopback, with real HTTP.
 
 Used by `make run`, the integration tests, the built-artifact check and the benchmark.
-No AWS account and no Docker: boto3 talks to moto through `AWS_ENDPOINT_URL_SQS`, and
-pyairtable talks to the emulator through `AIRTABLE_API_URL`.
+No AWS account and no Docker: boto3 talks to moto through `AWS_ENDPOINT_URL_SQS` and
+`AWS_ENDPOINT_URL_SECRETS_MANAGER` (botocore's name: the service id "Secrets Manager" with
+the space turned into an underscore), and pyairtable talks to the emulator through
+`AIRTABLE_API_URL`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from airtable_emulator import Emulator, EmulatorConfig, donations_schema
+from airtable_emulator import ALL_SCOPES, Emulator, EmulatorConfig, donations_schema
 
 from poller import admin
 
@@ -27,7 +30,8 @@ ACCOUNT = "123456789012"
 BASE_ID = "appDonations00001"
 TABLE = "Donations"
 TOKEN = "patLocalDevToken"
-SCOPES = ("data.records:read", "data.records:write", "schema.bases:read")
+#: Every scope, schema.bases:write included, so that `poller init-tables` works locally.
+SCOPES = ALL_SCOPES
 #: moto accepts any credentials; these keep boto3 from looking for real ones.
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -41,6 +45,17 @@ AWS_ENV = {
 def sqs_client(endpoint: str) -> Any:
     return boto3.client(
         "sqs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def secrets_client(endpoint: str) -> Any:
+    """A Secrets Manager client for moto's server (which serves every service it mocks)."""
+    return boto3.client(
+        "secretsmanager",
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
@@ -79,6 +94,8 @@ class LocalStack:
     queue_url: str
     dlq_url: str
     sqs: Any = field(repr=False)
+    #: Secrets Manager on the same moto server.
+    secrets: Any = field(default=None, repr=False)
 
     @classmethod
     @contextlib.contextmanager
@@ -108,13 +125,30 @@ class LocalStack:
             queue_url, dlq_url = create_queues(
                 sqs, name, fifo, max_receive_count, visibility_timeout
             )
-            yield cls(endpoint, url, emulator, queue_url, dlq_url, sqs)
+            yield cls(endpoint, url, emulator, queue_url, dlq_url, sqs, secrets_client(endpoint))
 
-    def poller_env(self, **overrides: str) -> dict[str, str]:
-        """Every environment variable the poller needs to drain this stack."""
+    def poller_env(self, **overrides: str | None) -> dict[str, str]:
+        """Every environment variable the poller needs to drain this stack.
+
+        `AIRTABLE_TOKEN=None, AIRTABLE_TOKEN_SECRET_ARN=arn` (from `create_token_secret`)
+        makes the poller read the token from moto's Secrets Manager (exactly one of the two
+        may be set)."""
         return poller_env(
             self.sqs_endpoint, self.queue_url, self.dlq_url, self.airtable_url, **overrides
         )
+
+    def create_token_secret(self, token: str = TOKEN, *, name: str | None = None) -> str:
+        """Create a Secrets Manager secret in moto holding `token` (the bare string, as the
+        deployed stack's secret holds it); return its ARN."""
+        secret_name = name or f"airtable-token-{uuid.uuid4().hex[:8]}"
+        return str(self.secrets.create_secret(Name=secret_name, SecretString=token)["ARN"])
+
+    def put_token(self, secret_arn: str, token: str) -> str:
+        """Rotate: put `token` into the secret as its new current value; return the new
+        version id. A poller that cached the old value still holds it until it reads
+        again (Powertools caches; `force_fetch=True` reads past the cache)."""
+        answer = self.secrets.put_secret_value(SecretId=secret_arn, SecretString=token)
+        return str(answer["VersionId"])
 
     def send_messages(
         self, bodies: Sequence[str | dict[str, Any]], *, group_id: str | None = None
@@ -148,12 +182,15 @@ class LocalStack:
 
 
 def poller_env(
-    sqs_endpoint: str, queue_url: str, dlq_url: str, airtable_url: str, **overrides: str
+    sqs_endpoint: str, queue_url: str, dlq_url: str, airtable_url: str, **overrides: str | None
 ) -> dict[str, str]:
-    """What the deployed function would get, pointed at local services (None drops one)."""
+    """What the deployed function would get, pointed at local services (None drops one).
+
+    `sqs_endpoint` is moto's server, which answers Secrets Manager too."""
     env: dict[str, str | None] = {
         **AWS_ENV,
         "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": sqs_endpoint,
         "QUEUE_URL": queue_url,
         "DEAD_LETTER_QUEUE_URL": dlq_url,
         "AIRTABLE_API_URL": airtable_url,

@@ -51,7 +51,7 @@ def cli(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 def test_cli_serves_pyairtable_and_exits_on_sigterm() -> None:
-    # GIVEN the CLI started with a token, limits, latency and faults
+    # GIVEN the CLI started with a token, limits, latency, arrival jitter and faults
     with cli(
         "--token",
         "patCliToken",
@@ -69,6 +69,8 @@ def test_cli_serves_pyairtable_and_exits_on_sigterm() -> None:
         "0.05",
         "--seed",
         "9",
+        "--arrival-jitter-ms",
+        "40",
     ) as (process, url):
         # WHEN its settings are read and pyairtable lists records through it
         settings = requests.get(f"{url}/__emulator/config", timeout=5).json()
@@ -82,6 +84,7 @@ def test_cli_serves_pyairtable_and_exits_on_sigterm() -> None:
             "lockout_seconds": 2.0,
             "rate_limit_rps": 7,
             "max_body_bytes": DEFAULT_MAX_BODY_BYTES,
+            "arrival_jitter_ms": 40.0,
         }
         assert rows == []
         # WHEN it gets SIGTERM

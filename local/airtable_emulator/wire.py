@@ -1,0 +1,58 @@
+"""What the HTTP layer and the emulator exchange, and the interface the server serves.
+
+This module imports nothing from the package, so ``server`` and ``control`` depend on it
+and never on ``emulator``: the emulator builds the server, not the other way round, and
+the package's import graph has no cycle (a test checks that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: Paths under this prefix are control endpoints (no token, not rate-limited, not counted).
+CONTROL_PREFIX = "/__emulator/"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request, as the server hands it over."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    authorization: str | None
+    body: bytes
+    #: ``time.monotonic()`` when the request was fully read: what the limiter counts
+    #: (plus the configured arrival jitter).
+    arrived: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer; ``drop`` means close the connection without sending anything."""
+
+    status: int
+    body: Any
+    drop: bool = False
+
+
+class Service(Protocol):
+    """What :class:`~airtable_emulator.server.EmulatorHTTPServer` serves."""
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Bodies larger than this are refused with 413 before they are read."""
+        ...
+
+    def handle(self, request: ApiRequest) -> Reply:
+        """Answer one API request (``/v0/...``)."""
+        ...
+
+    def reject_too_large(self) -> Reply:
+        """Count and answer a request whose body is over ``max_body_bytes``."""
+        ...
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        """Answer one control request (``/__emulator/...``): ``(status, JSON payload)``."""
+        ...
