@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    host = machine()  # before pinning: the CPUs of the machine, not of this process
     placement.pin_self()  # every child starts here; the emulator moves to its own CPU
     options = EmulatorOptions(
         base=BASE_ID,
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
         "started_utc": stamp,
-        "machine": machine(),
+        "machine": host,
         "source": source(),
         "placement": placement.describe(),
         "options": {

@@ -66,7 +66,9 @@ def figure(report: dict[str, Any], scenarios: list[dict[str, Any]], path: Path) 
     source = report.get("source") or {}
     fig.suptitle(
         "sqs-airtable-poller: records confirmed per second, Airtable emulator at 5 req/s per base"
-        + (f" (commit {source['commit']})" if source.get("commit") else ""),
+        + (f" (commit {source['commit']}" if source.get("commit") else "")
+        + (" + local changes" if source.get("uncommitted_changes") else "")
+        + (")" if source.get("commit") else ""),
         fontsize=10,
     )
     fig.tight_layout()
