@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -38,6 +43,36 @@ CEILING_RECORDS_PER_S = 50.0
 LAMBDA_TIMEOUT_S = 900
 #: Width of the rolling windows used to check that the rate is sustained.
 WINDOW_S = 10.0
+#: Width of the bins of the records/s timeline (the plot).
+BIN_S = 1.0
+#: How often the emulator's lockout counter is sampled, to place each lockout in time.
+LOCKOUT_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One drain measured through a fresh emulator: how many messages, how much arrival
+    jitter in front of Airtable's window, over how many bases."""
+
+    name: str
+    messages: int
+    arrival_jitter_ms: float = 0.0
+    bases: int = 1
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+
+    @property
+    def ceiling(self) -> float:
+        """Airtable's ceiling: 5 requests/s x 10 records per base."""
+        return CEILING_RECORDS_PER_S * self.bases
+
+    @property
+    def physical_limit(self) -> float:
+        """The best any client can do at this jitter: requests sent 1 s / 5 apart may
+        arrive J ms closer, so 5 of them must span 1000 + J ms: 50 x 1000 / (1000 + J)."""
+        return self.ceiling * 1000.0 / (1000.0 + self.arrival_jitter_ms)
 
 
 @dataclass(frozen=True)
@@ -215,6 +250,60 @@ def _package(module: str) -> str:
     return root
 
 
+# ---------------------------------------------------------------- lockouts in time
+class LockoutWatch:
+    """Samples the emulator's lockout counter (a control endpoint: neither counted nor
+    rate-limited) so that each lockout can be placed in time. `time.monotonic()` is
+    CLOCK_MONOTONIC on Linux, the clock of the emulator's write log too."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self.started_at: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-lockouts", daemon=True)
+
+    def __enter__(self) -> LockoutWatch:
+        self._seen = get_json(f"{self.api_url}/__emulator/stats")["lockouts"]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOCKOUT_POLL_S):
+            self._sample()
+
+    def _sample(self) -> None:
+        now = time.monotonic()
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            lockouts = get_json(f"{self.api_url}/__emulator/stats", timeout=5)["lockouts"]
+            # each new lockout started since the last sample: place it half a poll earlier
+            self.started_at += [now - LOCKOUT_POLL_S / 2] * (lockouts - self._seen)
+            self._seen = lockouts
+
+
+def timeline(api_url: str, lockouts: list[float], lockout_s: float) -> dict[str, Any]:
+    """Records confirmed per `BIN_S` from the first write on, and when each lockout began
+    (seconds from the first write): what the plot draws."""
+    log = get_json(f"{api_url}/__emulator/write-log")
+    writes = [(e["time"], len(e["record_ids"])) for e in log if e["kind"] in ("created", "updated")]
+    if not writes:
+        return {"bin_s": BIN_S, "records_per_bin": [], "lockouts_at_s": [], "lockout_s": lockout_s}
+    start = min(t for t, _ in writes)
+    bins = [0] * (int((max(t for t, _ in writes) - start) / BIN_S) + 1)
+    for t, n in writes:
+        bins[int((t - start) / BIN_S)] += n
+    return {
+        "bin_s": BIN_S,
+        "records_per_bin": bins,
+        "lockouts_at_s": [round(t - start, 2) for t in lockouts],
+        "lockout_s": lockout_s,
+    }
+
+
 # ---------------------------------------------------------------- write-log figures
 def write_figures(api_url: str) -> dict[str, Any]:
     """Throughput, 429s and request fill, from the emulator's own counters and write log."""
@@ -336,32 +425,57 @@ def empty_run(endpoint: str, api_url: str, extra_env: dict[str, str], log: Path)
 def poller_run(
     moto: Service,
     options: EmulatorOptions,
-    messages: int,
+    scenario: Scenario,
     depth: int,
     extra_env: dict[str, str],
     results: Path,
+    *,
+    with_empty_run: bool = True,
 ) -> dict[str, Any]:
-    """The real handler drains `messages` donations through a fresh emulator."""
+    """The real handler drains the scenario's donations through a fresh emulator (with the
+    scenario's arrival jitter); first, if asked, one cold run against an empty queue."""
+    if scenario.bases != 1:
+        raise BenchError(f"{scenario.name}: only single-base scenarios can run so far")
     endpoint = moto.url
-    with airtable_emulator(options, results / "emulator-poller.log") as emulator:
+    slug = scenario.slug
+    options = dataclasses.replace(options, arrival_jitter_ms=scenario.arrival_jitter_ms)
+    messages = scenario.messages
+    load_before = os.getloadavg()
+    with airtable_emulator(options, results / f"emulator-{slug}.log") as emulator:
         api_url = emulator.url
-        queue = new_queue(endpoint, "poller")
+        queue = new_queue(endpoint, slug[:20])
         env = poller_env(endpoint, queue, api_url, extra_env)
-        empty = empty_run(endpoint, api_url, extra_env, results / "poller-empty-queue.log")
+        empty = (
+            empty_run(endpoint, api_url, extra_env, results / "poller-empty-queue.log")
+            if with_empty_run
+            else None
+        )
         try:
             meter = CpuMeter({"moto": moto, "emulator": emulator})
-            with Feeder(endpoint, queue.url, bodies(messages), depth) as feeder:
-                report = invoke_poller(env, results / "poller.log")
+            with (
+                LockoutWatch(api_url) as watch,
+                Feeder(endpoint, queue.url, bodies(messages), depth) as feeder,
+            ):
+                report = invoke_poller(env, results / f"poller-{slug}.log")
             cpu = meter.stop("poller")
             left = _leftovers(endpoint, queue)
         finally:
             delete_queue(endpoint, queue)
         figures = write_figures(api_url)
+        series = timeline(api_url, watch.started_at, options.lockout_seconds)
     summary = report["summary"]
     calls = report["sqs_calls"]
     return {
+        "name": scenario.name,
+        "slug": slug,
+        "bases": scenario.bases,
+        "arrival_jitter_ms": scenario.arrival_jitter_ms,
+        "ceiling_records_per_s": scenario.ceiling,
+        "physical_limit_records_per_s": round(scenario.physical_limit, 1),
         "messages": messages,
         **figures,
+        # what the poller's pacing ended at (after any 429 widened it), if it reports it
+        "pacing_rps": summary.get("pacing_rps"),
         "poller_throttled": summary["throttled"],
         "poller_records_per_request": summary["records_per_request"],
         "sqs_calls": calls,
@@ -374,7 +488,9 @@ def poller_run(
         "summary": summary,
         "feeder": feeder.stats.to_dict(),
         "left_in_queue": left,
-        "empty_run": empty,
+        "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
+        "timeline": series,
+        **({"empty_run": empty} if empty is not None else {}),
     }
 
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -150,8 +151,81 @@ def moto_server(log_path: Path) -> Iterator[Service]:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Which CPUs run what.
+
+    The Airtable stand-in's clock is what the figures rest on: it counts each request at
+    the moment it reads it. On a 2-core machine shared with moto, the poller and the
+    feeder, a starved emulator reads late and records arrivals bunched together, then
+    answers 429s that real Airtable would not send. So the emulator gets a CPU of its own
+    (`taskset`), and, where allowed, a real-time priority (`chrt --fifo`) so that nothing
+    else on that CPU (other users of the machine) delays its reads; it sleeps most of the
+    time. Everything else the benchmark starts, and the benchmark itself, runs on the other
+    CPUs. On a single CPU nothing is pinned, and the report says so."""
+
+    emulator_cpus: tuple[int, ...] = ()
+    other_cpus: tuple[int, ...] = ()
+    realtime: bool = False
+
+    def prefix(self) -> list[str]:
+        """What the emulator's command line starts with."""
+        out: list[str] = []
+        if self.emulator_cpus:
+            out += ["taskset", "-c", ",".join(map(str, self.emulator_cpus))]
+        if self.realtime:
+            out += ["chrt", "--fifo", str(REALTIME_PRIORITY)]
+        return out
+
+    def pin_self(self) -> None:
+        """Move this process (and so every child it starts) to the other CPUs."""
+        if self.other_cpus:
+            os.sched_setaffinity(0, set(self.other_cpus))
+
+    def describe(self) -> dict[str, Any]:
+        def cpus(values: tuple[int, ...]) -> str:
+            return ",".join(map(str, values)) if values else "any"
+
+        emulator = f"CPU {cpus(self.emulator_cpus)}"
+        if self.realtime:
+            emulator += f", SCHED_FIFO {REALTIME_PRIORITY}"
+        return {
+            "emulator": emulator,
+            "moto, poller, feeder, baseline": f"CPU {cpus(self.other_cpus)}",
+        }
+
+
+#: The lowest real-time priority: above every normal process, below the kernel's own threads.
+REALTIME_PRIORITY = 1
+
+
+def plan_placement(emulator_cpu: int | None, realtime: str) -> Placement:
+    """`emulator_cpu` None picks the last CPU this process may use; -1 pins nothing.
+    `realtime` is "auto" (if `chrt` is allowed here), "on" or "off"."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if emulator_cpu == -1 or len(allowed) < 2 or not shutil.which("taskset"):
+        pinned: tuple[int, ...] = ()
+        others: tuple[int, ...] = ()
+    else:
+        chosen = allowed[-1] if emulator_cpu is None else emulator_cpu
+        if chosen not in allowed:
+            raise BenchError(f"--emulator-cpu {chosen}: this process may use CPUs {allowed}")
+        pinned, others = (chosen,), tuple(c for c in allowed if c != chosen)
+    rt = realtime == "on" or (realtime == "auto" and _realtime_allowed())
+    return Placement(pinned, others, rt)
+
+
+def _realtime_allowed() -> bool:
+    if not shutil.which("chrt"):
+        return False
+    done = subprocess.run(
+        ["chrt", "--fifo", str(REALTIME_PRIORITY), "true"], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+@dataclass(frozen=True)
 class EmulatorOptions:
-    """How the Airtable emulator is started (its CLI flags)."""
+    """How the Airtable emulator is started (its CLI flags, and where it runs)."""
 
     base: str
     token: str
@@ -159,10 +233,15 @@ class EmulatorOptions:
     seed: int
     lockout_seconds: float = 30.0
     rate_limit_rps: int = 5
+    #: Airtable counts each request at its arrival plus a seeded 0..J ms (network jitter)
+    arrival_jitter_ms: float = 0.0
+    placement: Placement = Placement()
 
     def argv(self) -> list[str]:
         low, high = self.latency
+        jitter = ["--arrival-jitter-ms", f"{self.arrival_jitter_ms:g}"]
         return [
+            *self.placement.prefix(),
             PYTHON,
             "-m",
             "airtable_emulator",
@@ -182,6 +261,7 @@ class EmulatorOptions:
             str(self.rate_limit_rps),
             "--seed",
             str(self.seed),
+            *(jitter if self.arrival_jitter_ms else []),
         ]
 
 

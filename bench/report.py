@@ -1,4 +1,4 @@
-"""The figures table, the targets of issue 4, and the machine the figures came from."""
+"""The figures table, the targets of issues 4 and 9, and the machine the figures came from."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def source() -> dict[str, Any]:
 
 
 def targets(report: dict[str, Any]) -> list[Target]:
-    """The 'done when' list of issue 4, checked against this run's figures."""
-    poller = report.get("poller") or {}
+    """The 'done when' lists of issues 4 and 9, checked against this run's figures."""
+    scenarios = report.get("scenarios") or []
+    poller = scenarios[0] if scenarios else {}
     empty = poller.get("empty_run") or {}
     imports = report.get("cold_import") or {}
 
@@ -73,9 +74,13 @@ def targets(report: dict[str, Any]) -> list[Target]:
 
     rate = poller.get("records_per_s")
     throttled = poller.get("throttled_429")
-    return [
-        Target("records/s while writing", ">= 48 (96% of 50)", check(rate, lambda v: v >= 48)),
-        Target("429s seen", "0", check(throttled, lambda v: v == 0)),
+    out = [
+        Target(
+            "records/s while writing, no jitter",
+            ">= 48 (96% of 50)",
+            check(rate, lambda v: v >= 48),
+        ),
+        Target("429s seen, no jitter", "0", check(throttled, lambda v: v == 0)),
         Target(
             "records per write request",
             ">= 9.5",
@@ -102,6 +107,29 @@ def targets(report: dict[str, Any]) -> list[Target]:
             check(imports.get("handler_median_ms"), lambda v: v < 600),
         ),
     ]
+    for run in scenarios[1:]:
+        if not run.get("arrival_jitter_ms"):
+            continue
+        # issue 9: at most one lockout per 3,000 records, at least 30 records/s
+        allowed = max(1, run.get("messages", 0) // JITTER_RECORDS_PER_LOCKOUT)
+        out += [
+            Target(
+                f"lockouts, {run['name']}",
+                f"<= {allowed} in {run.get('messages')} records",
+                check(run.get("lockouts"), lambda v, a=allowed: v <= a),
+            ),
+            Target(
+                f"records/s while writing, {run['name']}",
+                f">= {JITTER_MIN_RECORDS_PER_S:g}",
+                check(run.get("records_per_s"), lambda v: v >= JITTER_MIN_RECORDS_PER_S),
+            ),
+        ]
+    return out
+
+
+#: Issue 9's targets with arrival jitter: at most one lockout in 3,000 records, >= 30 records/s.
+JITTER_RECORDS_PER_LOCKOUT = 3_000
+JITTER_MIN_RECORDS_PER_S = 30.0
 
 
 def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
@@ -110,54 +138,75 @@ def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
+def _rate(run: dict[str, Any]) -> str:
+    rate = run.get("records_per_s")
+    ceiling = run.get("ceiling_records_per_s", CEILING_RECORDS_PER_S)
+    return _fmt(rate, ".1f") + (f" ({100 * rate / ceiling:.1f}% of {ceiling:g})" if rate else "")
+
+
 def table(report: dict[str, Any]) -> str:
-    """The summary printed to stdout (and saved beside report.json)."""
-    poller = report.get("poller") or {}
+    """The summary printed to stdout (and saved beside report.json): one column per
+    scenario, then the serial baseline."""
+    scenarios = report.get("scenarios") or []
     base = report.get("baseline") or {}
-    empty = poller.get("empty_run") or {}
+    first = scenarios[0] if scenarios else {}
+    empty = first.get("empty_run") or {}
     imports = report.get("cold_import") or {}
     moto = report.get("moto_ceiling") or {}
-    rate = poller.get("records_per_s")
-    pct = f" ({100 * rate / CEILING_RECORDS_PER_S:.1f}% of 50)" if rate else ""
+
+    def row(label: str, cell: Any, baseline: str | None = None) -> tuple[str, ...]:
+        cells = [cell(run) for run in scenarios]
+        return (label, *cells, baseline if baseline is not None else cell(base))
+
     rows = [
-        ("figure", "poller", "serial baseline"),
-        ("messages", _fmt(poller.get("messages")), _fmt(base.get("messages"))),
-        (
-            "records/s while writing",
-            _fmt(rate, ".1f") + pct,
-            _fmt(base.get("records_per_s"), ".1f"),
+        ("figure", *[f"poller, {run['name']}" for run in scenarios], "serial baseline"),
+        row("messages", lambda r: _fmt(r.get("messages"))),
+        row(
+            "arrival jitter (emulator)",
+            lambda r: f"0-{r['arrival_jitter_ms']:g} ms" if r.get("arrival_jitter_ms") else "none",
+            "none",
         ),
-        (
-            f"lowest {poller.get('window_s', 10):.0f} s window, records/s",
-            _fmt(poller.get("min_window_records_per_s"), ".1f"),
-            _fmt(base.get("min_window_records_per_s"), ".1f"),
+        row("records/s while writing", _rate, _fmt(base.get("records_per_s"), ".1f")),
+        row(
+            "physical limit at that jitter",
+            lambda r: _fmt(r.get("physical_limit_records_per_s"), ".1f", " records/s"),
+            "-",
         ),
-        (
+        row("lockouts (after a 429)", lambda r: _fmt(r.get("lockouts"))),
+        row(
             "429s (emulator / client)",
-            f"{_fmt(poller.get('throttled_429'))} / {_fmt(poller.get('poller_throttled'))}",
+            lambda r: f"{_fmt(r.get('throttled_429'))} / {_fmt(r.get('poller_throttled'))}",
             f"{_fmt(base.get('throttled_429'))} / -",
         ),
-        (
-            "records per write request",
-            _fmt(poller.get("records_per_request"), ".2f"),
-            _fmt(base.get("records_per_request"), ".2f"),
+        row("pacing at the end, req/s", lambda r: _fmt(r.get("pacing_rps"), ".2f"), "-"),
+        row(
+            f"lowest {first.get('window_s', 10):.0f} s window, records/s",
+            lambda r: _fmt(r.get("min_window_records_per_s"), ".1f"),
         ),
-        (
-            "SQS calls per message",
-            _fmt(poller.get("sqs_calls_per_message"), ".3f"),
-            _fmt(base.get("sqs_calls_per_message"), ".3f"),
+        row("records per write request", lambda r: _fmt(r.get("records_per_request"), ".2f")),
+        row("SQS calls per message", lambda r: _fmt(r.get("sqs_calls_per_message"), ".3f")),
+        row(
+            "peak RSS of the poller process",
+            lambda r: _fmt(r.get("peak_rss_mb"), ".0f", " MB"),
+            "-",
         ),
-        ("peak RSS of the poller process", _fmt(poller.get("peak_rss_mb"), ".0f", " MB"), "-"),
-        (
-            "wall time of the drain",
-            _fmt(poller.get("wall_s"), ".0f", " s"),
-            _fmt(base.get("wall_s"), ".0f", " s"),
+        row("wall time of the drain", lambda r: _fmt(r.get("wall_s"), ".0f", " s")),
+        row(
+            "load average (1 min) before / after",
+            lambda r: (
+                " / ".join(f"{v[0]:.2f}" for v in (r.get("load_average_1_5_15") or {}).values())
+                or "-"
+            ),
+            "-",
         ),
     ]
     ratio = report.get("ratio")
     lines = _grid(rows)
     lines.append("")
-    lines.append(f"poller / serial baseline, records/s: {_fmt(ratio, '.2f', 'x')}")
+    if first:
+        lines.append(
+            f"poller ({first['name']}) / serial baseline, records/s: {_fmt(ratio, '.2f', 'x')}"
+        )
     lines.append(
         "cold import of poller.handler (median of "
         f"{imports.get('runs', '-')}): {_fmt(imports.get('handler_median_ms'), '.0f', ' ms')}"
@@ -182,28 +231,38 @@ def table(report: dict[str, Any]) -> str:
             f"{moto['depth']} visible + {moto['held_in_flight']} in flight "
             f"(the poller needs 50)"
         )
-    feeder = poller.get("feeder") or {}
-    if feeder:
+    for run in scenarios:
+        feeder = run.get("feeder") or {}
+        if feeder:
+            lines.append(
+                f"feeder, {run['name']}: visible depth "
+                f"{feeder.get('min_visible')}..{feeder.get('max_visible')}, "
+                f"{feeder.get('short_samples')} of {feeder.get('depth_samples')} samples under 10"
+                + (f" (at {feeder['short_at_s']} s)" if feeder.get("short_at_s") else "")
+            )
+        cpu = run.get("cpu") or {}
+        if cpu:
+            parts = ", ".join(f"{k} {v:.0f}%" for k, v in cpu["cpu_pct_of_one_core"].items())
+            busy = cpu.get("machine_busy_pct")
+            lines.append(
+                f"CPU, {run['name']}, % of one core: {parts}"
+                + (f"; whole machine {busy:.0f}% busy" if busy is not None else "")
+            )
+    placement = report.get("placement") or {}
+    if placement:
         lines.append(
-            f"feeder: visible depth {feeder.get('min_visible')}..{feeder.get('max_visible')}, "
-            f"{feeder.get('short_samples')} of {feeder.get('depth_samples')} samples under 10"
-            + (f" (at {feeder['short_at_s']} s)" if feeder.get("short_at_s") else "")
+            "placement: "
+            + "; ".join(f"{what} on {where}" for what, where in placement.items())
+            + f" ({report.get('machine', {}).get('nproc', '?')} CPUs)"
         )
-    cpu = poller.get("cpu") or {}
-    if cpu:
-        parts = ", ".join(f"{k} {v:.0f}%" for k, v in cpu["cpu_pct_of_one_core"].items())
-        busy = cpu.get("machine_busy_pct")
+    plots = report.get("plots") or {}
+    if plots.get("combined"):
         lines.append(
-            f"CPU during the poller run, % of one core: {parts}"
-            + (f"; whole machine {busy:.0f}% busy" if busy is not None else "")
+            f"plot: {plots['combined']}"
+            + (f"; docs copy: {plots['docs']}" if plots.get("docs") else "")
         )
-    load = report.get("load_average_1_5_15") or {}
-    if load:
-        lines.append(
-            "load average (1 min) before / after the poller run: "
-            + " / ".join(f"{v[0]:.2f}" for v in load.values())
-            + f" on {report.get('machine', {}).get('nproc', '?')} CPUs"
-        )
+    elif plots.get("error"):
+        lines.append(f"plot: not drawn: {plots['error']}")
     lines.append("")
     lines += _grid(
         [("target", "goal", "verdict")] + [(t.figure, t.goal, t.verdict) for t in targets(report)]

@@ -130,7 +130,8 @@ class SqsCallLog:
         ]
 
     def wait_for(self, run: str, op: str, timeout: float, nonempty: bool = True) -> float | None:
-        """Poll until `run` has logged `op` (for a receive: one that got messages)."""
+        """Poll until `run` has logged `op` (for a receive: one that got messages); return
+        when the call ended (`t1`). `timeout` is a guard against a run that never does it."""
         ends = time.monotonic() + timeout
         while time.monotonic() < ends:
             for line in self.lines(run, op):
@@ -151,6 +152,8 @@ class PollerRun:
     err: Path
     killed_at: float | None = None
     alive_when_killed: bool = False
+    #: `time.monotonic()` once the process is gone (killed, or seen to have exited)
+    ended: float | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
     def kill(self) -> None:
@@ -159,13 +162,16 @@ class PollerRun:
         self.process.send_signal(signal.SIGKILL)
         self.killed_at = time.monotonic()
         self.process.wait(timeout=10)
+        self.ended = time.monotonic()
 
     def wait(self, timeout: float) -> PollerRun:
+        """Wait for the run to end; `timeout` is a guard against a hung process only."""
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(f"{self.label} did not finish in {timeout} s; killed it") from None
+        self.ended = time.monotonic()
         lines = [ln for ln in self.out.read_text().splitlines() if ln.startswith("{")]
         assert lines, f"{self.label} printed no report; stderr:\n{self.err.read_text()[-3000:]}"
         self.report = json.loads(lines[-1])

@@ -1,0 +1,154 @@
+"""Records/s over time against Airtable's ceiling, with lockouts marked: one PNG per
+scenario, one with every scenario, and a copy of the single-base ones for the docs.
+
+Drawn from the report alone (each scenario's `timeline`), so a figure can be redrawn
+from a saved report: `python -m bench.plot bench/results/<time>/report.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+#: Seconds of the centred moving average drawn over the 1 s bins (5 requests of 10
+#: records a second land in 1 s bins unevenly; the average shows the pace).
+SMOOTH_S = 5
+WIDTH_IN, HEIGHT_PER_SCENARIO_IN = 10.0, 3.2
+
+
+def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str, Any]:
+    """Draw every scenario of `report` into `out`; copy the single-base figure to
+    `docs_copy` (if given). Returns the paths written, for the report."""
+    scenarios = [s for s in report.get("scenarios", []) if (s.get("timeline") or {}).get("bin_s")]
+    if not scenarios:
+        return {}
+    try:
+        import matplotlib
+    except ImportError:
+        return {"error": "matplotlib is not installed (a dev dependency: make venv)"}
+    matplotlib.use("Agg")  # files only, no display
+    written: dict[str, Any] = {"per_scenario": {}}
+    for scenario in scenarios:
+        path = out / f"throughput-{scenario['slug']}.png"
+        figure(report, [scenario], path)
+        written["per_scenario"][scenario["name"]] = str(path)
+    combined = out / "throughput.png"
+    figure(report, scenarios, combined)
+    written["combined"] = str(combined)
+    single_base = [s for s in scenarios if s.get("bases", 1) == 1]
+    if docs_copy is not None and single_base:
+        single = out / "throughput-single-base.png"
+        figure(report, single_base, single)
+        docs_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(single, docs_copy)
+        written["docs"] = str(docs_copy)
+    return written
+
+
+def figure(report: dict[str, Any], scenarios: list[dict[str, Any]], path: Path) -> None:
+    """One panel per scenario, stacked, on one time axis."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(scenarios),
+        1,
+        figsize=(WIDTH_IN, HEIGHT_PER_SCENARIO_IN * len(scenarios) + 0.6),
+        sharex=True,
+        squeeze=False,
+    )
+    for ax, scenario in zip(axes[:, 0], scenarios, strict=True):
+        _panel(ax, scenario)
+    axes[-1, 0].set_xlabel("seconds since the first confirmed write")
+    source = report.get("source") or {}
+    fig.suptitle(
+        "sqs-airtable-poller: records confirmed per second, Airtable emulator at 5 req/s per base"
+        + (f" (commit {source['commit']}" if source.get("commit") else "")
+        + (" + local changes" if source.get("uncommitted_changes") else "")
+        + (")" if source.get("commit") else ""),
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _panel(ax: Any, scenario: dict[str, Any]) -> None:
+    series = scenario["timeline"]
+    bin_s = series["bin_s"]
+    per_bin = [n / bin_s for n in series["records_per_bin"]]
+    times = [i * bin_s for i in range(len(per_bin))]
+    ceiling = scenario.get("ceiling_records_per_s", 50.0)
+    limit = scenario.get("physical_limit_records_per_s", ceiling)
+    jitter = scenario.get("arrival_jitter_ms") or 0
+    ax.bar(times, per_bin, width=bin_s, align="edge", color="#c6dbef", label=f"per {bin_s:g} s")
+    ax.plot(
+        [t + bin_s / 2 for t in times],
+        _centred_average(per_bin, max(1, round(SMOOTH_S / bin_s))),
+        color="#08519c",
+        linewidth=1.6,
+        label=f"{SMOOTH_S} s moving average",
+    )
+    ax.axhline(ceiling, color="black", linewidth=1, label=f"ceiling {ceiling:g} records/s")
+    if jitter:
+        ax.axhline(
+            limit,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"limit at 0-{jitter:g} ms jitter: {limit:.1f}",
+        )
+    lockout_s = series.get("lockout_s", 30.0)
+    for n, start in enumerate(series.get("lockouts_at_s", [])):
+        ax.axvspan(
+            max(start, 0.0),
+            start + lockout_s,
+            color="#de2d26",
+            alpha=0.15,
+            label=f"lockout ({lockout_s:g} s after a 429)" if n == 0 else None,
+        )
+        ax.axvline(max(start, 0.0), color="#de2d26", linewidth=1.2)
+    rate = scenario.get("records_per_s")
+    lockouts = scenario.get("lockouts")
+    ax.set_title(
+        f"{scenario['name']}: {scenario.get('messages', '?')} messages, "
+        f"{_fmt(rate, '.1f')} records/s, {_fmt(lockouts)} lockout(s)",
+        fontsize=10,
+        loc="left",
+    )
+    ax.set_ylabel("records/s")
+    ax.set_ylim(0, max([ceiling * 1.5, *per_bin]) * 1.05)
+    ax.legend(loc="upper center", fontsize=7, ncols=5, frameon=False)
+
+
+def _centred_average(values: list[float], width: int) -> list[float]:
+    """Mean of the `width` values around each one (fewer at the ends)."""
+    half = width // 2
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - half) : i + half + 1]
+        out.append(sum(window) / len(window))
+    return out
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__)
+    p.add_argument("report", type=Path, help="a report.json written by python -m bench")
+    p.add_argument("--out", type=Path, help="directory for the PNGs (default: the report's)")
+    p.add_argument("--docs-plot", type=Path, help="also copy the single-base figure here")
+    args = p.parse_args(argv)
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    written = write(report, args.out or args.report.parent, args.docs_plot)
+    print(json.dumps(written, indent=2))
+    return 1 if "error" in written else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
