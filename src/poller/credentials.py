@@ -2,10 +2,11 @@
 secret means.
 
 Locally the token is `AIRTABLE_TOKEN`; deployed it is the Secrets Manager secret named by
-`AIRTABLE_TOKEN_SECRET_ARN`, read through Powertools' `parameters.get_secret`, which caches it
-for `CACHE_SECONDS`. A warm container therefore keeps a rotated-out token until the cache
-expires, so every 401 from Airtable and every systemic re-check reads the secret again with
-`force_fetch=True` (Powertools' documented way past its cache).
+`AIRTABLE_TOKEN_SECRET_ARN`, read through Powertools' `parameters.get_secret`. A `TokenSource`
+keeps the token it read for the container's life, and every read goes past Powertools' own
+cache (`force_fetch=True`): the first read of a cold start (a cold start retried after an
+empty secret must see the token put in since), a 401 from Airtable, and every systemic
+re-check. A warm container that Airtable keeps accepting never reads the secret again.
 
 The token never appears in an error or a log line: errors name the variable, not the value,
 and every token read is registered with `logs.register_secret`, which masks it in every record.
@@ -21,8 +22,6 @@ from typing import Any
 from . import logs
 from .errors import ConfigError, PollerError
 
-#: How long Powertools may serve the secret from its cache between forced reads (seconds).
-CACHE_SECONDS = 3600
 #: Secrets Manager's message when a secret exists but has no value yet (a CloudFormation
 #: secret created without SecretString): GetSecretValue answers ResourceNotFoundException with it.
 _NO_VALUE_YET = "can't find the specified secret value"
@@ -45,7 +44,7 @@ SecretFetcher = Callable[[str, bool], Any]
 def _powertools_fetch(arn: str, force: bool) -> Any:
     from aws_lambda_powertools.utilities import parameters
 
-    return parameters.get_secret(arn, max_age=CACHE_SECONDS, force_fetch=force)
+    return parameters.get_secret(arn, force_fetch=force)
 
 
 class TokenSource:
@@ -75,10 +74,10 @@ class TokenSource:
         return self.secret_arn is not None
 
     def current(self) -> str:
-        """The token (read once, then cached by Powertools for up to `CACHE_SECONDS`)."""
+        """The token: read from the secret the first time (past every cache), then kept."""
         with self._lock:
             if self._token is None:
-                self._token = self._read(force=False)
+                self._token = self._read(force=True)
             return self._token
 
     def refresh(self) -> tuple[str, bool]:

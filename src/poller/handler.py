@@ -166,7 +166,14 @@ def run(config: Config, remaining_ms: Callable[[], int], report: _Run | None = N
         ),
         guard=runtime.guard(report.report),
     )
-    return drain.run()
+    summary = drain.run()
+    # A route the guard diagnosed is described by its diagnosis, not by Airtable's bare 422.
+    for failure in runtime.breaker.open_failures():
+        if failure.route in summary.stopped_routes:
+            summary.stopped_routes[failure.route] = failure.describe()
+    if summary.stopped_because == "systemic":
+        summary.error = "; ".join(summary.stopped_routes.values())
+    return summary
 
 
 def cold_start_failure(exc: Exception) -> SystemicFailure | None:

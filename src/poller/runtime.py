@@ -31,7 +31,7 @@ from .credentials import SecretUnavailableError, TokenSource
 from .errors import ConfigError, RecordsRejectedError
 from .policies import PacerChain, RateLimiter
 from .ports import Destination, Pacer
-from .routing import Route, Router
+from .routing import Route, Router, field_index
 from .schema import (
     SchemaMismatchError,
     fetch_schema,
@@ -126,9 +126,7 @@ class Runtime:
         if table_id:
             state.table = self.api.table(route.base_id, table_id)
             state.table_id = table_id
-        ids = {str(f["name"]): str(f["id"]) for f in fields if f.get("id")}
-        types = {str(f["name"]): str(f.get("type", "")) for f in fields}
-        state.resolved = route.resolved(ids, types)
+        state.resolved = route.resolved(*field_index(fields))
         state.fields_seen = {str(f["id"]): f for f in fields if f.get("id")}
         state.schema_read = True
 
@@ -148,7 +146,7 @@ class Runtime:
         return out
 
     def router(self) -> Router:
-        return Router(tuple(s.resolved for s in self.routes.values()))
+        return Router(tuple(s.resolved for s in self.routes.values()), self.config.envelope)
 
     def guard(self, report: Report) -> RunGuard:
         return RunGuard(
@@ -224,7 +222,19 @@ class Runtime:
             kinds = {getattr(p, "kind", "") for p in problems}
             cause = Cause.FIELD if "field" in kinds else Cause.TYPE
             return SystemicFailure(route.name, cause, "; ".join(p.problem for p in problems))
-        self._resolve(state, str(found.get("id") or ""), tuple(found.get("fields") or ()))
+        fields = tuple(found.get("fields") or ())
+        # An untyped entry sends values as they come, so the schema check cannot judge its
+        # field's type: it fits only while the type is the one the values were written to.
+        # (A field deleted and made again has a new id: it is found by its name.)
+        for field_id, seen in state.fields_seen.items():
+            spec = route.field_map.spec(str(seen.get("name")))
+            if spec is None or spec.type is not None:
+                continue
+            now = find(fields, field_id) or find(fields, str(seen.get("name")))
+            drift = type_drift(route.field_map, field_id, now, seen)
+            if drift is not None:
+                return SystemicFailure(route.name, Cause.TYPE if now else Cause.FIELD, drift)
+        self._resolve(state, str(found.get("id") or ""), fields)
         return None
 
     def recheck_field(self, route: str, error: RecordsRejectedError) -> SystemicFailure | None:

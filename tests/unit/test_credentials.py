@@ -33,20 +33,32 @@ class FakeSecrets:
         return self.cached
 
 
-def test_a_rotated_secret_is_seen_only_by_a_forced_read() -> None:
+def test_a_rotated_secret_is_seen_only_by_a_refresh() -> None:
     # GIVEN a token read once and then rotated in the secret
     secrets = FakeSecrets("patOLD")
     source = TokenSource(secret_arn=ARN, fetch=secrets)
     assert source.current() == "patOLD"
     secrets.value = "patNEW"
     # WHEN the source is asked again, then refreshed
-    cached = source.current()
+    kept = source.current()
     token, changed = source.refresh()
-    # THEN the cache serves the old token until the forced read brings the new one
-    assert cached == "patOLD"
+    # THEN the source keeps its token until the forced read brings the new one
+    assert kept == "patOLD"
     assert (token, changed) == ("patNEW", True)
     assert source.current() == "patNEW"
     assert source.refresh() == ("patNEW", False)
+
+
+def test_the_first_read_goes_past_the_powertools_cache() -> None:
+    # GIVEN a cache still holding the empty value a failed cold start read
+    secrets = FakeSecrets("")
+    with pytest.raises(TokenNotConfiguredError):
+        TokenSource(secret_arn=ARN, fetch=secrets).current()
+    secrets.value = "patPUT"
+    # WHEN the next cold start reads it
+    token = TokenSource(secret_arn=ARN, fetch=secrets).current()
+    # THEN it sees the token put in since
+    assert token == "patPUT"
 
 
 def test_a_local_token_never_changes_on_refresh() -> None:

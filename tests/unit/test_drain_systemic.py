@@ -6,13 +6,20 @@ Also: a dead letter's reason does not repeat its error type. No socket is opened
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from devstack.factories import Budget, donation
 from devstack.memory import GatedPacer, MemoryQueue, MemorySink, RecordingGuard
 
+from poller.drain.batch import Entry, Request
+from poller.drain.state import Settings
+from poller.drain.writer import Writer
 from poller.errors import RecordsRejectedError, SinkConfigurationError
+from poller.model import Message, Record
+from poller.policies import Backoff, Deadline
+from poller.ports import Destination
 
 UNKNOWN_FIELD = SinkConfigurationError(
     'Airtable answered 422 UNKNOWN_FIELD_NAME: Unknown field name: "Donor Display Name"',
@@ -197,3 +204,34 @@ def test_a_dead_letter_reason_does_not_repeat_its_error_type(make_routed_drain):
         "reason": str(wrong_type({})),
         "error_type": "INVALID_VALUE_FOR_COLUMN",
     }
+
+
+def test_rejections_that_finish_after_the_route_broke_are_held_back_not_dead_lettered():
+    # GIVEN a writer bisecting a request whose every record is rejected on a retyped field,
+    # while a concurrent request breaks the route before this one's last rejection returns
+    broken = {"A": False}
+    entries = [
+        Entry(Record({"Id": str(n)}, key=(str(n),), route="A"), [Message(str(n), "r", "{}")], 0.0)
+        for n in range(4)
+    ]
+
+    def reject(fields: dict[str, Any]) -> RecordsRejectedError:
+        if fields["Id"] == "3":
+            broken["A"] = True
+        return wrong_type(fields)
+
+    writer = Writer(
+        Settings(),
+        Deadline(Budget(30), 0.5),
+        Backoff(),
+        time.monotonic,
+        time.sleep,
+        guard=RecordingGuard(uniform_systemic=True),
+        is_broken=broken.__getitem__,
+    )
+    request = Request(Destination("A", MemorySink(reject=reject), GatedPacer()), entries)
+    # WHEN it is written
+    outcome = writer.write(request)
+    # THEN nothing is poison: a broken route's rejections are held back, to be released
+    assert outcome.rejected == [] and outcome.written == []
+    assert [e.record.fields["Id"] for e in outcome.held_back] == ["0", "1", "2", "3"]

@@ -31,7 +31,7 @@ from .common import UsageError, aws_error_text, client, emit, is_aws_error, queu
 LOCKOUT_WAIT = "Airtable rate limit hit: waiting out the"
 LOCKOUT_GIVEN_UP = "Airtable rate limit hit and no time left"
 WRITE_GIVEN_UP = "write failed after"
-#: Not logged by the core today (see the report in the CLI branch): one line per retry.
+#: One line per retry of a write (drain.writer).
 WRITE_RETRY = "retrying a write"
 
 

@@ -52,20 +52,24 @@ class Writer:
         self.is_broken = is_broken
 
     def write(self, request: Request, on_slot: Callable[[], None] = lambda: None) -> Outcome:
-        """Write the request; `on_slot` is called once its first attempt got a slot (or not)."""
+        """Write the request; `on_slot` is called once its first attempt got a slot (or not).
+
+        A route found broken (by this request or a concurrent one) has no poison: records it
+        rejected were refused because of the table, so they are held back, not dead-lettered."""
         outcome = self._send(request.destination, request.entries, on_slot)
-        error = _uniform_rejection(outcome, request.entries) if self.guard else None
+        if self.guard is None or not outcome.rejected:
+            return outcome
+        error = _uniform_rejection(outcome, request.entries)
         if (
             error is not None
-            and self.guard is not None
             and not self.is_broken(request.route)
             and self.guard.on_uniform_rejection(request.route, error)
         ):
             log.warning("route %s: every record rejected alike (%s)", request.route, error)
-            held = Outcome(held_back=list(request.entries), broken=error)
-            held.requests, held.retries = outcome.requests, outcome.retries
-            held.throttled = outcome.throttled
-            return held
+            outcome.broken = outcome.broken or error
+        if self.is_broken(request.route) or outcome.broken is not None:
+            outcome.held_back += [entry for entry, _ in outcome.rejected]
+            outcome.rejected = []
         return outcome
 
     def _send(
@@ -128,6 +132,7 @@ class Writer:
                     log.warning("write failed after %d attempt(s): %s", attempt, exc)
                     return done(Outcome.failing(entries, exc, out_of_time=out_of_time))
                 retries += 1
+                log.info("retrying a write after %s (attempt %d) in %.1f s", exc, attempt, delay)
                 self.sleep(delay)
                 continue
             return done(
@@ -171,15 +176,15 @@ class Writer:
         destination.limiter.on_throttled()
         if not self.deadline.allows(lockout + 1):
             log.warning(
-                "Airtable rate limit hit (route %s) and no time left to wait out the %.0f s lockout",
-                destination.name,
+                "Airtable rate limit hit and no time left to wait out the %.0f s lockout (route %s)",
                 lockout,
+                destination.name,
             )
             return False
         log.warning(
-            "Airtable rate limit hit (route %s): waiting out the %.1f s lockout",
-            destination.name,
+            "Airtable rate limit hit: waiting out the %.1f s lockout (route %s)",
             lockout,
+            destination.name,
         )
         return True
 
