@@ -125,7 +125,7 @@ def test_field_map_pointing_at_a_missing_field_stops_the_run_and_keeps_the_messa
         )
     # THEN the run fails loudly with Airtable's reason, nothing is dead-lettered, nothing is lost
     assert "UNKNOWN_FIELD_NAME" in str(raised.value)
-    assert raised.value.summary["stopped_because"] == "error"
+    assert raised.value.summary["stopped_because"] == "systemic"
     assert stack.dead_letters() == []
     assert stack.counts()["visible"] == 5 and stack.rows() == []
 
