@@ -13,29 +13,13 @@ from poller.model import DEFAULT_ROUTE
 
 QUEUE = {"QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/events"}
 TOKEN = {"AIRTABLE_TOKEN": "patSecretValue.123"}
-ROUTES = {
-    "routes": [
-        {
-            "name": "donations",
-            "when": {"DonationAmount": {"exists": True}},
-            "base": "appDonations00001",
-            "table": "Donations",
-            "fields": {
-                "Id": "Id",
-                "DonationAmount": {"field": "Donation Amount", "type": "currency"},
-            },
-            "merge_on": ["Id"],
-        },
-        {
-            "name": "fundraisers",
-            "when": {"$Envelope.detail-type": "FundraiserCreated"},
-            "base": "appFundraisers001",
-            "table": "Fundraisers",
-            "fields": {"FundraiserId": "Fundraiser Id", "Name": "Name"},
-            "merge_on": ["Fundraiser Id"],
-        },
-    ]
-}
+#: Issue 10's example (the file test_routing.py checks verbatim), with real-looking base ids.
+ROUTES = json.loads(
+    (Path(__file__).parent / "data" / "routes-contract.json")
+    .read_text(encoding="utf-8")
+    .replace("appXXXXXXXXXXXXXX", "appDonations00001")
+    .replace("appYYYYYYYYYYYYYY", "appFundraisers001")
+)
 
 
 def build(**env: str) -> Config:

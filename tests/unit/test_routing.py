@@ -19,29 +19,7 @@ SNS_DONATION, EB_DONATION, EB_FUNDRAISER, LOOKALIKE, SNS_NOT_JSON = (
 DOTNET = (DATA / "dotnet-producer.jsonl").read_text(encoding="utf-8").splitlines()
 
 #: The contract's example (issue 10), verbatim.
-CONTRACT = {
-    "routes": [
-        {
-            "name": "donations",
-            "when": {"DonationAmount": {"exists": True}},
-            "base": "appXXXXXXXXXXXXXX",
-            "table": "Donations",
-            "fields": {
-                "Id": "Id",
-                "DonationAmount": {"field": "Donation Amount", "type": "currency"},
-            },
-            "merge_on": ["Id"],
-        },
-        {
-            "name": "fundraisers",
-            "when": {"$Envelope.detail-type": "FundraiserCreated"},
-            "base": "appYYYYYYYYYYYYYY",
-            "table": "Fundraisers",
-            "fields": {"FundraiserId": "Fundraiser Id", "Name": "Name"},
-            "merge_on": ["Fundraiser Id"],
-        },
-    ]
-}
+CONTRACT = json.loads((DATA / "routes-contract.json").read_text(encoding="utf-8"))
 
 
 def msg(body: object, **extra: object) -> Message:
