@@ -168,7 +168,7 @@ def test_a_configuration_error_stops_the_run_and_never_dead_letters(
     run = poller.start("run", 15, DEAD_LETTER_AFTER_RECEIVES="4", **setting).wait(30)
     # THEN it fails loudly with Airtable's reason, and leaves every message in the queue:
     # the messages are not poison, the configuration is wrong
-    assert run.summary["stopped_because"] == "error" and error in run.report["error"]
+    assert run.summary["stopped_because"] == "systemic" and error in run.report["error"]
     assert stack.dead_letters() == [] and stack.rows() == []
     assert stack.counts() == {"visible": 12, "in_flight": 0, "delayed": 0}
 
