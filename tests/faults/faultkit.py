@@ -35,7 +35,8 @@ class Access:
     status: int
     dropped: bool
     error_type: str
-    #: json.dumps of each record's "Id" field, in request order (empty for reads)
+    #: json.dumps of each record's "Id" field (sent by name or, as the poller does once the
+    #: schema check resolved it, by field id), in request order (empty for reads)
     keys: tuple[str, ...]
 
     @property
@@ -51,6 +52,16 @@ class AccessLog:
         self.entries: list[Access] = []
         self._lock = threading.Lock()
         inner = emulator.handle
+        ids = {
+            f["id"]
+            for base in emulator.config.bases.values()
+            for table in base["tables"]
+            for f in table["fields"]
+            if f["name"] == "Id"
+        }
+
+        def key_of(fields: dict[str, Any]) -> Any:
+            return fields.get("Id", next((fields[i] for i in ids if i in fields), None))
 
         def handle(request: Any) -> Any:
             reply = inner(request)
@@ -59,7 +70,7 @@ class AccessLog:
             if request.method in ("PATCH", "POST", "PUT") and request.body:
                 try:
                     records = json.loads(request.body).get("records", [])
-                    keys = tuple(json.dumps(r.get("fields", {}).get("Id")) for r in records)
+                    keys = tuple(json.dumps(key_of(r.get("fields", {}))) for r in records)
                 except (ValueError, AttributeError):
                     keys = ()
             error = reply.body.get("error") if isinstance(reply.body, dict) else None

@@ -231,9 +231,9 @@ def poison() -> list[Item]:
         Item(
             '{"Id": "poison-surrogate", "DonorDisplayName": "Jos\\ud800"}',
             "lone surrogate (escaped)",
-            hints=("UTF-8",),
+            hints=("not valid Unicode",),
         ),
-        Item("[" * 100_000 + "]" * 100_000, "nested 100,000 deep", hints=("RecursionError",)),
+        Item("[" * 100_000 + "]" * 100_000, "nested 100,000 deep", hints=("nested too deeply",)),
     ]
     return items
 

@@ -67,11 +67,9 @@ class World:
 def world(
     sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> Iterator[World]:
-    """A new container: queues with maxReceiveCount 3, an emulator that accepts the token and
-    its rotated successor, and the token in a Secrets Manager secret."""
-    config = default_emulator_config(
-        lockout_seconds=1.0, tokens={TOKEN: SCOPES, ROTATED_TOKEN: SCOPES}
-    )
+    """A new container: queues with maxReceiveCount 3, an emulator that accepts the token
+    (a test rotates it with `emulator.rotate_token`), and the token in a Secrets Manager secret."""
+    config = default_emulator_config(lockout_seconds=1.0, tokens={TOKEN: SCOPES})
     with LocalStack.start(
         sqs_endpoint=sqs_endpoint, emulator_config=config, max_receive_count=3
     ) as stack:
@@ -167,12 +165,12 @@ def test_wire_debug_shows_the_wire_and_still_masks_the_token_even_after_a_rotati
     assert world.invoke()["received"] == 0  # cold start on an empty queue
     world.send_run(0)
     assert world.invoke()["written"] == PER_RUN
-    # WHEN the secret is rotated, Airtable accepts the new token, and the poller reads it again
+    # WHEN the secret is rotated and Airtable refuses the old token: the warm container meets
+    # a 401 and reads the secret again (past Powertools' cache)
     world.secrets.put_secret_value(
         SecretId=world.secret_arn, SecretString=json.dumps({"token": ROTATED_TOKEN})
     )
-    parameters.clear_caches()
-    handler._adapters.cache_clear()  # a fresh read of the secret, as a new container does
+    world.stack.emulator.rotate_token(TOKEN, ROTATED_TOKEN)
     world.send_run(1)
     assert world.invoke()["written"] == PER_RUN
     out = world.output()

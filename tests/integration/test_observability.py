@@ -138,7 +138,8 @@ def test_each_dead_lettered_message_is_logged_with_its_reason_but_not_its_body(f
     assert len(letters) == len(POISON)
     assert all(line["level"] == "WARNING" and line["message_id"] for line in letters)
     reasons = sorted(line["reason"] for line in letters)
-    assert reasons[0].startswith("INVALID_VALUE_FOR_COLUMN") and "Donation Amount" in reasons[0]
+    assert reasons[0].startswith("Airtable answered 422 INVALID_VALUE_FOR_COLUMN")
+    assert "Donation Amount" in reasons[0] and reasons[0].count("INVALID_VALUE_FOR_COLUMN") == 1
     assert reasons[1].startswith("body is not valid JSON")
     # AND no message body, nor any value only a body holds, is in any log line
     for body in POISON + as_bodies(VALID):
