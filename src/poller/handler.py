@@ -267,6 +267,9 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, object]:
     try:
         summary = run(config, context.get_remaining_time_in_millis, this_run)
     except TokenNotConfiguredError as exc:
+        _publish_systemic(
+            []
+        )  # a data point for the dashboard, and nothing for Powertools to warn about
         return _not_configured(str(exc))
     except (ConfigError, ConfigErrors, SchemaUnavailableError, SecretUnavailableError) as exc:
         failure = cold_start_failure(exc)

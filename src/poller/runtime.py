@@ -180,6 +180,8 @@ class Runtime:
             probe = self._auth_probe(failure.route)
             if probe is not None:
                 return probe
+            # Airtable takes the token again; the table is checked too when it can be read.
+            return self._recheck_schema(state, failure, unreadable_means_fixed=True)
         return self._recheck_schema(state, failure)
 
     def _auth_probe(self, route: str) -> SystemicFailure | None:
@@ -197,13 +199,15 @@ class Runtime:
         return None
 
     def _recheck_schema(
-        self, state: RouteState, failure: SystemicFailure
+        self, state: RouteState, failure: SystemicFailure, *, unreadable_means_fixed: bool = False
     ) -> SystemicFailure | None:
         """The route's table checked against its mapping as the base is now; when it fits,
         the route is resolved again (a field deleted and made again has a new id)."""
         route = state.route
         schema = self._read_schema(state)
         if schema is None:
+            if unreadable_means_fixed:
+                return None
             # The token cannot read the schema: nothing to check with. Try writing again
             # once SYSTEMIC_RETRY_SECONDS have passed since the failure was first seen.
             waited = self.clock() - failure.since

@@ -155,11 +155,12 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         [
             (
                 "airtable.py",
-                "    return api.table(base_id, table)",
+                '    api.session.mount("https://", adapter)\n    return api\n',
+                '    api.session.mount("https://", adapter)\n'
                 "    from urllib3.util import Retry\n"
                 "    api.session.mount('http://', HTTPAdapter(max_retries=Retry(total=5, "
                 "backoff_factor=0.1, status_forcelist=(429,), allowed_methods=None)))\n"
-                "    return api.table(base_id, table)",
+                "    return api\n",
             )
         ],
     ),
@@ -242,7 +243,7 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         [
             (
                 "drain/writer.py",
-                "error = _uniform_rejection(outcome, request.entries) if self.guard else None",
+                "error = _uniform_rejection(outcome, request.entries)",
                 "error = None",
             )
         ],
