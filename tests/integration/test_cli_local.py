@@ -314,6 +314,25 @@ def test_peek_dlq_tells_no_room_from_moved_by_sqs(cli, stack):
     assert "SQS_REDRIVE" in out and "moved by SQS after maxReceiveCount" in out
 
 
+def test_a_poison_body_near_1_mib_is_dead_lettered_with_its_type_and_read_as_no_room(cli, stack):
+    # GIVEN a poison message whose body leaves room for its error type but not for any
+    # character of reason, dead-lettered through the real adapter into moto's DLQ
+    from poller.model import DeadLetter, Message
+    from poller.sqs import MAX_MESSAGE_BYTES, SqsQueue
+
+    spare = len("poller.error_type") + len("String") + len("MAPPING_ERROR") + 10
+    body = "x" * (MAX_MESSAGE_BYTES - spare)
+    letter = DeadLetter(Message(id="src-1", receipt="r", body=body), "body is not JSON " * 5)
+    stored = SqsQueue(stack.sqs, stack.queue_url, stack.dlq_url).dead_letter([letter])
+    assert [m.id for m in stored] == ["src-1"]
+    # WHEN peek-dlq reads it
+    status, out, _ = cli("peek-dlq", "--json")
+    # THEN it shows the poller's error type and says the reason had no room, not "moved by SQS"
+    (read,) = json.loads(out)["messages"]
+    assert status == 0 and read["error_type"] == "MAPPING_ERROR"
+    assert "left no room for one" in read["reason"] and "moved by SQS" not in read["reason"]
+
+
 # -- status: the last systemic failure -----------------------------------------------------------
 
 
