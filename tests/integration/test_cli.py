@@ -159,6 +159,10 @@ def test_status_answers_what_is_stuck_and_why(cli, stack, invoke, sqs_endpoint):
     assert "Donation Amount" in reasons["INVALID_VALUE_FOR_COLUMN"]["reason"]
     assert "waiting (visible)  3" in out and "oldest message     12m 34s" in out
     assert "1 x MAPPING_ERROR: body is not valid JSON" in out
+    # AND a reason that carries Airtable's error type does not repeat it
+    (rejected,) = [line for line in out.splitlines() if "Donation Amount" in line]
+    assert rejected.count("INVALID_VALUE_FOR_COLUMN") == 1
+    assert "1 x Airtable answered 422 INVALID_VALUE_FOR_COLUMN" in rejected
     # AND reading the reasons consumed nothing
     assert stack.counts(stack.dlq_url) == {"visible": 2, "in_flight": 0, "delayed": 0}
 

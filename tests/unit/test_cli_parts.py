@@ -23,7 +23,7 @@ from poller.cli.run import (
     progress_line,
 )
 from poller.cli.send import read_bodies
-from poller.cli.status import log_group, newest_systemic
+from poller.cli.status import log_group, newest_systemic, reason_text
 from poller.errors import SinkConfigurationError
 from poller.model import DeadLetter, Message
 from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
@@ -334,3 +334,11 @@ def test_moto_s_not_implemented_traceback_becomes_one_line() -> None:
         record.getMessage() == "moto: StartMessageMoveTask is not implemented (answered HTTP 500)"
     )
     assert other.getMessage() == "Error on request:\nKeyError"
+
+
+def test_a_reason_that_names_its_type_is_shown_alone() -> None:
+    airtable = 'Airtable answered 422 INVALID_VALUE_FOR_COLUMN: Field "X" cannot accept it'
+    assert reason_text("INVALID_VALUE_FOR_COLUMN", airtable) == airtable
+    assert reason_text("MAPPING_ERROR", "body is not valid JSON") == (
+        "MAPPING_ERROR: body is not valid JSON"
+    )
