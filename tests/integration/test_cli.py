@@ -84,13 +84,13 @@ def test_help_as_a_console_script_and_as_a_module():
     )
     # THEN both answer, listing the commands / the command's options
     assert script.returncode == 0 and module.returncode == 0
-    for command in ("status", "peek-dlq", "redrive", "send", "run", "check-config"):
+    for command in ("status", "peek-dlq", "redrive", "send", "run", "check-config", "init-tables"):
         assert command in script.stdout
     assert "StartMessageMoveTask" in module.stdout and "--method" in module.stdout
 
 
 @pytest.mark.parametrize(
-    "command", ["status", "peek-dlq", "redrive", "send", "run", "check-config"]
+    "command", ["status", "peek-dlq", "redrive", "send", "run", "check-config", "init-tables"]
 )
 def test_every_command_has_help_with_json_and_endpoint_flags(command, capsys):
     with pytest.raises(SystemExit) as exited:

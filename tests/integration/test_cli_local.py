@@ -92,7 +92,10 @@ COMMANDS = [
     ["send", "--sample", "1"],
     ["run", "--no-progress", "--timeout", "20"],
     ["check-config"],
+    ["init-tables"],
 ]
+#: Commands that read no queue: an unreachable SQS does not break them.
+NO_QUEUE_COMMANDS = ("check-config", "init-tables")
 
 
 def _case(name: str, env_file: Path, tmp_path: Path, stack: LocalStack) -> Path:
@@ -152,8 +155,9 @@ def test_no_command_shows_a_traceback_on_an_error(case, cli, env_file, tmp_path,
     # GIVEN an environment that cannot work, and a dead letter to move (when reachable)
     stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="x")
     path = _case(case, env_file, tmp_path, stack)
-    # (check-config does not read the queue: it is only in the cases that break it)
-    commands = COMMANDS[:-1] if case == "unreachable SQS" else COMMANDS
+    # (check-config and init-tables read no queue: they are only in the cases that break them)
+    unaffected = NO_QUEUE_COMMANDS if case == "unreachable SQS" else ()
+    commands = [c for c in COMMANDS if c[0] not in unaffected]
     for command in commands:
         # WHEN each command runs in it
         status, out, err = cli(*command, env=path)
@@ -196,10 +200,13 @@ def test_every_json_key_of_every_command_is_an_identifier(cli, stack, env_file, 
         ("run", "--no-progress"),
         ("check-config",),
         ("check-config", "--body", json.dumps({"Odd Key": 1, "Id": "x"})),
+        ("init-tables",),
         ("redrive",),
     ]
     outputs = [json.loads(cli(*args, "--json")[1]) for args in runs]
-    outputs += [json.loads(cli(cmd, "--json", env=bad)[1]) for cmd in ("run", "check-config")]
+    outputs += [
+        json.loads(cli(cmd, "--json", env=bad)[1]) for cmd in ("run", "check-config", "init-tables")
+    ]
     # THEN every key, at every depth, is a Python identifier
     found = [k for output in outputs for k in keys(output)]
     assert len(found) > 50
