@@ -342,3 +342,45 @@ def test_a_reason_that_names_its_type_is_shown_alone() -> None:
     assert reason_text("MAPPING_ERROR", "body is not valid JSON") == (
         "MAPPING_ERROR: body is not valid JSON"
     )
+
+
+# -- init-tables: what it reads ----------------------------------------------------------------
+
+
+def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
+    from poller.cli.init_tables import NO_QUEUE, load_config, table_specs
+    from poller.errors import ConfigErrors
+
+    # GIVEN the README's step 3: a token, a base, a table, a mapping file, no QUEUE_URL
+    env = {
+        "AIRTABLE_TOKEN": "patExample",
+        "AIRTABLE_BASE_ID": "appXXXXXXXXXXXXXX",
+        "AIRTABLE_TABLE": "Donations",
+        "FIELD_MAP_FILE": "field_maps/donations.json",
+        "MERGE_ON": "Id",
+    }
+    config = load_config(env)
+    # THEN the config is valid, and its one route is one table to plan
+    assert config.queue_url == NO_QUEUE
+    (spec,) = table_specs(config)
+    assert (spec.base_id, spec.table, spec.merge_on, spec.route) == (
+        "appXXXXXXXXXXXXXX",
+        "Donations",
+        ("Id",),
+        "default",
+    )
+    # AND a QUEUE_URL that is set is still checked, like every other variable
+    with pytest.raises(ConfigErrors) as raised:
+        load_config({**env, "QUEUE_URL": "not a url", "AIRTABLE_BASE_ID": "nope"})
+    assert {e.variable for e in raised.value.errors} == {"QUEUE_URL", "AIRTABLE_BASE_ID"}
+
+
+@pytest.mark.parametrize(("typed", "created"), [("y\n", True), ("YES\n", True), ("\n", False)])
+def test_init_tables_creates_only_on_yes(typed: str, created: bool) -> None:
+    import io
+
+    from poller.cli.init_tables import QUESTION, ask
+
+    prompt = io.StringIO()
+    assert ask(io.StringIO(typed), prompt) is created
+    assert prompt.getvalue() == QUESTION

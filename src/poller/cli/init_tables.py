@@ -122,5 +122,6 @@ def cmd_init_tables(args: argparse.Namespace) -> int:
 
 def ask(stdin: TextIO, prompt_to: TextIO) -> bool:
     """Ask QUESTION (on stderr: stdout is the result); True only for y or yes."""
+    sys.stdout.flush()  # the plan first
     print(QUESTION, end="", file=prompt_to, flush=True)
     return stdin.readline().strip().lower() in ("y", "yes")
