@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from .common import emit
+from .common import emit, quiet
 
 #: Stands in for QUEUE_URL when it is unset: `Config.from_env` requires a queue, and
 #: init-tables never reads one. Every other variable is validated as the function does.
@@ -100,7 +100,8 @@ def cmd_init_tables(args: argparse.Namespace) -> int:
     else:
         confirmed = ask(sys.stdin, sys.stderr)
         outcome = "" if confirmed else "not confirmed; nothing was changed"
-    done = apply(api, planned, limiter_for=pace) if confirmed else []
+    with quiet("poller"):  # what was done is printed below; no log line repeats it
+        done = apply(api, planned, limiter_for=pace) if confirmed else []
     if confirmed:
         outcome = f"done: {len(done)} change(s)"
     if planned.misfits:
