@@ -16,15 +16,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .sqs import MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
+from .sqs import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
 
 #: SQS batch limits: 10 entries, and (since August 2025) 1 MiB per request.
 BATCH_ENTRIES = 10
 BATCH_BYTES = 1024 * 1024 - 16 * 1024
 PEEK_VISIBILITY_SECONDS = 30
 NO_REASON = "no poller reason: moved by SQS after maxReceiveCount receives"
-#: The smallest `poller.reason` attribute SQS could take: its name, its type, one character.
-_SMALLEST_REASON_BYTES = len("poller.reason") + len("String") + 1
+#: A dead letter with neither `poller.error_type` nor `poller.reason` and less room than
+#: this left of the 1 MiB had no room for them (the poller fits the type first, and a
+#: reason only beside it: `sqs.SqsQueue._dead_letter_request`).
+_NO_ROOM_BYTES = LARGEST_ERROR_TYPE_BYTES
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def _letter(raw: dict[str, Any]) -> Letter:
     error_type = attributes.get("poller.error_type")
     if not reason:
         size = message_bytes(raw)
-        if error_type or MAX_MESSAGE_BYTES - size < _SMALLEST_REASON_BYTES:
+        if error_type or MAX_MESSAGE_BYTES - size < _NO_ROOM_BYTES:
             reason = no_room_reason(size)
             error_type = error_type or "NO_ROOM_FOR_REASON"
     return Letter(
@@ -212,9 +214,10 @@ def no_room_reason(size: int) -> str:
     """Why a dead letter has no reason when SQS's 1 MiB limit left no room for one.
 
     The poller fits its reason into what the body leaves of SQS's 1 MiB (`sqs.py`,
-    `_dead_letter_request`) and logs it when none fits. Such a letter carries
-    `poller.error_type` without `poller.reason`, or, when not even that fitted, nothing
-    (then it is known by its size)."""
+    `_dead_letter_request`) and logs it when none fits. It fits the error type first, so
+    such a letter carries `poller.error_type` without `poller.reason`, or, when not even
+    the type fitted, neither (then it is known by its size: less than
+    `sqs.LARGEST_ERROR_TYPE_BYTES` left of the 1 MiB)."""
     return (
         f"no poller reason: the {size}-byte message left no room for one within SQS's "
         f'{MAX_MESSAGE_BYTES}-byte limit; the poller logged it ("no room for a reason next '

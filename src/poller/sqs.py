@@ -19,6 +19,11 @@ REASON_ATTRIBUTES = (
     "poller.receive_count",
 )
 MAX_REASON_CHARS = 1000
+#: An error type is cut to this many characters (Airtable's longest is about 40), so that
+#: the room it needs has a known bound.
+MAX_ERROR_TYPE_CHARS = 64
+#: The most a `poller.error_type` attribute counts towards the 1 MiB: its name, type, value.
+LARGEST_ERROR_TYPE_BYTES = len("poller.error_type") + len("String") + MAX_ERROR_TYPE_CHARS
 #: SQS's limit for one message: the body and every attribute's name, type and value together.
 MAX_MESSAGE_BYTES = 1_048_576
 
@@ -88,9 +93,9 @@ class SqsQueue:
     def _dead_letter_request(self, letter: DeadLetter) -> dict[str, Any]:
         message = letter.message
         body = message.body if message.body else " "
-        wanted = {
-            "poller.reason": _text(letter.reason[:MAX_REASON_CHARS]),
-            "poller.error_type": _text(letter.error_type),
+        error_type = _text(letter.error_type[:MAX_ERROR_TYPE_CHARS])
+        reason = letter.reason[:MAX_REASON_CHARS] or "-"
+        others = {
             "poller.source_message_id": _text(message.id),
             "poller.receive_count": {
                 "DataType": "Number",
@@ -98,22 +103,29 @@ class SqsQueue:
             },
         }
         for name, value in message.attributes.items():
-            wanted.setdefault(name, _text(value))
+            others.setdefault(name, _text(value))
         # Attributes count towards SQS's 1 MiB limit with the body: a poison body close to
         # 1 MiB plus a long reason would be refused, and the message would stay in the source
         # queue for the redrive policy to move without any reason. Fit them in the room
-        # left, most useful first, shortening the reason if it must.
+        # left: the error type first, then the reason in what remains (shortened if it
+        # must), so that `poller.error_type` without `poller.reason` always means "no room
+        # for a reason" (what `admin._letter` reads), and a reason never stands without its
+        # type. When not even the type fits, neither goes, and the room left is smaller
+        # than `LARGEST_ERROR_TYPE_BYTES`: that is how such a letter is known.
         room = MAX_MESSAGE_BYTES - len(body.encode("utf-8"))
         attributes: dict[str, Any] = {}
-        for name, value in wanted.items():
+        type_bytes = _attribute_bytes("poller.error_type", error_type)
+        if type_bytes <= room:
+            attributes["poller.error_type"] = error_type
+            room -= type_bytes
+            overhead = len("poller.reason") + len("String")
+            fitted = _fit(reason, room - overhead)
+            if fitted:
+                attributes["poller.reason"] = _text(fitted)
+                room -= _attribute_bytes("poller.reason", attributes["poller.reason"])
+        for name, value in others.items():
             if len(attributes) >= 10:
                 break
-            if name == "poller.reason":
-                text = value["StringValue"]
-                reason = _fit(text, room - (_attribute_bytes(name, value) - len(text.encode())))
-                if not reason:
-                    continue
-                value = _text(reason)
             size = _attribute_bytes(name, value)
             if size <= room:
                 attributes[name] = value

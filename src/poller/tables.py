@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PollerError
 from .mapping import FieldMap, FieldSpec
+from .model import DEFAULT_ROUTE
 from .policies import RateLimiter
 from .schema import find, schema_problems
 
@@ -65,6 +66,15 @@ class TableSpec:
     table: str
     field_map: FieldMap
     merge_on: tuple[str, ...] = ()
+    #: The route's name, to name it in misfits ("" or "default": the single-table variables).
+    route: str = ""
+
+    def label(self, variable: str) -> str:
+        """Who a problem is about: the route by name, else the single-table `variable`."""
+        if self.route and self.route != DEFAULT_ROUTE:
+            suffix = " merge_on" if variable == "MERGE_ON" else ""
+            return f'route "{self.route}"{suffix}'
+        return variable
 
 
 @dataclass(frozen=True)
@@ -302,7 +312,7 @@ def _plan_table(
     for route in group:
         for problem in schema_problems(after, table, route.field_map, route.merge_on):
             if not any(problem.problem.startswith(f'targets "{name}"') for name in reported):
-                misfits.append(f"{problem.variable} {problem.problem}")
+                misfits.append(f"{route.label(problem.variable)} {problem.problem}")
     result.misfits += [Misfit(base_id, table, m) for m in dict.fromkeys(misfits)]
     if existing is None:
         result.create_tables.append(CreateTable(base_id, table, tuple(wanted)))

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from devstack import donation
 from devstack.feeder import as_bodies
-from devstack.stack import REGION, LocalStack
+from devstack.stack import BASE_ID, REGION, LocalStack
 
 from poller.cli import main
 
@@ -84,13 +84,13 @@ def test_help_as_a_console_script_and_as_a_module():
     )
     # THEN both answer, listing the commands / the command's options
     assert script.returncode == 0 and module.returncode == 0
-    for command in ("status", "peek-dlq", "redrive", "send", "run", "check-config"):
+    for command in ("status", "peek-dlq", "redrive", "send", "run", "check-config", "init-tables"):
         assert command in script.stdout
     assert "StartMessageMoveTask" in module.stdout and "--method" in module.stdout
 
 
 @pytest.mark.parametrize(
-    "command", ["status", "peek-dlq", "redrive", "send", "run", "check-config"]
+    "command", ["status", "peek-dlq", "redrive", "send", "run", "check-config", "init-tables"]
 )
 def test_every_command_has_help_with_json_and_endpoint_flags(command, capsys):
     with pytest.raises(SystemExit) as exited:
@@ -159,6 +159,10 @@ def test_status_answers_what_is_stuck_and_why(cli, stack, invoke, sqs_endpoint):
     assert "Donation Amount" in reasons["INVALID_VALUE_FOR_COLUMN"]["reason"]
     assert "waiting (visible)  3" in out and "oldest message     12m 34s" in out
     assert "1 x MAPPING_ERROR: body is not valid JSON" in out
+    # AND a reason that carries Airtable's error type does not repeat it
+    (rejected,) = [line for line in out.splitlines() if "Donation Amount" in line]
+    assert rejected.count("INVALID_VALUE_FOR_COLUMN") == 1
+    assert "1 x Airtable answered 422 INVALID_VALUE_FOR_COLUMN" in rejected
     # AND reading the reasons consumed nothing
     assert stack.counts(stack.dlq_url) == {"visible": 2, "in_flight": 0, "delayed": 0}
 
@@ -303,7 +307,8 @@ def test_check_config_builds_a_sample_and_gives_advice_for_plain_entries(cli):
     # THEN the sample follows the table's types, and untyped currency/dateTime entries are noted
     fields = {f["field"]: f["value"] for f in data["sample"]["fields"]}
     assert data["ok"] and fields["Donation Amount"] == 12.5
-    notes = " ".join(data["schema_check"]["notes"])
+    (route,) = data["routes"]
+    notes = " ".join(route["schema_check"]["notes"])
     assert '"Donation Amount" is a currency field' in notes
     assert '"Creation Date" is a dateTime field' in notes
 
@@ -334,6 +339,141 @@ def test_check_config_lists_every_bad_variable(cli, env_file):
     status, out, _ = cli("check-config")
     assert status == 1 and out.startswith("configuration is invalid:")
     assert "WAIT_TIME_SECONDS" in out and "MERGE_ON" in out
+
+
+FUNDRAISERS_BASE = "appFundraisers001"
+ROUTES = {
+    "routes": [
+        {
+            "name": "donations",
+            "when": {"DonationAmount": {"exists": True}},
+            "base": BASE_ID,
+            "table": "Donations",
+            "fields": {
+                "Id": "Id",
+                "DonationAmount": {"field": "Donation Amount", "type": "currency"},
+            },
+            "merge_on": ["Id"],
+        },
+        {
+            "name": "fundraisers",
+            "when": {"$Envelope.detail-type": "FundraiserCreated"},
+            "envelope": "eventbridge",
+            "base": FUNDRAISERS_BASE,
+            "table": "Fundraisers",
+            "fields": {"FundraiserId": "Fundraiser Id", "Name": {"field": "Name", "type": "text"}},
+        },
+    ]
+}
+
+
+@pytest.fixture
+def routes_env(stack, env_file):
+    """ROUTES into the Donations base and a Fundraisers base (whose Name is a checkbox)."""
+    stack.emulator.define_base(
+        FUNDRAISERS_BASE,
+        {
+            "tables": [
+                {
+                    "name": "Fundraisers",
+                    "fields": [
+                        {"name": "Fundraiser Id", "type": "singleLineText"},
+                        {"name": "Name", "type": "checkbox", "options": {}},
+                    ],
+                }
+            ]
+        },
+    )
+    edit_env(
+        env_file,
+        AIRTABLE_BASE_ID=None,
+        AIRTABLE_TABLE=None,
+        FIELD_MAP=None,
+        MERGE_ON=None,
+        ROUTES=json.dumps(ROUTES),
+    )
+    return env_file
+
+
+def fundraiser_event(fundraiser_id: str) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "FundraiserCreated",
+            "source": "donations.app",
+            "account": "123456789012",
+            "time": "2026-11-24T12:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {"FundraiserId": fundraiser_id, "Name": "Spring drive"},
+        }
+    )
+
+
+def test_check_config_shows_and_checks_every_route(cli, routes_env):
+    # GIVEN two routes in two bases; the second's table has a checkbox where text is written
+    # WHEN checked with a FundraiserCreated event from EventBridge
+    status, out, _ = cli("check-config", "--body", fundraiser_event("f-1"))
+    data = json.loads(cli("check-config", "--json", "--body", fundraiser_event("f-1"))[1])
+    # THEN every route is shown: name, base, table, when, envelope, merge fields, mapping
+    assert [(r["name"], r["base"], r["table"]) for r in data["routes"]] == [
+        ("donations", BASE_ID, "Donations"),
+        ("fundraisers", FUNDRAISERS_BASE, "Fundraisers"),
+    ]
+    assert f'route "fundraisers": base {FUNDRAISERS_BASE}, table "Fundraisers"' in out
+    assert '  when      $Envelope.detail-type equals "FundraiserCreated"' in out
+    assert "  envelope  eventbridge\n" in out and "  envelope  auto (ENVELOPE)" in out
+    assert '    DonationAmount -> "Donation Amount" (currency)' in out
+    # AND each route's table was checked: the first fits, the second's problem names the route
+    donations, fundraisers = (r["schema_check"] for r in data["routes"])
+    assert donations["result"] == "passed (2 field(s) fit the table)"
+    assert fundraisers["result"] == "FAILED"
+    assert fundraisers["problems"][0].startswith('route "fundraisers" writes text to "Name"')
+    # AND the sample went through the router: it matched the fundraisers route, unwrapped
+    assert data["sample"]["route"] == "fundraisers"
+    assert {f["field"]: f["value"] for f in data["sample"]["fields"]} == {
+        "Fundraiser Id": "f-1",
+        "Name": "Spring drive",
+    }
+    assert f'matched route "fundraisers": would write to base {FUNDRAISERS_BASE}' in out
+    # AND the create-mode route is warned about; the table that does not fit makes it NOT OK
+    shown = [line.removeprefix("warning: ") for line in out.splitlines()]
+    assert data["warnings"] and set(data["warnings"]) <= set(shown)
+    assert 'warning: route "fundraisers" has no merge_on: records are created' in out
+    assert status == 1 and out.rstrip().endswith("NOT OK")
+
+
+def test_check_config_says_when_no_route_matches(cli, routes_env):
+    status, out, _ = cli("check-config", "--no-schema", "--body", json.dumps({"unrelated": 1}))
+    assert status == 1
+    assert 'would be dead-lettered: no route matched (top-level keys: ["unrelated"])' in out
+
+
+def test_a_built_sample_that_no_route_takes_is_a_note_not_a_failure(cli, routes_env):
+    # GIVEN the fundraisers route first: a sample built from its mapping is no EventBridge event
+    routes = {"routes": [ROUTES["routes"][1], ROUTES["routes"][0]]}
+    edit_env(routes_env, ROUTES=json.dumps(routes))
+    # WHEN checked without a message THEN that says nothing about the config: still OK
+    status, out, _ = cli("check-config", "--no-schema")
+    assert status == 0 and out.rstrip().endswith("OK")
+    assert 'sample message (built from route "fundraisers"\'s mapping)' in out
+    assert "note: no route matched" in out and "pass --body or --message" in out
+
+
+def test_check_config_with_one_table_shows_the_default_route_and_warns_about_create_mode(
+    cli, env_file
+):
+    # GIVEN the single-table variables without MERGE_ON
+    edit_env(env_file, MERGE_ON=None)
+    status, out, _ = cli("check-config")
+    # THEN one route named "default" takes every message, and create mode is warned about
+    assert status == 0, out
+    assert f'route "default": base {BASE_ID}, table "Donations"' in out
+    assert "  when      every message" in out
+    assert "  merge on  - (every message creates a record)" in out
+    assert "warning: MERGE_ON is not set: records are created, not upserted" in out
+    assert 'matched route "default"' in out
 
 
 # -- helpers ----------------------------------------------------------------------------

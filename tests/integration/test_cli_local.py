@@ -92,7 +92,10 @@ COMMANDS = [
     ["send", "--sample", "1"],
     ["run", "--no-progress", "--timeout", "20"],
     ["check-config"],
+    ["init-tables"],
 ]
+#: Commands that read no queue: an unreachable SQS does not break them.
+NO_QUEUE_COMMANDS = ("check-config", "init-tables")
 
 
 def _case(name: str, env_file: Path, tmp_path: Path, stack: LocalStack) -> Path:
@@ -152,8 +155,9 @@ def test_no_command_shows_a_traceback_on_an_error(case, cli, env_file, tmp_path,
     # GIVEN an environment that cannot work, and a dead letter to move (when reachable)
     stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="x")
     path = _case(case, env_file, tmp_path, stack)
-    # (check-config does not read the queue: it is only in the cases that break it)
-    commands = COMMANDS[:-1] if case == "unreachable SQS" else COMMANDS
+    # (check-config and init-tables read no queue: they are only in the cases that break them)
+    unaffected = NO_QUEUE_COMMANDS if case == "unreachable SQS" else ()
+    commands = [c for c in COMMANDS if c[0] not in unaffected]
     for command in commands:
         # WHEN each command runs in it
         status, out, err = cli(*command, env=path)
@@ -196,10 +200,13 @@ def test_every_json_key_of_every_command_is_an_identifier(cli, stack, env_file, 
         ("run", "--no-progress"),
         ("check-config",),
         ("check-config", "--body", json.dumps({"Odd Key": 1, "Id": "x"})),
+        ("init-tables",),
         ("redrive",),
     ]
     outputs = [json.loads(cli(*args, "--json")[1]) for args in runs]
-    outputs += [json.loads(cli(cmd, "--json", env=bad)[1]) for cmd in ("run", "check-config")]
+    outputs += [
+        json.loads(cli(cmd, "--json", env=bad)[1]) for cmd in ("run", "check-config", "init-tables")
+    ]
     # THEN every key, at every depth, is a Python identifier
     found = [k for output in outputs for k in keys(output)]
     assert len(found) > 50
@@ -312,6 +319,25 @@ def test_peek_dlq_tells_no_room_from_moved_by_sqs(cli, stack):
     assert status == 0
     assert "REJECTED" in out and "left no room for one within SQS's 1048576-byte limit" in out
     assert "SQS_REDRIVE" in out and "moved by SQS after maxReceiveCount" in out
+
+
+def test_a_poison_body_near_1_mib_is_dead_lettered_with_its_type_and_read_as_no_room(cli, stack):
+    # GIVEN a poison message whose body leaves room for its error type but not for any
+    # character of reason, dead-lettered through the real adapter into moto's DLQ
+    from poller.model import DeadLetter, Message
+    from poller.sqs import MAX_MESSAGE_BYTES, SqsQueue
+
+    spare = len("poller.error_type") + len("String") + len("MAPPING_ERROR") + 10
+    body = "x" * (MAX_MESSAGE_BYTES - spare)
+    letter = DeadLetter(Message(id="src-1", receipt="r", body=body), "body is not JSON " * 5)
+    stored = SqsQueue(stack.sqs, stack.queue_url, stack.dlq_url).dead_letter([letter])
+    assert [m.id for m in stored] == ["src-1"]
+    # WHEN peek-dlq reads it
+    status, out, _ = cli("peek-dlq", "--json")
+    # THEN it shows the poller's error type and says the reason had no room, not "moved by SQS"
+    (read,) = json.loads(out)["messages"]
+    assert status == 0 and read["error_type"] == "MAPPING_ERROR"
+    assert "left no room for one" in read["reason"] and "moved by SQS" not in read["reason"]
 
 
 # -- status: the last systemic failure -----------------------------------------------------------

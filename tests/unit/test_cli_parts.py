@@ -23,10 +23,10 @@ from poller.cli.run import (
     progress_line,
 )
 from poller.cli.send import read_bodies
-from poller.cli.status import log_group, newest_systemic
+from poller.cli.status import log_group, newest_systemic, reason_text
 from poller.errors import SinkConfigurationError
 from poller.model import DeadLetter, Message
-from poller.sqs import MAX_MESSAGE_BYTES, SqsQueue
+from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
 
 # -- send: bodies verbatim ------------------------------------------------------------------
 
@@ -202,6 +202,66 @@ def test_a_poller_error_type_without_a_reason_means_no_room() -> None:
     assert read.error_type == "MAPPING_ERROR" and "no room" in read.reason
 
 
+TYPE = "INVALID_VALUE_FOR_COLUMN"
+#: What `poller.error_type` = TYPE counts towards the 1 MiB (name, data type, value).
+TYPE_BYTES = len("poller.error_type") + len("String") + len(TYPE)
+REASON_OVERHEAD = len("poller.reason") + len("String")
+
+
+def _near_limit(spare: int) -> dict:
+    """The dead-letter request for a body that leaves `spare` bytes of SQS's 1 MiB."""
+    queue = SqsQueue(client=None, queue_url="q", dead_letter_queue_url="dlq")
+    body = "x" * (MAX_MESSAGE_BYTES - spare)
+    reason = "Airtable answered 422 INVALID_VALUE_FOR_COLUMN: " + "a long reason " * 10
+    letter = DeadLetter(Message(id="src", receipt="r", body=body), reason, TYPE)
+    return queue._dead_letter_request(letter)
+
+
+@pytest.mark.parametrize("extra", [0, REASON_OVERHEAD])
+def test_the_error_type_is_fitted_before_the_reason(extra: int) -> None:
+    # GIVEN a body that leaves room for the error type, and for at most a reason's name and
+    # type beside it (room a reason alone would have fitted in, cut short)
+    request = _near_limit(TYPE_BYTES + extra)
+    attributes = request["MessageAttributes"]
+    # THEN the type is kept and the reason, which has no character of room, is not: the
+    # dependable "no room" marker, which peek-dlq reads as such
+    assert attributes["poller.error_type"]["StringValue"] == TYPE
+    assert "poller.reason" not in attributes
+    read = admin._letter(_as_received(request))
+    assert read.error_type == TYPE and "no room" in read.reason
+
+
+def test_a_reason_cut_short_keeps_its_error_type() -> None:
+    # GIVEN room for the type and 20 characters of reason
+    request = _near_limit(TYPE_BYTES + REASON_OVERHEAD + 20)
+    attributes = request["MessageAttributes"]
+    # THEN both are there: the reason shortened to what fits, never a reason without its type
+    assert attributes["poller.error_type"]["StringValue"] == TYPE
+    assert attributes["poller.reason"]["StringValue"] == "Airtable answered 42"
+    read = admin._letter(_as_received(request))
+    assert read.error_type == TYPE and read.reason == "Airtable answered 42"
+    assert admin.message_bytes(_as_received(request)) == MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("spare", [REASON_OVERHEAD + 5, TYPE_BYTES - 1])
+def test_without_room_for_the_type_there_is_no_reason_either(spare: int) -> None:
+    # GIVEN room for a shortened reason but not for the error type
+    request = _near_limit(spare)
+    # THEN neither is sent (a reason without its type would read as moved by SQS), and
+    # peek-dlq still says there was no room, from the size
+    assert "poller.reason" not in request["MessageAttributes"]
+    assert "poller.error_type" not in request["MessageAttributes"]
+    read = admin._letter(_as_received(request))
+    assert read.error_type == "NO_ROOM_FOR_REASON" and "no room" in read.reason
+
+
+def test_a_long_error_type_is_cut_to_its_bound() -> None:
+    queue = SqsQueue(client=None, queue_url="q", dead_letter_queue_url="dlq")
+    letter = DeadLetter(Message(id="src", receipt="r", body="{}"), "why", "T" * 500)
+    value = queue._dead_letter_request(letter)["MessageAttributes"]["poller.error_type"]
+    assert value["StringValue"] == "T" * MAX_ERROR_TYPE_CHARS
+
+
 def test_a_message_sqs_moved_still_says_so() -> None:
     read = admin._letter(_as_received({"MessageBody": "{}", "MessageAttributes": {}}))
     assert read.error_type == "SQS_REDRIVE" and read.reason == admin.NO_REASON
@@ -274,3 +334,53 @@ def test_moto_s_not_implemented_traceback_becomes_one_line() -> None:
         record.getMessage() == "moto: StartMessageMoveTask is not implemented (answered HTTP 500)"
     )
     assert other.getMessage() == "Error on request:\nKeyError"
+
+
+def test_a_reason_that_names_its_type_is_shown_alone() -> None:
+    airtable = 'Airtable answered 422 INVALID_VALUE_FOR_COLUMN: Field "X" cannot accept it'
+    assert reason_text("INVALID_VALUE_FOR_COLUMN", airtable) == airtable
+    assert reason_text("MAPPING_ERROR", "body is not valid JSON") == (
+        "MAPPING_ERROR: body is not valid JSON"
+    )
+
+
+# -- init-tables: what it reads ----------------------------------------------------------------
+
+
+def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
+    from poller.cli.init_tables import NO_QUEUE, load_config, table_specs
+    from poller.errors import ConfigErrors
+
+    # GIVEN the README's step 3: a token, a base, a table, a mapping file, no QUEUE_URL
+    env = {
+        "AIRTABLE_TOKEN": "patExample",
+        "AIRTABLE_BASE_ID": "appXXXXXXXXXXXXXX",
+        "AIRTABLE_TABLE": "Donations",
+        "FIELD_MAP_FILE": "field_maps/donations.json",
+        "MERGE_ON": "Id",
+    }
+    config = load_config(env)
+    # THEN the config is valid, and its one route is one table to plan
+    assert config.queue_url == NO_QUEUE
+    (spec,) = table_specs(config)
+    assert (spec.base_id, spec.table, spec.merge_on, spec.route) == (
+        "appXXXXXXXXXXXXXX",
+        "Donations",
+        ("Id",),
+        "default",
+    )
+    # AND a QUEUE_URL that is set is still checked, like every other variable
+    with pytest.raises(ConfigErrors) as raised:
+        load_config({**env, "QUEUE_URL": "not a url", "AIRTABLE_BASE_ID": "nope"})
+    assert {e.variable for e in raised.value.errors} == {"QUEUE_URL", "AIRTABLE_BASE_ID"}
+
+
+@pytest.mark.parametrize(("typed", "created"), [("y\n", True), ("YES\n", True), ("\n", False)])
+def test_init_tables_creates_only_on_yes(typed: str, created: bool) -> None:
+    import io
+
+    from poller.cli.init_tables import QUESTION, ask
+
+    prompt = io.StringIO()
+    assert ask(io.StringIO(typed), prompt) is created
+    assert prompt.getvalue() == QUESTION

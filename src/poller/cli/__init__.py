@@ -5,7 +5,8 @@
   redrive       move dead letters back to the source queue
   send          send messages from a JSON/JSONL file, or sample events
   run           one local invocation of the real handler, with a progress display
-  check-config  validate the environment and mapping, check the table, preview a record
+  check-config  validate the environment and routes, check each table, preview a record
+  init-tables   create each route's table and its missing fields from the mapping
 
 Every command reads the poller's own variables (QUEUE_URL, DEAD_LETTER_QUEUE_URL, FIELD_MAP,
 ...; see README.md, "Configuration") and boto3's (AWS_ENDPOINT_URL_SQS, AWS_REGION,
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import check_config, dlq, run, send, status
+from . import check_config, dlq, init_tables, run, send, status
 from .common import (
     PROG,
     CommandFailed,
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_parser(command)
     run.add_parser(command)
     check_config.add_parser(command)
+    init_tables.add_parser(command)
     return parser
 
 

@@ -101,7 +101,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         why: list[str] = []
         if grouped:
             why.append(f"  why ({len(letters)} read, nothing consumed):")
-            why += [f"    {n:>4} x {t}: {r}" for n, t, r in grouped]
+            why += [f"    {n:>4} x {reason_text(t, r)}" for n, t, r in grouped]
         elif dlq is not None and dlq.visible and args.no_reasons:
             why.append("  why: not read (--no-reasons); see `poller peek-dlq`")
         lines[-1:-1] = why
@@ -205,6 +205,12 @@ def _json_line(text: str) -> dict[str, Any] | None:
     except (json.JSONDecodeError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def reason_text(error_type: str, reason: str) -> str:
+    """`TYPE: reason`, or the reason alone when it names its type already (a write Airtable
+    refused reads "Airtable answered 422 INVALID_VALUE_FOR_COLUMN: ...")."""
+    return reason if error_type and error_type in reason else f"{error_type}: {reason}"
 
 
 def systemic_text(systemic: Mapping[str, Any]) -> str:

@@ -1,0 +1,128 @@
+"""`poller init-tables`: create each route's table, and the fields it lacks, from the mapping
+(issue 10 §4).
+
+It reads the configuration like every command, plans against each base's schema
+(`tables.plan`), prints the plan, asks on a terminal (or takes `--yes`), and makes the
+changes through Airtable's meta API (`tables.apply`, token scope `schema.bases:write`). It
+never changes or deletes an existing field: a misfit is reported and left alone, and makes
+the exit status 1.
+
+It needs only the routes (or the single-table variables), the token and AIRTABLE_API_URL:
+it runs before the stack exists, so QUEUE_URL may be unset (see `load_config`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from .common import emit, quiet
+
+#: Stands in for QUEUE_URL when it is unset: `Config.from_env` requires a queue, and
+#: init-tables never reads one. Every other variable is validated as the function does.
+NO_QUEUE = "https://sqs.us-east-1.amazonaws.com/000000000000/init-tables-reads-no-queue"
+QUESTION = "create these? [y/N] "
+#: Said when the plan has changes but nobody may confirm them.
+NEEDS_YES = "stdin is not a terminal, so nobody can answer; pass --yes to create these"
+
+
+def add_parser(command: Any) -> None:
+    init = command(
+        "init-tables",
+        "create each route's table and its missing fields from the mapping",
+        "Compare each route's table (or the single table) with its typed mapping, print the\n"
+        "plan (tables to create, fields to add, existing fields that do not fit), ask, and\n"
+        "create what is missing through Airtable's meta API (token scope\n"
+        "schema.bases:write). Existing fields are never changed or deleted. Exit status 1\n"
+        "when a field does not fit, or when the plan was not confirmed.",
+    )
+    init.add_argument(
+        "--yes", action="store_true", help="create without asking (needed without a terminal)"
+    )
+    init.set_defaults(handler=cmd_init_tables)
+
+
+def load_config(env: Mapping[str, str]) -> Any:
+    """The validated `Config`; QUEUE_URL, when unset, is replaced by `NO_QUEUE` (the one
+    variable the function needs and init-tables does not)."""
+    from ..config import Config
+
+    if not env.get("QUEUE_URL", "").strip():
+        env = {**env, "QUEUE_URL": NO_QUEUE}
+    return Config.from_env(env)
+
+
+def table_specs(config: Any) -> list[Any]:
+    """One `TableSpec` per route, in route order. Routes writing to the same table of a
+    base are merged by `tables.plan` (one table, the union of their fields, the first
+    route's first)."""
+    from ..tables import TableSpec
+
+    return [TableSpec(r.base_id, r.table, r.field_map, r.merge_on, r.name) for r in config.routes]
+
+
+def cmd_init_tables(args: argparse.Namespace) -> int:
+    from ..airtable import make_api
+    from ..credentials import TokenSource
+    from ..errors import ConfigErrors
+    from ..tables import apply, per_base_limiters, plan
+
+    try:
+        config = load_config(os.environ)
+    except ConfigErrors as exc:
+        problems = [str(e) for e in exc.errors]
+        emit(
+            args,
+            {"ok": False, "problems": problems},
+            lambda: "configuration is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
+        )
+        return 1
+    tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
+    api = make_api(
+        token=tokens.current(),
+        api_url=config.api_url,
+        timeout=config.tuning.airtable_timeout_seconds,
+    )
+    pace = per_base_limiters()
+    planned = plan(api, table_specs(config), limiter_for=pace)
+    if not args.json:
+        print("plan:")
+        print("\n".join(f"  {line}" for line in planned.describe()))
+    if not planned.has_changes:
+        confirmed, outcome = False, "nothing to create: every table and mapped field exists"
+    elif args.yes:
+        confirmed, outcome = True, ""
+    elif not sys.stdin.isatty():
+        confirmed, outcome = False, f"{NEEDS_YES}; nothing was changed"
+    else:
+        confirmed = ask(sys.stdin, sys.stderr)
+        outcome = "" if confirmed else "not confirmed; nothing was changed"
+    with quiet("poller"):  # what was done is printed below; no log line repeats it
+        done = apply(api, planned, limiter_for=pace) if confirmed else []
+    if confirmed:
+        outcome = f"done: {len(done)} change(s)"
+    if planned.misfits:
+        outcome += (
+            f"; {len(planned.misfits)} misfit(s) left alone: change the mapping or the field "
+            "in Airtable, then run again"
+        )
+    ok = not planned.misfits and (confirmed or not planned.has_changes)
+    data = {
+        "ok": ok,
+        "plan": planned.to_dict(),
+        "confirmed": confirmed,
+        "done": done,
+        "outcome": outcome,
+    }
+    emit(args, data, lambda: "\n".join([*(f"  {d}" for d in done), outcome]))
+    return 0 if ok else 1
+
+
+def ask(stdin: TextIO, prompt_to: TextIO) -> bool:
+    """Ask QUESTION (on stderr: stdout is the result); True only for y or yes."""
+    sys.stdout.flush()  # the plan first
+    print(QUESTION, end="", file=prompt_to, flush=True)
+    return stdin.readline().strip().lower() in ("y", "yes")
