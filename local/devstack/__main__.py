@@ -29,7 +29,7 @@ DEFAULT_EVENT = ROOT / "events" / "scheduled-event.json"
 #: What `serve` writes for the `poller` CLI, which reads it by default (gitignored: it holds
 #: the local token).
 ENV_FILE = ROOT / "local.json"
-#: The typed Donations mapping the function ships (README, "Field mapping").
+#: The typed Donations mapping the function ships (docs/field-mapping.md).
 FIELD_MAP_FILE = "field_maps/donations.json"
 BODY_CHARS = 100
 

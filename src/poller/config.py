@@ -1,6 +1,6 @@
 """The one validated configuration object, built from the environment in one place.
 
-Every variable is part of the public contract and documented in README.md. A bad value
+Every variable is part of the public contract and documented in docs/configuration.md. A bad value
 stops the run before any message is touched, with a message naming the variable.
 """
 
@@ -32,7 +32,7 @@ SCHEMA_CHECK_MODES = ("auto", "on", "off")
 
 @dataclass(frozen=True)
 class Tuning:
-    """Knobs with safe defaults; each is an environment variable (README, "Configuration")."""
+    """Knobs with safe defaults; each is an environment variable (docs/configuration.md)."""
 
     wait_time_seconds: int = 1
     max_rps: float = 5.0

@@ -33,7 +33,7 @@ Once the table's schema is known, `FieldMap.resolved` attaches each target's Air
 id and type: records are then keyed by field id (a renamed field keeps working), and a plain
 entry bound for a number, currency or percent field gets the same 2^53 check as a typed one
 (`convert.check_safe_number`). Reasons keep the human field names. The operator's guide,
-with examples, is README.md, "Field mapping".
+with examples, is docs/field-mapping.md.
 """
 
 from __future__ import annotations

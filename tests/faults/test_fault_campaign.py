@@ -23,7 +23,7 @@ the runs did, whatever their number or how each one ended. Where a scenario need
 holds by pacing, a floor no machine can beat: a run cannot write 40 messages in 0.8 s at
 5 requests/s.
 
-Which assertion catches which behaviour (the mutation results are in README.md, "Delivery guarantees"):
+Which assertion catches which behaviour (the mutation results are in docs/guarantees.md):
   A1 rows: exactly once, right values ........ bisection, retries, idempotent upsert, killed runs
   A2 DLQ holds exactly the poison, with reasons  per-record isolation, dead-letter reasons
   A3 source queue empty ........................ delete-after-write, release, dead-lettering

@@ -9,7 +9,7 @@
   init-tables   create each route's table and its missing fields from the mapping
 
 Every command reads the poller's own variables (QUEUE_URL, DEAD_LETTER_QUEUE_URL, FIELD_MAP,
-...; see README.md, "Configuration") and boto3's (AWS_ENDPOINT_URL_SQS, AWS_REGION,
+...; see docs/configuration.md) and boto3's (AWS_ENDPOINT_URL_SQS, AWS_REGION,
 credentials), over an environment file: --env-file FILE, else $POLLER_ENV_FILE, else
 ./local.json when present (what `make serve` writes). The environment wins over the file,
 and flags over both. The result goes to stdout (--json for scripts: every key an
