@@ -134,10 +134,13 @@ class Config:
         return self.queue_url.endswith(".fifo")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Config:
-        """Build and validate; raise `ConfigErrors` listing every problem at once."""
+    def from_env(cls, env: Mapping[str, str], *, require_queue: bool = True) -> Config:
+        """Build and validate; raise `ConfigErrors` listing every problem at once.
+
+        `require_queue=False` is for tools that never touch the queue (`poller init-tables`):
+        QUEUE_URL may then be unset (`queue_url` is ""), and is still checked when set."""
         reader = _Reader(env)
-        queue_url = reader.url("QUEUE_URL", required=True)
+        queue_url = reader.url("QUEUE_URL", required=require_queue) or ""
         dlq_url = reader.url("DEAD_LETTER_QUEUE_URL", required=False)
         envelope = reader.choice("ENVELOPE", ENVELOPE_MODES, "auto")
         routes, routes_from = reader.routes()
@@ -184,7 +187,7 @@ class Config:
                 f"({tuning.token_max_rps}) must be at least AIRTABLE_MAX_RPS ({tuning.max_rps})",
             )
         reader.raise_if_failed()
-        assert routes and queue_url
+        assert routes and (queue_url or not require_queue)
         return cls(
             queue_url=queue_url,
             routes=routes,

@@ -97,21 +97,6 @@ def _container(config: Config) -> _Container:
     return _Container(sqs, runtime)
 
 
-def airtable_table(config: Config) -> Any:
-    """The pyairtable Table of the config's first route, with the poller's timeouts and no
-    retries (for the CLI)."""
-    from .airtable import make_table
-
-    tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
-    return make_table(
-        token=tokens.current(),
-        base_id=config.base_id,
-        table=config.table,
-        api_url=config.api_url,
-        timeout=config.tuning.airtable_timeout_seconds,
-    )
-
-
 class _Run:
     """What one invocation reports: the systemic failures it met, each logged once with its
     cause and fix (the line `poller status` shows), and counted as a metric."""

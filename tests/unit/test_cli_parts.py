@@ -23,7 +23,7 @@ from poller.cli.run import (
     progress_line,
 )
 from poller.cli.send import read_bodies
-from poller.cli.status import log_group, newest_systemic, reason_text
+from poller.cli.status import log_group, newest_systemic, reason_text, systemic_text
 from poller.errors import SinkConfigurationError
 from poller.model import DeadLetter, Message
 from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
@@ -283,10 +283,33 @@ def test_the_newest_systemic_failure_line_is_found() -> None:
     ]
     assert newest_systemic(events) == {
         "cause": "field",
+        "route": "",
+        "detail": "",
         "fix": "rename back",
         "at": "1970-01-01T00:00:02+00:00",
     }
     assert newest_systemic(events[1:3]) is None
+
+
+def test_status_reads_the_line_the_handler_really_writes(capsys) -> None:
+    # GIVEN the function's own report of a systemic failure, as it reaches CloudWatch Logs
+    from poller.handler import _Run
+    from poller.systemic import Cause, SystemicFailure
+
+    failure = SystemicFailure(
+        "default",
+        Cause.TYPE,
+        'field fldA "Donation Amount" is now checkbox; the mapping sends currency',
+    )
+    _Run().report(failure)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "systemic_cause" in x)
+    # WHEN status looks for the newest such line
+    found = newest_systemic([{"timestamp": 5_000, "message": line}])
+    # THEN it finds it, with the cause, the route, what is wrong and the fix
+    assert found is not None
+    assert (found["cause"], found["route"]) == ("type", "default")
+    assert "is now checkbox" in found["detail"] and found["fix"] == failure.fix
+    assert "is now checkbox" in systemic_text({"found": True, **found})
 
 
 def test_the_log_group_comes_from_the_flag_or_the_stack_s_queue_name(monkeypatch) -> None:
@@ -348,7 +371,7 @@ def test_a_reason_that_names_its_type_is_shown_alone() -> None:
 
 
 def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
-    from poller.cli.init_tables import NO_QUEUE, load_config, table_specs
+    from poller.cli.init_tables import load_config, table_specs
     from poller.errors import ConfigErrors
 
     # GIVEN the README's step 3: a token, a base, a table, a mapping file, no QUEUE_URL
@@ -361,7 +384,7 @@ def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
     }
     config = load_config(env)
     # THEN the config is valid, and its one route is one table to plan
-    assert config.queue_url == NO_QUEUE
+    assert config.queue_url == ""
     (spec,) = table_specs(config)
     assert (spec.base_id, spec.table, spec.merge_on, spec.route) == (
         "appXXXXXXXXXXXXXX",

@@ -108,3 +108,12 @@ def test_merge_on_may_name_a_field_id() -> None:
         MERGE_ON="fldDonationId0001",
     )
     assert config.merge_on == ("fldDonationId0001",)
+
+
+def test_a_tool_that_reads_no_queue_may_leave_queue_url_unset() -> None:
+    env = {**TOKEN, "ROUTES": json.dumps(ROUTES)}
+    assert Config.from_env(env, require_queue=False).queue_url == ""
+    with pytest.raises(ConfigErrors, match="QUEUE_URL is required"):
+        Config.from_env(env)
+    with pytest.raises(ConfigErrors, match="QUEUE_URL must be"):
+        Config.from_env({**env, "QUEUE_URL": "not a url"}, require_queue=False)

@@ -21,9 +21,6 @@ from typing import Any, TextIO
 
 from .common import emit, quiet
 
-#: Stands in for QUEUE_URL when it is unset: `Config.from_env` requires a queue, and
-#: init-tables never reads one. Every other variable is validated as the function does.
-NO_QUEUE = "https://sqs.us-east-1.amazonaws.com/000000000000/init-tables-reads-no-queue"
 QUESTION = "create these? [y/N] "
 #: Said when the plan has changes but nobody may confirm them.
 NEEDS_YES = "stdin is not a terminal, so nobody can answer; pass --yes to create these"
@@ -46,13 +43,11 @@ def add_parser(command: Any) -> None:
 
 
 def load_config(env: Mapping[str, str]) -> Any:
-    """The validated `Config`; QUEUE_URL, when unset, is replaced by `NO_QUEUE` (the one
-    variable the function needs and init-tables does not)."""
+    """The validated `Config`, as the function builds it, except that init-tables reads no
+    queue: QUEUE_URL may be unset."""
     from ..config import Config
 
-    if not env.get("QUEUE_URL", "").strip():
-        env = {**env, "QUEUE_URL": NO_QUEUE}
-    return Config.from_env(env)
+    return Config.from_env(env, require_queue=False)
 
 
 def table_specs(config: Any) -> list[Any]:

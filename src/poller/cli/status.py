@@ -15,9 +15,9 @@ from typing import Any
 from .. import admin
 from .common import age_text, aws_error_text, client, emit, queue_url, rows, side_endpoint
 
-#: The function's structured log line for a failure every message would meet (issue 9 §1):
-#: {"message": "systemic failure", "systemic_cause": "auth|table|field|type|schema|secret",
-#:  "fix": "..."}.
+#: The function's structured log line for a failure every message would meet (issue 9 §1,
+#: `handler._Run.report`): {"message": "systemic failure: <route, detail, fix>",
+#: "systemic_cause": "auth|table|field|type|schema|secret", "route", "detail", "fix"}.
 SYSTEMIC_MESSAGE = "systemic failure"
 SYSTEMIC_FILTER = "{ $.systemic_cause = * }"
 SYSTEMIC_WINDOW = timedelta(hours=24)
@@ -181,13 +181,16 @@ def newest_systemic(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | Non
     newest: tuple[int, dict[str, Any]] | None = None
     for event in events:
         line = _json_line(str(event.get("message", "")))
-        if not line or line.get("message") != SYSTEMIC_MESSAGE or not line.get("systemic_cause"):
+        message = str(line.get("message", "")) if line else ""
+        if not line or not message.startswith(SYSTEMIC_MESSAGE) or not line.get("systemic_cause"):
             continue
         stamp = int(event.get("timestamp") or 0)
         if newest is None or stamp >= newest[0]:
             at = datetime.fromtimestamp(stamp / 1000, UTC).isoformat(timespec="seconds")
             found = {
                 "cause": str(line["systemic_cause"]),
+                "route": str(line.get("route", "")),
+                "detail": str(line.get("detail", "")),
                 "fix": str(line.get("fix", "")),
                 "at": at,
             }
@@ -216,5 +219,9 @@ def reason_text(error_type: str, reason: str) -> str:
 def systemic_text(systemic: Mapping[str, Any]) -> str:
     if not systemic.get("found"):
         return str(systemic.get("note"))
-    fix = f": {systemic['fix']}" if systemic.get("fix") else ""
-    return f"{systemic['cause']} at {systemic['at']}{fix}"
+    route = (
+        f' (route "{systemic["route"]}")' if systemic.get("route") not in (None, "", "*") else ""
+    )
+    detail = f": {systemic['detail']}" if systemic.get("detail") else ""
+    fix = f"; fix: {systemic['fix']}" if systemic.get("fix") else ""
+    return f"{systemic['cause']}{route} at {systemic['at']}{detail}{fix}"
