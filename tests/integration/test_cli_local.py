@@ -359,7 +359,16 @@ def test_status_shows_the_last_systemic_failure_from_the_log_group(cli, stack, s
     lines = [
         (now - 60_000, {"message": "systemic failure", "systemic_cause": "auth", "fix": "old"}),
         (now - 30_000, {"message": "run finished", "summary": {}}),
-        (now - 10_000, {"message": "systemic failure", "systemic_cause": "field", "fix": "rename"}),
+        (
+            now - 10_000,
+            {
+                "message": 'systemic failure: route "default": a field is gone; fix: rename',
+                "systemic_cause": "field",
+                "route": "default",
+                "detail": "a field is gone",
+                "fix": "rename",
+            },
+        ),
     ]
     logs.put_log_events(
         logGroupName=group,
@@ -373,11 +382,16 @@ def test_status_shows_the_last_systemic_failure_from_the_log_group(cli, stack, s
     assert data["last_systemic_failure"] | {"at": None} == {
         "found": True,
         "cause": "field",
+        "route": "default",
+        "detail": "a field is gone",
         "fix": "rename",
         "at": None,
         "log_group": group,
     }
-    assert status == 0 and re.search(r"\nsystemic failure +field at \S+: rename\n", out)
+    assert status == 0 and re.search(
+        r'\nsystemic failure +field \(route "default"\) at \S+: a field is gone; fix: rename\n',
+        out,
+    )
     assert "unknown (no log group: pass --log-group)" in cli("status", "--no-reasons")[1]
     missing = cli("status", "--no-reasons", "--log-group", "/aws/lambda/nope")[1]
     assert "unknown (no log group /aws/lambda/nope)" in missing

@@ -4,6 +4,7 @@ no-room dead letter, the systemic-failure log line, and the local demo's output 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 from pathlib import Path
@@ -400,7 +401,6 @@ def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
 
 @pytest.mark.parametrize(("typed", "created"), [("y\n", True), ("YES\n", True), ("\n", False)])
 def test_init_tables_creates_only_on_yes(typed: str, created: bool) -> None:
-    import io
 
     from poller.cli.init_tables import QUESTION, ask
 
