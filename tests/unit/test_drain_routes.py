@@ -124,6 +124,41 @@ def test_a_lockout_on_one_base_does_not_stall_another(make_routed_drain):
     assert summary.throttled == 1 and summary.stopped_because == "empty"
 
 
+def test_a_locked_out_base_s_messages_do_not_fill_the_buffer_of_the_other(make_routed_drain):
+    # GIVEN two bases and a queue far deeper than the buffer (100 messages for each, mixed),
+    # base A answering its first request with 429, and a lockout that ends only once B has
+    # written all 100 (or at the deadline)
+    queue = MemoryQueue()
+    for n in range(100):
+        send(queue, "A", [n])
+        send(queue, "B", [1000 + n])
+    pacer_a, pacer_b = GatedPacer(), GatedPacer()
+    a = MemorySink(merge_on=("Id",), faults=[ThrottledError("429", error_type="RATE_LIMIT")])
+    b = MemorySink(merge_on=("Id",))
+    write_b = b.write
+
+    def into_b(records: Sequence[Record]) -> WriteResult:
+        try:
+            return write_b(records)
+        finally:
+            if len(b.rows) == 100:
+                pacer_a.resume()
+
+    b.write = into_b  # type: ignore[method-assign]
+    # WHEN drained with room for only 20 messages
+    summary = make_routed_drain(
+        queue,
+        {"A": (a, pacer_a), "B": (b, pacer_b)},
+        max_buffered=20,
+        lockout_seconds=30,
+        budget=Budget(40),
+    ).run()
+    # THEN A's messages waited for A's lockout without holding up B: B wrote all 100, which
+    # ended the lockout, and then A wrote its 100 too
+    assert len(b.rows) == 100 and len(a.rows) == 100
+    assert queue.depth() == 0 and summary.stopped_because == "empty"
+
+
 def test_a_base_whose_slots_are_slow_does_not_hold_up_the_other(make_routed_drain):
     # GIVEN two bases; base A's pacer lets nothing through until B has written all of its 50
     queue = MemoryQueue()

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: how long (s) to wait at most before looking at the buffer again
 POLL_SECONDS = 0.05
+#: A pacer whose next slot is further away than this (s) is waiting out a lockout (30 s),
+#: not pacing (a slot is never more than about a second away then).
+PARKED_AFTER_SECONDS = 2.0
 
 
 @dataclass
@@ -105,6 +108,22 @@ class Assembler:
                     continue
                 out.append(entry)
             return out
+
+    def parked(self) -> int:
+        """Messages buffered for routes whose pacer waits out a lockout (its next slot is more
+        than PARKED_AFTER_SECONDS away). They wait for their own base, not for room: the
+        receiver does not count them against `max_buffered`, so a locked-out base does not
+        starve the others (issue 10: independent bases)."""
+        with self._cond:
+            now = self.clock()
+            late = {
+                name
+                for name, destination in self.destinations.items()
+                if destination.limiter.next_free() - now > PARKED_AFTER_SECONDS
+            }
+            if not late:
+                return 0
+            return sum(len(e.messages) for e in self._buffer if e.route in late)
 
     # ------------------------------------------------------------------ handing out requests
     def pick(self) -> Pick:

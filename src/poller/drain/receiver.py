@@ -1,8 +1,10 @@
 """The receiver: long-polls the queue while writes are in flight, maps each message,
 dead-letters poison at once, and hands the records to the assembler.
 
-It holds at most `max_buffered` messages (received and not yet settled) and stops on an
-empty receive, on the deadline, or when the run halts. A message mapped to a route that is
+It holds at most `max_buffered` messages (received and not yet settled), not counting those
+parked for a base that waits out a lockout, and never more than `MAX_HELD_FACTOR` times that
+(nor `MAX_HELD_BYTES` of bodies) in all. It stops on an empty receive, on the deadline, or
+when the run halts. A message mapped to a route that is
 closed (broken, or out of time) is set aside for release at once.
 """
 
@@ -21,6 +23,17 @@ from .settler import Settler
 from .state import SQS_BATCH, RunState, Settings
 
 log = logging.getLogger(__name__)
+
+#: While a base waits out a lockout, its messages keep arriving mixed with the others'; they
+#: are parked (not counted against `max_buffered`) so the other bases keep their pace, up to
+#: this many times `max_buffered` messages in all (1,000 at the default 100: a 30 s lockout
+#: of one of two bases parks about 48 x 30 = 1,440 messages at full pace, so the others then
+#: slow down rather than the memory grow)...
+MAX_HELD_FACTOR = 10
+#: ...and up to this many bytes of message bodies held in all (a body may be 1 MiB).
+MAX_HELD_BYTES = 64 * 1024 * 1024
+#: The most one receive can add (10 messages of up to 1 MiB each).
+BATCH_BYTES = SQS_BATCH * 1024 * 1024
 
 
 class Receiver:
@@ -52,10 +65,7 @@ class Receiver:
         try:
             while not state.halted.is_set():
                 with state.cond:
-                    while (
-                        state.held + SQS_BATCH > self.settings.max_buffered
-                        and not state.halted.is_set()
-                    ):
+                    while self._full() and not state.halted.is_set():
                         state.cond.wait(timeout=0.05)
                     held_at_receive = state.held
                 if state.halted.is_set() or self.deadline.expired():
@@ -78,6 +88,15 @@ class Receiver:
                 state.receiver_done = True
                 state.cond.notify_all()
 
+    def _full(self) -> bool:
+        """No room for another receive (under the run's lock)."""
+        state, limit = self.state, self.settings.max_buffered
+        if state.held + SQS_BATCH > limit * MAX_HELD_FACTOR:
+            return True
+        if state.held_bytes + BATCH_BYTES > MAX_HELD_BYTES:
+            return True
+        return state.held - self.assembler.parked() + SQS_BATCH > limit
+
     def accept(self, messages: list[Message]) -> None:
         """Map each message; buffer the records, dead-letter the poison."""
         poison: list[DeadLetter] = []
@@ -87,6 +106,7 @@ class Receiver:
         with state.cond:
             state.summary.received += len(messages)
             state.held += len(messages)
+            state.held_bytes += sum(len(m.body) for m in messages)
         for message in messages:
             try:
                 record = self.mapper(message)

@@ -85,8 +85,7 @@ class Settler:
         with self.state.cond:
             self.state.summary.deleted += deleted
             self.state.summary.delete_failures += len(messages) - deleted
-            self.state.held -= len(messages)
-            self.state.cond.notify_all()
+            self.state.let_go(messages)
 
     def dead_letter(self, letters: list[DeadLetter]) -> None:
         """Move poison to the DLQ (send, then delete from the source). Without a DLQ, leave
@@ -120,7 +119,7 @@ class Settler:
             state.summary.deleted += deleted
             state.summary.delete_failures += len(stored) - deleted
             state.summary.failed += len(letters) - len(stored)
-            state.held -= len(letters)
+            state.let_go([lt.message for lt in letters])
             if state.fifo:
                 state.blocked_groups |= {
                     lt.message.group_id

@@ -8,7 +8,7 @@ variable (`cond`, re-entrant); each part keeps the rest to itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -83,8 +83,9 @@ class Stop:
 class RunState:
     """The state the parts of one run share. Every attribute is read and written under `cond`.
 
-    * `held`: messages received and neither settled nor set aside for release; the
-      receiver stops receiving while `held` would exceed `max_buffered`.
+    * `held` and `held_bytes`: messages received and neither settled nor set aside for
+      release, and their bodies' bytes; the receiver stops receiving while they would exceed
+      its bounds (`receiver.Receiver._full`).
     * `to_release` and `blocked_groups`: messages set aside, released when the run ends,
       and (FIFO) the groups that must not be written further in this run because of them.
     * `broken`: route -> why, for the routes a systemic failure stopped.
@@ -97,6 +98,7 @@ class RunState:
         self.fifo = fifo
         self.summary = RunSummary()
         self.held = 0
+        self.held_bytes = 0
         self.to_release: list[Message] = []
         self.blocked_groups: set[str] = set()
         self.broken: dict[str, str] = {}
@@ -116,13 +118,20 @@ class RunState:
         with self.cond:
             return route in self.broken or route in self.out_of_time
 
+    def let_go(self, messages: Sequence[Message]) -> None:
+        """The messages are no longer held (settled, or set aside): room for more."""
+        with self.cond:
+            self.held -= len(messages)
+            self.held_bytes -= sum(len(m.body) for m in messages)
+            self.cond.notify_all()
+
     def set_aside(self, messages: Iterable[Message]) -> None:
         """Keep messages for release at the end of the run. They stop counting as held, and
         on FIFO queues their groups are blocked (a later message must not overtake them)."""
         messages = list(messages)
         with self.cond:
             self.to_release += messages
-            self.held -= len(messages)
+            self.let_go(messages)
             if self.fifo:
                 self.blocked_groups |= {m.group_id for m in messages if m.group_id}
             self.cond.notify_all()
