@@ -33,16 +33,22 @@ def quota_us(memory_mb: int, period_us: int = PERIOD_US) -> int:
 class CpuQuota:
     """A cpu cgroup the poller process enters before Python starts (`wrap`)."""
 
-    memory_mb: int
+    #: None: no quota (the cgroup only tells which process to watch)
+    memory_mb: int | None
     path: Path
     version: int  # 1 or 2
-    quota_us: int
+    quota_us: int | None
     period_us: int = PERIOD_US
 
     @property
-    def share(self) -> float:
+    def share(self) -> float | None:
         """Of one CPU: 0.289 at 512 MB."""
-        return self.quota_us / self.period_us
+        return None if self.quota_us is None else self.quota_us / self.period_us
+
+    def pids(self) -> list[int]:
+        with contextlib.suppress(OSError):
+            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+        return []
 
     def wrap(self, argv: list[str]) -> list[str]:
         """`argv` run by a shell that first moves itself into the cgroup, then execs it
@@ -70,7 +76,7 @@ class CpuQuota:
             "cgroup_version": self.version,
             "quota_us": self.quota_us,
             "period_us": self.period_us,
-            "share_of_one_cpu": round(self.share, 3),
+            "share_of_one_cpu": None if self.share is None else round(self.share, 3),
         }
 
 
@@ -100,19 +106,19 @@ def _v2_root() -> Path | None:
 
 
 @contextlib.contextmanager
-def cpu_quota(memory_mb: int, name: str) -> Iterator[CpuQuota]:
-    """A fresh cgroup limited to the CPU share of `memory_mb`, removed after the block
-    (once its processes are gone)."""
+def cpu_quota(memory_mb: int | None, name: str) -> Iterator[CpuQuota]:
+    """A fresh cgroup limited to the CPU share of `memory_mb` (None: no limit), removed
+    after the block (once its processes are gone)."""
     reason = unavailable()
     if reason:
         raise PermissionError(reason)
-    quota = quota_us(memory_mb)
+    quota = None if memory_mb is None else quota_us(memory_mb)
     v1 = _v1_root()
     if v1 is not None:
         path, version = v1 / name, 1
         path.mkdir()
         (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-        (path / "cpu.cfs_quota_us").write_text(str(quota))
+        (path / "cpu.cfs_quota_us").write_text(str(-1 if quota is None else quota))
     else:
         root = _v2_root()
         assert root is not None
@@ -120,7 +126,7 @@ def cpu_quota(memory_mb: int, name: str) -> Iterator[CpuQuota]:
             (root / "cgroup.subtree_control").write_text("+cpu")
         path, version = root / name, 2
         path.mkdir()
-        (path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        (path / "cpu.max").write_text(f"{'max' if quota is None else quota} {PERIOD_US}")
     try:
         yield CpuQuota(memory_mb, path, version, quota)
     finally:

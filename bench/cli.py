@@ -136,9 +136,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--memory-mb",
         type=_memories,
-        default=[512, 1024],
+        default=[128, 256, 512, 1024],
         metavar="MB[,MB...]",
-        help="cpu-share: the Lambda memory sizes whose CPU share is measured (512,1024)",
+        help="cpu-share: the Lambda memory sizes whose CPU share is measured (128,256,512,1024)",
     )
     p.add_argument(
         "--cpu-share-bases",
@@ -366,6 +366,15 @@ def _measure(
     step = _Steps()
     report["scenarios"] = []
     with moto_server(out / "moto.log") as moto:
+        placement = options.placement
+        if args.scenario == "cpu-share" and placement.realtime and placement.emulator_cpus:
+            # The poller's CPU is the figure: on Lambda it shares it with nothing, so moto
+            # moves off it, beside the emulator, which still preempts it (SCHED_FIFO).
+            os.sched_setaffinity(moto.pid, set(placement.emulator_cpus))
+            report["placement"]["moto (cpu-share)"] = (
+                f"CPU {','.join(map(str, placement.emulator_cpus))}, beside the emulator, "
+                "which preempts it"
+            )
         step(f"moto's ceiling ({args.ceiling_seconds:.0f} s at depth {args.depth})")
         report["moto_ceiling"] = phases.moto_ceiling(
             moto.url, args.depth, POLLER_BUFFER, args.ceiling_seconds
@@ -383,8 +392,8 @@ def _measure(
                 + f"{scenario.messages} messages"
             )
             with contextlib.ExitStack() as stack:
-                if scenario.memory_mb is not None:
-                    name = f"sqs-airtable-poller-bench-{os.getpid()}-{scenario.memory_mb}mb"
+                if cpu_share:  # without a quota too: the cgroup tells which process to watch
+                    name = f"sqs-airtable-poller-bench-{os.getpid()}-{n}"
                     quota = stack.enter_context(cgroup.cpu_quota(scenario.memory_mb, name))
                     scenario = dataclasses.replace(scenario, cpu_quota=quota)
                 report["scenarios"].append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -611,6 +612,7 @@ def poller_run(
             else contextlib.nullcontext()
         )
         quota = scenario.cpu_quota
+        sampler = CgroupCpuWatch(quota) if quota else contextlib.nullcontext()
         try:
             quota_before = quota.stat() if quota else {}
             meter = CpuMeter({"moto": moto, "emulator": emulator})
@@ -618,6 +620,7 @@ def poller_run(
                 LockoutWatch(api_url) as watch,
                 Feeder(endpoint, queue.url, load.bodies, depth) as feeder,
                 forced,
+                sampler,
             ):
                 report = invoke_poller(env, results / f"poller-{slug}.log", quota)
             cpu = meter.stop("poller")
@@ -674,7 +677,59 @@ def poller_run(
         out["forced_lockout"] = forced.describe()
     if quota is not None:
         out["cpu_quota"] = {**quota.describe(), **_quota_use(quota_before, quota_after, cpu)}
+        assert isinstance(sampler, CgroupCpuWatch)
+        out["while_writing"] = sampler.while_writing(log)
     return out
+
+
+class CgroupCpuWatch:
+    """Samples the CPU time of the processes in a cgroup (the poller) every 0.2 s, so that
+    its CPU can be read over the write span alone, without the cold start and the last
+    empty poll: CPU per record and share of a core used while writing."""
+
+    def __init__(self, quota: CpuQuota) -> None:
+        self.quota = quota
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cgroup-cpu", daemon=True)
+
+    def __enter__(self) -> CgroupCpuWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOCKOUT_POLL_S):
+            used = [cpu_seconds(pid) for pid in self.quota.pids()]
+            if used and None not in used:
+                self.samples.append((time.monotonic(), sum(u for u in used if u is not None)))
+
+    def _at(self, t: float) -> float | None:
+        """CPU seconds at `t`, interpolated between the samples around it."""
+        for (t0, c0), (t1, c1) in itertools.pairwise(self.samples):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c0
+        return None
+
+    def while_writing(self, log: list[dict[str, Any]]) -> dict[str, Any]:
+        writes = sorted(_writes(log))
+        if len(writes) < 2:
+            return {}
+        first, last = writes[0][0], writes[-1][0]
+        start, end = self._at(first), self._at(last)
+        if start is None or end is None or last <= first:
+            return {"note": "too few CPU samples over the write span"}
+        records = sum(n for _, n in writes) - writes[0][1]
+        used = end - start
+        return {
+            "span_s": round(last - first, 2),
+            "poller_cpu_s": round(used, 3),
+            "poller_cpu_ms_per_record": round(1000 * used / records, 3) if records else None,
+            "poller_cpu_pct_of_one_core": round(100 * used / (last - first), 1),
+        }
 
 
 def workload_of(scenario: Scenario) -> workload.Workload:
