@@ -203,7 +203,9 @@ def _bound_by(run: dict[str, Any]) -> str:
     share = quota.get("share_of_one_cpu")
     if share and used >= CPU_BOUND_FRACTION * 100 * share:
         return "the CPU share"
-    return "not the poller's CPU (moto)"
+    if not share:
+        return "not the poller's CPU (moto)"
+    return f"not the share alone: it used {used / share:.0f}% of it"
 
 
 def _labels(run: dict[str, Any]) -> dict[str, str]:
