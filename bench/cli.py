@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -18,7 +19,7 @@ from typing import Any
 
 from devstack.stack import BASE_ID, TOKEN
 
-from . import phases, plot
+from . import cgroup, phases, plot
 from .phases import Scenario
 from .procs import STARTED_PIDS, BenchError, EmulatorOptions, moto_server, plan_placement
 from .report import machine, source, table
@@ -55,6 +56,28 @@ def _jitters(text: str) -> list[float]:
     return values
 
 
+def _seconds_or_none(text: str) -> float | None:
+    if text.strip().lower() in ("", "none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SECONDS or none, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected SECONDS >= 0, got {text!r}")
+    return value
+
+
+def _memories(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MB[,MB...], got {text!r}") from None
+    if any(not 128 <= v <= 10_240 for v in values):
+        raise argparse.ArgumentTypeError(f"Lambda memory is 128..10,240 MB, got {text!r}")
+    return values
+
+
 def _env_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -88,6 +111,45 @@ def parser() -> argparse.ArgumentParser:
         "--jitter-messages",
         type=int,
         help="donations the poller drains in each jitter scenario (3,000; --quick 500)",
+    )
+    p.add_argument(
+        "--two-base-messages",
+        type=int,
+        help="messages of the two-base scenarios: an even mix of donations and "
+        "FundraiserCreated events routed to two bases (6,000; --quick 600; 0 skips them)",
+    )
+    p.add_argument(
+        "--two-base-lockout-after",
+        type=_seconds_or_none,
+        default=20.0,
+        metavar="S|none",
+        help="also run the two-base scenario with the second base locked out S seconds "
+        "after the first write (20; 'none' skips it)",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=("all", "cpu-share"),
+        default="all",
+        help="all (make bench), or cpu-share: one poller's ceiling under Lambda's CPU share "
+        "(a cpu cgroup; needs root)",
+    )
+    p.add_argument(
+        "--memory-mb",
+        type=_memories,
+        default=[128, 256, 512, 1024],
+        metavar="MB[,MB...]",
+        help="cpu-share: the Lambda memory sizes whose CPU share is measured (128,256,512,1024)",
+    )
+    p.add_argument(
+        "--cpu-share-bases",
+        type=int,
+        default=8,
+        help="cpu-share: bases the donations are sharded over (8: 400 records/s of Airtable)",
+    )
+    p.add_argument(
+        "--cpu-share-messages",
+        type=int,
+        help="cpu-share: messages per run (4,000; --quick 800)",
     )
     p.add_argument(
         "--quick", action="store_true", help="smoke run: fewer messages, a short moto probe"
@@ -158,25 +220,38 @@ def main(argv: list[str] | None = None) -> int:
         args.baseline_messages = 300 if args.quick else 2_000
     if args.jitter_messages is None:
         args.jitter_messages = 500 if args.quick else 3_000
+    if args.two_base_messages is None:
+        args.two_base_messages = 600 if args.quick else 6_000
+    if args.cpu_share_messages is None:
+        args.cpu_share_messages = 800 if args.quick else 4_000
     if args.quick:
         args.ceiling_seconds = min(args.ceiling_seconds, 3.0)
     if (
         args.messages < 1
         or args.jitter_messages < 1
         or args.baseline_messages < 0
+        or args.two_base_messages < 0
+        or args.cpu_share_messages < 1
+        or args.cpu_share_bases < 1
         or args.depth < 10
     ):
         print(
-            "--messages and --jitter-messages must be >= 1, --baseline-messages >= 0, "
-            "--depth >= 10",
+            "--messages, --jitter-messages, --cpu-share-messages and --cpu-share-bases must "
+            "be >= 1, --baseline-messages and --two-base-messages >= 0, --depth >= 10",
             file=sys.stderr,
         )
         return 2
-    docs_plot = None if args.no_docs_plot or args.quick else args.docs_plot
-    scenarios = [Scenario("no jitter", args.messages)] + [
-        Scenario(f"0-{jitter:g} ms jitter", args.jitter_messages, arrival_jitter_ms=jitter)
-        for jitter in args.jitter_ms
-    ]
+    if args.scenario == "cpu-share":
+        reason = cgroup.unavailable()
+        if reason:
+            print(f"bench: cpu-share skipped: {reason}", file=sys.stderr)
+            return 0
+        scenarios = cpu_share_scenarios(args)
+        args.baseline_messages = 0
+        docs_plot = None
+    else:
+        scenarios = default_scenarios(args)
+        docs_plot = None if args.no_docs_plot or args.quick else args.docs_plot
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.results_dir / stamp
     out.mkdir(parents=True, exist_ok=True)
@@ -203,8 +278,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": host,
         "source": source(),
         "placement": placement.describe(),
+        "scenario_set": args.scenario,
         "options": {
             "messages": args.messages,
+            "two_base_messages": args.two_base_messages,
+            "two_base_lockout_after_s": args.two_base_lockout_after,
+            "memory_mb": args.memory_mb if args.scenario == "cpu-share" else None,
+            "cpu_share_bases": args.cpu_share_bases if args.scenario == "cpu-share" else None,
+            "cpu_share_messages": (
+                args.cpu_share_messages if args.scenario == "cpu-share" else None
+            ),
             "jitter_ms": args.jitter_ms,
             "jitter_messages": args.jitter_messages,
             "baseline_messages": args.baseline_messages,
@@ -236,6 +319,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def default_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """make bench: one base without and with arrival jitter, then two bases (an even mix of
+    two event types), and two bases with the second one locked out mid-run."""
+    scenarios = [Scenario("no jitter", args.messages)] + [
+        Scenario(f"0-{jitter:g} ms jitter", args.jitter_messages, arrival_jitter_ms=jitter)
+        for jitter in args.jitter_ms
+    ]
+    if args.two_base_messages:
+        scenarios.append(Scenario("two bases", args.two_base_messages, bases=2))
+        if args.two_base_lockout_after is not None:
+            scenarios.append(
+                Scenario(
+                    "two bases, one locked out",
+                    args.two_base_messages,
+                    bases=2,
+                    lock_out_base_after_s=args.two_base_lockout_after,
+                )
+            )
+    return scenarios
+
+
+def cpu_share_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """One poller's ceiling at each Lambda memory size's CPU share, then without a quota,
+    donations sharded over enough bases that Airtable is not the bound."""
+    bases, n = args.cpu_share_bases, args.cpu_share_messages
+    return [
+        Scenario(
+            f"{mb} MB ({cgroup.quota_us(mb) / cgroup.PERIOD_US:.0%} of a CPU)",
+            n,
+            bases=bases,
+            memory_mb=mb,
+        )
+        for mb in args.memory_mb
+    ] + [Scenario("no CPU quota", n, bases=bases)]
+
+
 def _measure(
     args: argparse.Namespace,
     scenarios: list[Scenario],
@@ -247,25 +366,41 @@ def _measure(
     step = _Steps()
     report["scenarios"] = []
     with moto_server(out / "moto.log") as moto:
+        placement = options.placement
+        if args.scenario == "cpu-share" and placement.realtime and placement.emulator_cpus:
+            # The poller's CPU is the figure: on Lambda it shares it with nothing, so moto
+            # moves off it, beside the emulator, which still preempts it (SCHED_FIFO).
+            os.sched_setaffinity(moto.pid, set(placement.emulator_cpus))
+            report["placement"]["moto (cpu-share)"] = (
+                f"CPU {','.join(map(str, placement.emulator_cpus))}, beside the emulator, "
+                "which preempts it"
+            )
         step(f"moto's ceiling ({args.ceiling_seconds:.0f} s at depth {args.depth})")
         report["moto_ceiling"] = phases.moto_ceiling(
             moto.url, args.depth, POLLER_BUFFER, args.ceiling_seconds
         )
-        step(f"cold import ({args.import_runs} fresh interpreters)")
-        report["cold_import"] = phases.cold_import(args.import_runs)
+        cpu_share = args.scenario == "cpu-share"
+        if not cpu_share:
+            step(f"cold import ({args.import_runs} fresh interpreters)")
+            report["cold_import"] = phases.cold_import(args.import_runs)
         load = {"before_poller": os.getloadavg()}
         for n, scenario in enumerate(scenarios):
-            first = n == 0
+            first = n == 0 and not cpu_share
             step(
                 f"poller, {scenario.name}: "
                 + ("empty-queue run, then " if first else "")
                 + f"{scenario.messages} messages"
             )
-            report["scenarios"].append(
-                phases.poller_run(
-                    moto, options, scenario, args.depth, extra_env, out, with_empty_run=first
+            with contextlib.ExitStack() as stack:
+                if cpu_share:  # without a quota too: the cgroup tells which process to watch
+                    name = f"sqs-airtable-poller-bench-{os.getpid()}-{n}"
+                    quota = stack.enter_context(cgroup.cpu_quota(scenario.memory_mb, name))
+                    scenario = dataclasses.replace(scenario, cpu_quota=quota)
+                report["scenarios"].append(
+                    phases.poller_run(
+                        moto, options, scenario, args.depth, extra_env, out, with_empty_run=first
+                    )
                 )
-            )
         # Everything shares the machine's cores: a busy machine shows here first.
         load["after_poller"] = os.getloadavg()
         report["load_average_1_5_15"] = load
@@ -276,6 +411,8 @@ def _measure(
             )
         step("done")
     poller_rate = report["scenarios"][0].get("records_per_s")
+    if args.scenario == "cpu-share":
+        poller_rate = None
     base_rate = (report.get("baseline") or {}).get("records_per_s")
     report["ratio"] = round(poller_rate / base_rate, 2) if poller_rate and base_rate else None
     for run in report["scenarios"]:

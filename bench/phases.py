@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -23,6 +24,8 @@ from devstack.factories import donation
 from devstack.stack import AWS_ENV, create_queues, sqs_client
 from devstack.stack import poller_env as devstack_poller_env
 
+from . import workload
+from .cgroup import CpuQuota
 from .feeder import Feeder
 from .procs import (
     PYTHON,
@@ -34,11 +37,14 @@ from .procs import (
     cpu_seconds,
     get_json,
     machine_busy,
+    put_json,
     run_json,
 )
 
 #: Airtable's physical ceiling for one base: 5 requests/s x 10 records.
 CEILING_RECORDS_PER_S = 50.0
+#: Airtable's per-token limit: 50 requests/s across every base, x 10 records.
+TOKEN_LIMIT_RECORDS_PER_S = 500.0
 #: The Lambda timeout the poller runs under (the longest Lambda allows).
 LAMBDA_TIMEOUT_S = 900
 #: Width of the rolling windows used to check that the rate is sustained.
@@ -52,12 +58,24 @@ LOCKOUT_POLL_S = 0.2
 @dataclass(frozen=True)
 class Scenario:
     """One drain measured through a fresh emulator: how many messages, how much arrival
-    jitter in front of Airtable's window, over how many bases."""
+    jitter in front of Airtable's window, over how many bases (`bench.workload`), and,
+    for the cpu-share scenario, under which CPU quota the poller runs.
+
+    `bases` 1 is donations into one table (the single-table variables); 2 is the even mix
+    of donations and FundraiserCreated events into two bases (`workload.two_bases`); more
+    is donations sharded over that many bases (`workload.sharded`). `lock_out_base_after_s`
+    forces a lockout of the second base that many seconds after the first write (the
+    emulator's `POST /__emulator/lockout/{base}`), to show what it does to the others."""
 
     name: str
     messages: int
     arrival_jitter_ms: float = 0.0
     bases: int = 1
+    #: cpu-share: the Lambda memory whose CPU share the poller gets (`cgroup`), and the
+    #: cgroup it runs in (made for the run)
+    memory_mb: int | None = None
+    cpu_quota: CpuQuota | None = None
+    lock_out_base_after_s: float | None = None
 
     @property
     def slug(self) -> str:
@@ -65,8 +83,16 @@ class Scenario:
 
     @property
     def ceiling(self) -> float:
-        """Airtable's ceiling: 5 requests/s x 10 records per base."""
-        return CEILING_RECORDS_PER_S * self.bases
+        """Airtable's ceiling: 5 requests/s x 10 records per base, at most the token's
+        50 requests/s."""
+        return min(CEILING_RECORDS_PER_S * self.bases, TOKEN_LIMIT_RECORDS_PER_S)
+
+    def workload(self) -> workload.Workload:
+        if self.bases == 1:
+            return workload.single(self.messages)
+        if self.bases == 2:
+            return workload.two_bases(self.messages)
+        return workload.sharded(self.messages, self.bases)
 
     @property
     def physical_limit(self) -> float:
@@ -98,14 +124,20 @@ def bodies(count: int, start: int = 0) -> list[str]:
     return [json.dumps(donation(n)) for n in range(start, start + count)]
 
 
-def poller_env(endpoint: str, queue: Queue, api_url: str, extra: dict[str, str]) -> dict[str, str]:
-    """What the deployed function would get, pointed at the local services."""
+def poller_env(
+    endpoint: str, queue: Queue, api_url: str, extra: dict[str, str | None]
+) -> dict[str, str]:
+    """What the deployed function would get, pointed at the local services (None drops a
+    variable: routes replace the single-table variables)."""
     return devstack_poller_env(endpoint, queue.url, queue.dlq_url, api_url, **extra)
 
 
-def invoke_poller(env: dict[str, str], log: Path) -> dict[str, Any]:
-    """The real handler, once, in its own process (`devstack.invoke`)."""
+def invoke_poller(env: dict[str, str], log: Path, quota: CpuQuota | None = None) -> dict[str, Any]:
+    """The real handler, once, in its own process (`devstack.invoke`), inside the cpu
+    cgroup of `quota` if given (the process enters it before Python starts)."""
     argv = [PYTHON, "-m", "devstack.invoke", "--timeout", str(LAMBDA_TIMEOUT_S)]
+    if quota is not None:
+        argv = quota.wrap(argv)
     report = run_json(argv, log, key="invoke_ms", env=env, timeout=LAMBDA_TIMEOUT_S + 60)
     if report.get("error"):
         raise BenchError(f"the poller failed: {report['error']}; see {log}")
@@ -285,11 +317,20 @@ class LockoutWatch:
             self._seen = lockouts
 
 
-def timeline(api_url: str, lockouts: list[float], lockout_s: float) -> dict[str, Any]:
+def _writes(log: list[dict[str, Any]], base: str | None = None) -> list[tuple[float, int]]:
+    """(time, records) of every confirmed create or update in the write log, of one base
+    or of all."""
+    return [
+        (e["time"], len(e["record_ids"]))
+        for e in log
+        if e["kind"] in ("created", "updated") and (base is None or e["base"] == base)
+    ]
+
+
+def timeline(log: list[dict[str, Any]], lockouts: list[float], lockout_s: float) -> dict[str, Any]:
     """Records confirmed per `BIN_S` from the first write on, and when each lockout began
     (seconds from the first write): what the plot draws."""
-    log = get_json(f"{api_url}/__emulator/write-log")
-    writes = [(e["time"], len(e["record_ids"])) for e in log if e["kind"] in ("created", "updated")]
+    writes = _writes(log)
     if not writes:
         return {"bin_s": BIN_S, "records_per_bin": [], "lockouts_at_s": [], "lockout_s": lockout_s}
     start = min(t for t, _ in writes)
@@ -301,7 +342,119 @@ def timeline(api_url: str, lockouts: list[float], lockout_s: float) -> dict[str,
         "records_per_bin": bins,
         "lockouts_at_s": [round(t - start, 2) for t in lockouts],
         "lockout_s": lockout_s,
+        "first_write": start,
     }
+
+
+def base_bins(log: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, list[int]]:
+    """Per base, records confirmed per `BIN_S` on the run's common time axis (the first
+    write of any base is 0)."""
+    writes = _writes(log)
+    if not writes or len(labels) < 2:
+        return {}
+    start = min(t for t, _ in writes)
+    size = int((max(t for t, _ in writes) - start) / BIN_S) + 1
+    out = {}
+    for base in labels:
+        bins = [0] * size
+        for t, n in _writes(log, base):
+            bins[int((t - start) / BIN_S)] += n
+        out[base] = bins
+    return out
+
+
+def base_figures(log: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, Any]:
+    """Per base: records, records/s over that base's own write span, its lowest 10 s
+    window, and its share of the aggregate."""
+    out: dict[str, Any] = {}
+    for base, label in labels.items():
+        per_time: dict[float, int] = defaultdict(int)
+        for t, n in _writes(log, base):
+            per_time[t] += n
+        times = sorted(per_time)
+        records = sum(per_time.values())
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        out[base] = {
+            "label": label,
+            "records": records,
+            "write_span_s": round(span, 2),
+            "records_per_s": round((records - per_time[times[0]]) / span, 2) if span else None,
+            **_windows([(t, per_time[t]) for t in times]),
+        }
+    return out
+
+
+def lockouts_by_base(
+    stats: dict[str, Any], log: list[dict[str, Any]], started_at: list[float], lockout_s: float
+) -> dict[str, Any]:
+    """How many lockouts each base had, and when (seconds from the first write).
+
+    The emulator counts lockouts over every base (`stats.lockouts`); if it ever counts
+    them per base (`lockouts_by_base`), that count is used. Otherwise each lockout sampled
+    by `LockoutWatch` is given to the base it stalled, read from the write log: the base
+    that confirmed nothing from 1 s after the lockout began to 1 s before it ended, and
+    wrote again after it (a 30 s gap; at 5 requests/s a base's writes are < 2 s apart).
+    A lockout no base (or more than one) fits is `unattributed`."""
+    bases = sorted({e["base"] for e in log} | set(stats.get("lockouts_by_base") or {}))
+    writes = _writes(log)
+    first = min((t for t, _ in writes), default=0.0)
+    at_s: dict[str, list[float]] = {b: [] for b in bases}
+    if isinstance(stats.get("lockouts_by_base"), dict):
+        counts = {b: int(stats["lockouts_by_base"].get(b, 0)) for b in bases}
+        return {"counts": counts, "unattributed": 0, "source": "emulator", "at_s": at_s}
+    counts = dict.fromkeys(bases, 0)
+    if len(bases) == 1:
+        counts[bases[0]] = stats["lockouts"]
+        at_s[bases[0]] = [round(t - first, 2) for t in started_at]
+        return {"counts": counts, "unattributed": 0, "source": "emulator", "at_s": at_s}
+    times = {b: [t for t, _ in _writes(log, b)] for b in bases}
+    unattributed = 0
+    for began in started_at:
+        quiet_from, quiet_to = began + 1.0, began + lockout_s - 1.0
+        stalled = [
+            b
+            for b in bases
+            if quiet_to > quiet_from
+            and not any(quiet_from < t < quiet_to for t in times[b])
+            and any(t >= quiet_to for t in times[b])
+        ]
+        if len(stalled) == 1:
+            counts[stalled[0]] += 1
+            at_s[stalled[0]].append(round(began - first, 2))
+        else:
+            unattributed += 1
+    return {
+        "counts": counts,
+        "unattributed": unattributed,
+        "source": "write-log gaps",
+        "others_during": _others_during(log, at_s, first, lockout_s),
+        "at_s": at_s,
+    }
+
+
+def _others_during(
+    log: list[dict[str, Any]], at_s: dict[str, list[float]], first: float, lockout_s: float
+) -> dict[str, dict[str, float]]:
+    """For each base that was locked out: the records/s every other base confirmed while
+    it was (from 1 s after each lockout began to 1 s before it ended), over its lockouts.
+    A lockout on one base must not stall the others: these stay near 50."""
+    out: dict[str, dict[str, float]] = {}
+    span = lockout_s - 2.0
+    for locked, starts in at_s.items():
+        if not starts or span <= 0:
+            continue
+        out[locked] = {}
+        for other in at_s:
+            if other == locked:
+                continue
+            records = sum(
+                n
+                for began in starts
+                for t, n in _writes(log, other)
+                if first + began + 1.0 < t < first + began + lockout_s - 1.0
+            )
+            out[locked][other] = round(records / (span * len(starts)), 1)
+    return out
 
 
 # ---------------------------------------------------------------- write-log figures
@@ -387,6 +540,7 @@ class CpuMeter:
         figures: dict[str, Any] = {
             "seconds": round(seconds, 1),
             "cpu_s": {k: round(v, 1) for k, v in used.items()},
+            "cpu_s_exact": {k: round(v, 3) for k, v in used.items()},
             "cpu_pct_of_one_core": {k: round(100 * v / seconds, 1) for k, v in used.items()},
         }
         end = machine_busy()
@@ -432,48 +586,70 @@ def poller_run(
     *,
     with_empty_run: bool = True,
 ) -> dict[str, Any]:
-    """The real handler drains the scenario's donations through a fresh emulator (with the
-    scenario's arrival jitter); first, if asked, one cold run against an empty queue."""
-    if scenario.bases != 1:
-        raise BenchError(f"{scenario.name}: only single-base scenarios can run so far")
+    """The real handler drains the scenario's messages through a fresh emulator (with the
+    scenario's arrival jitter and bases, under its CPU quota if any); first, if asked, one
+    cold run against an empty queue."""
     endpoint = moto.url
     slug = scenario.slug
     options = dataclasses.replace(options, arrival_jitter_ms=scenario.arrival_jitter_ms)
+    load = workload_of(scenario)
     messages = scenario.messages
     load_before = os.getloadavg()
     with airtable_emulator(options, results / f"emulator-{slug}.log") as emulator:
         api_url = emulator.url
+        for base_id, schema in load.extra_bases.items():
+            put_json(f"{api_url}/__emulator/bases/{base_id}", schema)
         queue = new_queue(endpoint, slug[:20])
-        env = poller_env(endpoint, queue, api_url, extra_env)
+        env = poller_env(endpoint, queue, api_url, {**extra_env, **load.env})
         empty = (
             empty_run(endpoint, api_url, extra_env, results / "poller-empty-queue.log")
             if with_empty_run
             else None
         )
+        forced = (
+            ForcedLockout(api_url, list(load.base_labels)[1], scenario.lock_out_base_after_s)
+            if scenario.lock_out_base_after_s is not None
+            else contextlib.nullcontext()
+        )
+        quota = scenario.cpu_quota
+        sampler = CgroupCpuWatch(quota) if quota else contextlib.nullcontext()
         try:
+            quota_before = quota.stat() if quota else {}
             meter = CpuMeter({"moto": moto, "emulator": emulator})
             with (
                 LockoutWatch(api_url) as watch,
-                Feeder(endpoint, queue.url, bodies(messages), depth) as feeder,
+                Feeder(endpoint, queue.url, load.bodies, depth) as feeder,
+                forced,
+                sampler,
             ):
-                report = invoke_poller(env, results / f"poller-{slug}.log")
+                report = invoke_poller(env, results / f"poller-{slug}.log", quota)
             cpu = meter.stop("poller")
+            quota_after = quota.stat() if quota else {}
             left = _leftovers(endpoint, queue)
         finally:
             delete_queue(endpoint, queue)
         figures = write_figures(api_url)
-        series = timeline(api_url, watch.started_at, options.lockout_seconds)
+        stats = get_json(f"{api_url}/__emulator/stats")
+        log = get_json(f"{api_url}/__emulator/write-log")
+    series = timeline(log, watch.started_at, options.lockout_seconds)
+    per_base = base_figures(log, load.base_labels)
+    lockouts = lockouts_by_base(stats, log, watch.started_at, options.lockout_seconds)
+    series["records_per_bin_by_base"] = base_bins(log, load.base_labels)
+    series["lockouts_by_base_at_s"] = lockouts.pop("at_s")
     summary = report["summary"]
     calls = report["sqs_calls"]
-    return {
+    out: dict[str, Any] = {
         "name": scenario.name,
         "slug": slug,
         "bases": scenario.bases,
+        "base_labels": load.base_labels,
         "arrival_jitter_ms": scenario.arrival_jitter_ms,
         "ceiling_records_per_s": scenario.ceiling,
         "physical_limit_records_per_s": round(scenario.physical_limit, 1),
         "messages": messages,
         **figures,
+        "per_base": per_base,
+        "lockouts_by_base": lockouts,
         # what the poller's pacing ended at (after any 429 widened it), if it reports it
         "pacing_rps": summary.get("pacing_rps"),
         "poller_throttled": summary["throttled"],
@@ -485,6 +661,11 @@ def poller_run(
         "invoke_ms": report["invoke_ms"],
         "wall_s": cpu["seconds"],
         "cpu": cpu,
+        "poller_cpu_ms_per_record": (
+            round(1000 * cpu["cpu_s_exact"]["poller"] / figures["records"], 2)
+            if figures["records"]
+            else None
+        ),
         "summary": summary,
         "feeder": feeder.stats.to_dict(),
         "left_in_queue": left,
@@ -492,6 +673,115 @@ def poller_run(
         "timeline": series,
         **({"empty_run": empty} if empty is not None else {}),
     }
+    if isinstance(forced, ForcedLockout):
+        out["forced_lockout"] = forced.describe()
+    if quota is not None:
+        out["cpu_quota"] = {**quota.describe(), **_quota_use(quota_before, quota_after, cpu)}
+        assert isinstance(sampler, CgroupCpuWatch)
+        out["while_writing"] = sampler.while_writing(log)
+    return out
+
+
+class CgroupCpuWatch:
+    """Samples the CPU time of the processes in a cgroup (the poller) every 0.2 s, so that
+    its CPU can be read over the write span alone, without the cold start and the last
+    empty poll: CPU per record and share of a core used while writing."""
+
+    def __init__(self, quota: CpuQuota) -> None:
+        self.quota = quota
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cgroup-cpu", daemon=True)
+
+    def __enter__(self) -> CgroupCpuWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOCKOUT_POLL_S):
+            used = [cpu_seconds(pid) for pid in self.quota.pids()]
+            if used and None not in used:
+                self.samples.append((time.monotonic(), sum(u for u in used if u is not None)))
+
+    def _at(self, t: float) -> float | None:
+        """CPU seconds at `t`, interpolated between the samples around it."""
+        for (t0, c0), (t1, c1) in itertools.pairwise(self.samples):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c0
+        return None
+
+    def while_writing(self, log: list[dict[str, Any]]) -> dict[str, Any]:
+        writes = sorted(_writes(log))
+        if len(writes) < 2:
+            return {}
+        first, last = writes[0][0], writes[-1][0]
+        start, end = self._at(first), self._at(last)
+        if start is None or end is None or last <= first:
+            return {"note": "too few CPU samples over the write span"}
+        records = sum(n for _, n in writes) - writes[0][1]
+        used = end - start
+        return {
+            "span_s": round(last - first, 2),
+            "poller_cpu_s": round(used, 3),
+            "poller_cpu_ms_per_record": round(1000 * used / records, 3) if records else None,
+            "poller_cpu_pct_of_one_core": round(100 * used / (last - first), 1),
+        }
+
+
+def workload_of(scenario: Scenario) -> workload.Workload:
+    return scenario.workload()
+
+
+def _quota_use(before: dict[str, int], after: dict[str, int], cpu: dict[str, Any]) -> dict:
+    """How hard the quota bit: the share of periods in which the poller was stalled."""
+    periods = after.get("nr_periods", 0) - before.get("nr_periods", 0)
+    throttled = after.get("nr_throttled", 0) - before.get("nr_throttled", 0)
+    stalled_us = after.get("throttled_usec", 0) - before.get("throttled_usec", 0)
+    return {
+        "periods": periods,
+        "throttled_periods": throttled,
+        "throttled_pct_of_periods": round(100 * throttled / periods, 1) if periods else None,
+        "stalled_s": round(stalled_us / 1e6, 1),
+        "poller_cpu_pct_of_one_core": cpu["cpu_pct_of_one_core"].get("poller"),
+    }
+
+
+class ForcedLockout:
+    """Locks `base` out (`POST /__emulator/lockout/{base}`, as if a 429 had just been
+    answered) `after_s` seconds after the first confirmed write of the run."""
+
+    def __init__(self, api_url: str, base: str, after_s: float) -> None:
+        self.api_url = api_url
+        self.base = base
+        self.after_s = after_s
+        self.at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-lock-out", daemon=True)
+
+    def __enter__(self) -> ForcedLockout:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if get_json(f"{self.api_url}/__emulator/stats", timeout=5)["write_requests"]:
+                    break
+        if self._stop.wait(self.after_s):
+            return
+        put_json(f"{self.api_url}/__emulator/lockout/{self.base}", {}, method="POST")
+        self.at = time.monotonic()
+
+    def describe(self) -> dict[str, Any]:
+        return {"base": self.base, "after_first_write_s": self.after_s, "done": self.at is not None}
 
 
 def baseline_run(

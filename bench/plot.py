@@ -1,5 +1,6 @@
 """Records/s over time against Airtable's ceiling, with lockouts marked: one PNG per
-scenario, one with every scenario, and a copy of the single-base ones for the docs.
+scenario, one with every scenario, and copies for the docs: every scenario in
+`bench-throughput.png`, the two-base ones also in `bench-two-bases.png` beside it.
 
 Drawn from the report alone (each scenario's `timeline`), so a figure can be redrawn
 from a saved report: `python -m bench.plot bench/results/<time>/report.json`.
@@ -20,9 +21,16 @@ SMOOTH_S = 5
 WIDTH_IN, HEIGHT_PER_SCENARIO_IN = 10.0, 3.2
 
 
+#: The docs' figure of the two-base scenarios, beside `docs_copy`.
+TWO_BASES_DOCS_NAME = "bench-two-bases.png"
+#: Colours of the per-base lines and lockouts (at most this many bases are drawn one by one).
+BASE_COLOURS = ("#e6550d", "#31a354", "#756bb1")
+
+
 def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str, Any]:
-    """Draw every scenario of `report` into `out`; copy the single-base figure to
-    `docs_copy` (if given). Returns the paths written, for the report."""
+    """Draw every scenario of `report` into `out`; copy the figure of every scenario to
+    `docs_copy`, and that of the two-base ones to `TWO_BASES_DOCS_NAME` beside it (if
+    given). Returns the paths written, for the report."""
     scenarios = [s for s in report.get("scenarios", []) if (s.get("timeline") or {}).get("bin_s")]
     if not scenarios:
         return {}
@@ -39,13 +47,19 @@ def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str
     combined = out / "throughput.png"
     figure(report, scenarios, combined)
     written["combined"] = str(combined)
-    single_base = [s for s in scenarios if s.get("bases", 1) == 1]
-    if docs_copy is not None and single_base:
-        single = out / "throughput-single-base.png"
-        figure(report, single_base, single)
+    two_bases = [s for s in scenarios if s.get("bases", 1) == 2]
+    if two_bases:
+        path = out / "throughput-two-bases.png"
+        figure(report, two_bases, path)
+        written["two_bases"] = str(path)
+    if docs_copy is not None:
         docs_copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(single, docs_copy)
+        shutil.copyfile(combined, docs_copy)
         written["docs"] = str(docs_copy)
+        if two_bases:
+            target = docs_copy.parent / TWO_BASES_DOCS_NAME
+            shutil.copyfile(out / "throughput-two-bases.png", target)
+            written["docs_two_bases"] = str(target)
     return written
 
 
@@ -66,6 +80,7 @@ def figure(report: dict[str, Any], scenarios: list[dict[str, Any]], path: Path) 
     source = report.get("source") or {}
     fig.suptitle(
         "sqs-airtable-poller: records confirmed per second, Airtable emulator at 5 req/s per base"
+        + (f", {load}" if (load := _load(report)) else "")
         + (f" (commit {source['commit']}" if source.get("commit") else "")
         + (" + local changes" if source.get("uncommitted_changes") else "")
         + (")" if source.get("commit") else ""),
@@ -93,6 +108,19 @@ def _panel(ax: Any, scenario: dict[str, Any]) -> None:
         label=f"{SMOOTH_S} s moving average",
     )
     ax.axhline(ceiling, color="black", linewidth=1, label=f"ceiling {ceiling:g} records/s")
+    by_base = series.get("records_per_bin_by_base") or {}
+    labels = scenario.get("base_labels") or {}
+    colours = dict(zip(by_base, BASE_COLOURS, strict=False)) if len(by_base) <= 3 else {}
+    for base, colour in colours.items():
+        ax.plot(
+            [t + bin_s / 2 for t in times],
+            _centred_average([n / bin_s for n in by_base[base]], max(1, round(SMOOTH_S / bin_s))),
+            color=colour,
+            linewidth=1.2,
+            label=f"{labels.get(base, base)} ({SMOOTH_S} s avg)",
+        )
+    if colours:
+        ax.axhline(50.0, color="grey", linestyle=":", linewidth=1, label="50 per base")
     if jitter:
         ax.axhline(
             limit,
@@ -102,15 +130,23 @@ def _panel(ax: Any, scenario: dict[str, Any]) -> None:
             label=f"limit at 0-{jitter:g} ms jitter: {limit:.1f}",
         )
     lockout_s = series.get("lockout_s", 30.0)
-    for n, start in enumerate(series.get("lockouts_at_s", [])):
-        ax.axvspan(
-            max(start, 0.0),
-            start + lockout_s,
-            color="#de2d26",
-            alpha=0.15,
-            label=f"lockout ({lockout_s:g} s after a 429)" if n == 0 else None,
-        )
-        ax.axvline(max(start, 0.0), color="#de2d26", linewidth=1.2)
+    placed = series.get("lockouts_by_base_at_s") or {}
+    if colours and any(placed.values()):
+        spans = [
+            (start, colours.get(base, "#de2d26"), labels.get(base, base))
+            for base, starts in placed.items()
+            for start in starts
+        ]
+    else:
+        spans = [(start, "#de2d26", "") for start in series.get("lockouts_at_s", [])]
+    named: set[str] = set()
+    for start, colour, who in spans:
+        label = None
+        if who not in named:
+            named.add(who)
+            label = f"lockout{' of ' + who if who else ''} ({lockout_s:g} s after a 429)"
+        ax.axvspan(max(start, 0.0), start + lockout_s, color=colour, alpha=0.12, label=label)
+        ax.axvline(max(start, 0.0), color=colour, linewidth=1.2)
     rate = scenario.get("records_per_s")
     lockouts = scenario.get("lockouts")
     ax.set_title(
@@ -122,6 +158,16 @@ def _panel(ax: Any, scenario: dict[str, Any]) -> None:
     ax.set_ylabel("records/s")
     ax.set_ylim(0, max([ceiling * 1.5, *per_bin]) * 1.05)
     ax.legend(loc="upper center", fontsize=7, ncols=5, frameon=False)
+
+
+def _load(report: dict[str, Any]) -> str:
+    """The machine's 1-minute load average before and after the poller runs."""
+    load = report.get("load_average_1_5_15") or {}
+    values = [v[0] for v in load.values() if v]
+    cpus = (report.get("machine") or {}).get("nproc")
+    if not values:
+        return ""
+    return "load " + " -> ".join(f"{v:.1f}" for v in values) + (f" on {cpus} CPUs" if cpus else "")
 
 
 def _centred_average(values: list[float], width: int) -> list[float]:
@@ -142,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__)
     p.add_argument("report", type=Path, help="a report.json written by python -m bench")
     p.add_argument("--out", type=Path, help="directory for the PNGs (default: the report's)")
-    p.add_argument("--docs-plot", type=Path, help="also copy the single-base figure here")
+    p.add_argument(
+        "--docs-plot", type=Path, help=f"also copy the figure here (and {TWO_BASES_DOCS_NAME})"
+    )
     args = p.parse_args(argv)
     report = json.loads(args.report.read_text(encoding="utf-8"))
     written = write(report, args.out or args.report.parent, args.docs_plot)

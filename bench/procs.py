@@ -282,6 +282,18 @@ def get_json(url: str, timeout: float = 60.0) -> Any:
         return json.loads(response.read())
 
 
+def put_json(url: str, payload: Any, method: str = "PUT", timeout: float = 60.0) -> Any:
+    """Send `payload` as JSON (a control endpoint of the emulator); return its JSON answer."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
 def run_json(
     argv: Sequence[str],
     log_path: Path,

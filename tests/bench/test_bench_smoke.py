@@ -2,7 +2,9 @@
 
 Speed is not asserted here (the figures come from `make bench`); this checks that the
 processes start, talk to each other, stop, that the report names every figure of every
-scenario (no jitter, and 0-40 ms of arrival jitter), and that the plots are drawn.
+scenario (no jitter, 0-40 ms of arrival jitter, two bases, two bases with one locked out;
+and, as root, the cpu-share scenario), that every message landed in the right base, and
+that the plots are drawn.
 """
 
 from __future__ import annotations
@@ -15,9 +17,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from devstack.stack import BASE_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: bench.workload's second base (bench/ is run as `python -m bench`, not imported here)
+FUNDRAISERS_BASE_ID = "appFundraisers001"
+
+
+def _no_cpu_cgroup() -> str | None:
+    """Why the cpu-share scenario cannot run here (bench.cgroup.unavailable's rule)."""
+    if os.geteuid() != 0:
+        return "needs root to create a cpu cgroup"
+    root = Path("/sys/fs/cgroup")
+    v2 = root / "cgroup.controllers"
+    if (root / "cpu" / "cpu.cfs_quota_us").exists() or (
+        v2.exists() and "cpu" in v2.read_text().split()
+    ):
+        return None
+    return "no cpu cgroup controller"
 
 
 @pytest.mark.slow
@@ -36,6 +54,10 @@ def test_a_tiny_run_reports_every_figure(tmp_path: Path) -> None:
         "40",
         "--jitter-ms",
         "40",
+        "--two-base-messages",
+        "40",
+        "--two-base-lockout-after",
+        "0",
         "--baseline-messages",
         "30",
         "--latency",
@@ -64,10 +86,13 @@ def test_a_tiny_run_reports_every_figure(tmp_path: Path) -> None:
         "physical limit at that jitter",
         "poller (no jitter) / serial baseline",
         "placement:",
+        "records/s per base",
+        "lockouts per base",
+        "moto's own ceiling (phase 1)",
     ):
         assert label in done.stdout, label
     report = json.loads((tmp_path / "latest.json").read_text())
-    plain, jittered = report["scenarios"]
+    plain, jittered, two, locked = report["scenarios"]
     baseline = report["baseline"]
     assert (plain["name"], plain["arrival_jitter_ms"], plain["records"]) == ("no jitter", 0, 60)
     assert (jittered["arrival_jitter_ms"], jittered["records"]) == (40, 40)
@@ -75,7 +100,26 @@ def test_a_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     assert jittered["physical_limit_records_per_s"] == 48.1
     assert plain["physical_limit_records_per_s"] == 50.0
     assert baseline["records"] == 30
-    for run in (plain, jittered):
+    # AND the two-base runs wrote an even mix, 20 records to each base, against a
+    # ceiling of 2 x 50, with per-base figures and lockouts per base
+    for run in (two, locked):
+        assert (run["bases"], run["ceiling_records_per_s"], run["records"]) == (2, 100, 40)
+        assert {b: f["records"] for b, f in run["per_base"].items()} == {
+            BASE_ID: 20,
+            FUNDRAISERS_BASE_ID: 20,
+        }
+        assert set(run["lockouts_by_base"]["counts"]) == {BASE_ID, FUNDRAISERS_BASE_ID}
+        assert (
+            sum(run["lockouts_by_base"]["counts"].values())
+            + run["lockouts_by_base"]["unattributed"]
+            == run["lockouts"]
+        )
+        by_base = run["timeline"]["records_per_bin_by_base"]
+        assert {b: sum(bins) for b, bins in by_base.items()} == run_records_by_base(run)
+        assert run["left_in_queue"]["dlq_visible"] == 0
+    assert locked["forced_lockout"]["base"] == FUNDRAISERS_BASE_ID
+    assert "forced_lockout" not in two
+    for run in (plain, jittered, two, locked):
         for figure in (
             "records_per_s",
             "throttled_429",
@@ -105,10 +149,68 @@ def test_a_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     plots = report["plots"]
     for path in [plots["combined"], *plots["per_scenario"].values()]:
         assert Path(path).read_bytes()[:8] == PNG_SIGNATURE, path
-    assert set(plots["per_scenario"]) == {"no jitter", "0-40 ms jitter"}
+    assert set(plots["per_scenario"]) == {
+        "no jitter",
+        "0-40 ms jitter",
+        "two bases",
+        "two bases, one locked out",
+    }
+    assert Path(plots["two_bases"]).read_bytes()[:8] == PNG_SIGNATURE
     assert "docs" not in plots and not docs_plot.exists()
     # and no process it started outlived it
-    assert len(report["child_pids"]) >= 7  # moto, 3 emulators, 3 poller runs, baseline
+    assert len(report["child_pids"]) >= 11  # moto, 5 emulators, 5 poller runs, baseline
     for pid in report["child_pids"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def run_records_by_base(run: dict) -> dict[str, int]:
+    return {b: f["records"] for b, f in run["per_base"].items()}
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.skipif(_no_cpu_cgroup() is not None, reason=str(_no_cpu_cgroup()))
+def test_the_cpu_share_scenario_runs_the_poller_under_a_cfs_quota(tmp_path: Path) -> None:
+    # GIVEN root (a cpu cgroup can be made), 3 bases and 30 messages
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--scenario",
+        "cpu-share",
+        "--memory-mb",
+        "512",
+        "--cpu-share-bases",
+        "3",
+        "--cpu-share-messages",
+        "30",
+        "--latency",
+        "0",
+        "--ceiling-seconds",
+        "1",
+        "--results-dir",
+        str(tmp_path),
+    ]
+
+    # WHEN the cpu-share scenario runs
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240)
+
+    # THEN the poller ran once in a cgroup with 512 MB's quota and once without a quota,
+    # every message landed, sharded over the 3 bases, and the CPU figures are reported
+    assert done.returncode == 0, done.stderr[-3000:]
+    for label in ("Lambda memory: CPU share (quota)", "token limit (50 req/s)", "CPU per record"):
+        assert label in done.stdout, label
+    report = json.loads((tmp_path / "latest.json").read_text())
+    limited, free = report["scenarios"]
+    assert limited["cpu_quota"]["quota_us"] == 28943  # 100,000 us x 512 / 1,769
+    assert limited["cpu_quota"]["period_us"] == 100_000
+    assert free["cpu_quota"]["quota_us"] is None
+    for run in (limited, free):
+        assert run["records"] == 30 and run["ceiling_records_per_s"] == 150
+        assert sorted(f["records"] for f in run["per_base"].values()) == [10, 10, 10]
+        assert isinstance(run["poller_cpu_ms_per_record"], float)
+        assert isinstance(run["cpu_quota"]["periods"], int)
+        # the cgroup was removed after the run
+        assert not Path(run["cpu_quota"]["cgroup"]).exists()
+    assert "baseline" not in report and "cold_import" not in report

@@ -32,6 +32,13 @@ FAST = {
 
 StackFactory = Callable[..., LocalStack]
 
+#: The Lambda timeout of every run here. A run ends when the queue is empty, long before
+#: this on any machine: it is only there so that no verdict hangs on how fast the machine
+#: is (a 15 s timeout on 2 busy cores could cut a run short and change its summary).
+LAMBDA_TIMEOUT_S = 60
+#: How long the test waits for a run to end: a guard against a hung process only.
+HANG_GUARD_S = LAMBDA_TIMEOUT_S + 30
+
 
 @pytest.fixture
 def make_stack(sqs_endpoint: str) -> Iterator[StackFactory]:
@@ -60,8 +67,8 @@ def test_messages_stay_hidden_while_the_run_waits_out_a_lockout(make_stack, tmp_
     send(stack, 25)
     poller = Poller(stack, tmp_path, **FAST, AIRTABLE_LOCKOUT_SECONDS="4")
     stack.emulator.configure(lockout_seconds=4.0)
-    run = poller.start("run", 15)
-    assert poller.log.wait_for("run", "ReceiveMessage", 15) is not None
+    run = poller.start("run", LAMBDA_TIMEOUT_S)
+    assert poller.log.wait_for("run", "ReceiveMessage", HANG_GUARD_S) is not None
     stack.emulator.trigger_lockout(BASE_ID)
     locked_at = time.monotonic()
     # WHEN the run waits out the lockout, watched from outside
@@ -69,7 +76,7 @@ def test_messages_stay_hidden_while_the_run_waits_out_a_lockout(make_stack, tmp_
     while run.process.poll() is None:
         seen.append((time.monotonic(), stack.counts()))
         time.sleep(0.2)
-    run.wait(5)
+    run.wait(HANG_GUARD_S)
     # THEN once the run held all 25, none became visible to another consumer during the
     # lockout (4 x the queue's own visibility timeout), although none was written
     receives = [
@@ -78,7 +85,8 @@ def test_messages_stay_hidden_while_the_run_waits_out_a_lockout(make_stack, tmp_
     assert sum(len(line["result"]["messages"]) for line in receives) == 25
     last_receive = max(line["t1"] for line in receives)
     during = [c for t, c in seen if max(last_receive, locked_at) < t < locked_at + 4.0]
-    assert len(during) >= 5, "the lockout was not observed"
+    # (each sample is an SQS call, slow on a busy machine: one inside the lockout suffices)
+    assert len(during) >= 1, "the lockout was not observed"
     assert all(c["visible"] == 0 for c in during), during
     # AND the run waited the lockout out, then wrote everything
     assert run.summary["throttled"] >= 1 and run.summary["stopped_because"] == "empty"
@@ -96,8 +104,12 @@ def test_messages_that_keep_failing_are_dead_lettered_with_the_last_error(make_s
     poller = Poller(stack, tmp_path, **FAST)
     # WHEN a run with DEAD_LETTER_AFTER_RECEIVES=4 fails to write them (2 attempts each)
     run = poller.start(
-        "run", 15, DEAD_LETTER_AFTER_RECEIVES="4", WRITE_MAX_ATTEMPTS="2", MAX_IN_FLIGHT_WRITES="1"
-    ).wait(30)
+        "run",
+        LAMBDA_TIMEOUT_S,
+        DEAD_LETTER_AFTER_RECEIVES="4",
+        WRITE_MAX_ATTEMPTS="2",
+        MAX_IN_FLIGHT_WRITES="1",
+    ).wait(HANG_GUARD_S)
     # THEN the six on their 4th receive are in the DLQ with the last error as their reason,
     # the queue's redrive policy never had to move them without one
     letters = stack.dead_letters()
@@ -165,10 +177,14 @@ def test_a_configuration_error_stops_the_run_and_never_dead_letters(
         _receive_and_give_back(stack, expected=12)
     poller = Poller(stack, tmp_path, **FAST)
     # WHEN a run with DEAD_LETTER_AFTER_RECEIVES=4 tries to write them
-    run = poller.start("run", 15, DEAD_LETTER_AFTER_RECEIVES="4", **setting).wait(30)
-    # THEN it fails loudly with Airtable's reason, and leaves every message in the queue:
-    # the messages are not poison, the configuration is wrong
+    run = poller.start("run", LAMBDA_TIMEOUT_S, DEAD_LETTER_AFTER_RECEIVES="4", **setting).wait(
+        HANG_GUARD_S
+    )
+    # THEN it fails loudly with Airtable's reason (a systemic failure of its only route),
+    # and leaves every message in the queue: the messages are not poison, the
+    # configuration is wrong
     assert run.summary["stopped_because"] == "systemic" and error in run.report["error"]
+    assert list(run.summary["stopped_routes"]) == ["default"]
     assert stack.dead_letters() == [] and stack.rows() == []
     assert stack.counts() == {"visible": 12, "in_flight": 0, "delayed": 0}
 
@@ -179,14 +195,14 @@ def test_a_lost_response_is_retried_by_the_poller_only_and_leaves_one_row(make_s
     send(stack, 5)
     poller = Poller(stack, tmp_path, **FAST)
     # WHEN a run with a single attempt per request drains them
-    first = poller.start("first", 15, WRITE_MAX_ATTEMPTS="1").wait(30)
+    first = poller.start("first", LAMBDA_TIMEOUT_S, WRITE_MAX_ATTEMPTS="1").wait(HANG_GUARD_S)
     # THEN exactly one request reached Airtable (no hidden re-send by pyairtable/urllib3),
     # the records were applied but nothing was deleted: the messages are back in the queue
     assert stack.emulator.stats.write_requests == 1 and len(stack.rows()) == 5
     assert first.summary["deleted"] == 0 and first.summary["released"] == 5
     # WHEN Airtable answers again and the next run writes them once more
     stack.emulator.configure(faults=Faults())
-    second = poller.start("second", 15).wait(30)
+    second = poller.start("second", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
     # THEN the upsert matched the existing rows: still one row per donation, queue empty
     assert len(stack.rows()) == 5 and second.summary["updated"] == 5
     assert stack.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
@@ -197,10 +213,10 @@ def test_without_merge_on_a_lost_response_duplicates_rows(make_stack, tmp_path):
     stack = make_stack(emulator={"faults": Faults(lost_response_rate=1.0)})
     send(stack, 5)
     poller = Poller(stack, tmp_path, **FAST, MERGE_ON="")
-    poller.start("first", 15, WRITE_MAX_ATTEMPTS="1").wait(30)
+    poller.start("first", LAMBDA_TIMEOUT_S, WRITE_MAX_ATTEMPTS="1").wait(HANG_GUARD_S)
     stack.emulator.configure(faults=Faults())
     # WHEN the messages are written again by the next run
-    poller.start("second", 15).wait(30)
+    poller.start("second", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
     # THEN each donation is in the table twice: without a merge key, delivery is at least once
     ids = [r["fields"]["Id"] for r in stack.rows()]
     assert len(ids) == 10 and len(set(ids)) == 5
@@ -214,7 +230,7 @@ def test_a_fifo_group_is_drained_in_order_in_one_run(make_stack, tmp_path):
     access = AccessLog(stack.emulator)
     poller = Poller(stack, tmp_path, **FAST)
     # WHEN one run drains the queue
-    run = poller.start("run", 20).wait(40)
+    run = poller.start("run", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
     # THEN it wrote all 25, in the group's order, in that one run
     written = [key for a in access.snapshot() if a.confirmed for key in a.keys]
     assert written == [json.dumps(donation(n)["Id"]) for n in range(25)]
