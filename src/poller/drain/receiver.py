@@ -26,10 +26,10 @@ log = logging.getLogger(__name__)
 
 #: While a base waits out a lockout, its messages keep arriving mixed with the others'; they
 #: are parked (not counted against `max_buffered`) so the other bases keep their pace, up to
-#: this many times `max_buffered` messages in all (1,000 at the default 100: a 30 s lockout
-#: of one of two bases parks about 48 x 30 = 1,440 messages at full pace, so the others then
-#: slow down rather than the memory grow)...
-MAX_HELD_FACTOR = 10
+#: this many times `max_buffered` messages in all (2,000 at the default 100: a 30 s lockout
+#: of one of two bases parks about 48 x 30 = 1,440 messages at full pace; past the bound the
+#: others slow down rather than the memory grow)...
+MAX_HELD_FACTOR = 20
 #: ...and up to this many bytes of message bodies held in all (a body may be 1 MiB).
 MAX_HELD_BYTES = 64 * 1024 * 1024
 #: The most one receive can add (10 messages of up to 1 MiB each).
