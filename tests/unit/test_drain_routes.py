@@ -309,3 +309,39 @@ def test_a_drain_needs_destinations_keyed_by_their_names():
             deadline,
             {"a": Destination("b", MemorySink(), GatedPacer())},
         )
+
+
+def _assembler_with(routes: dict[str, int], *, parked: str | None = None):
+    """An assembler over one GatedPacer per route, holding `routes[name]` messages each."""
+    from poller.drain.assembler import Assembler
+    from poller.drain.state import RunState, Settings
+    from poller.model import Message
+
+    pacers = {name: GatedPacer() for name in routes}
+    if parked is not None:
+        pacers[parked].pause_until(time.monotonic() + 30)  # a lockout
+    destinations = {name: Destination(name, MemorySink(), pacers[name]) for name in routes}
+    assembler = Assembler(
+        destinations,
+        RunState(fifo=False),
+        Settings(max_buffered=100),
+        Deadline(Budget(30), 0.5),
+        time.monotonic,
+    )
+    for name, count in routes.items():
+        for n in range(count):
+            message = Message(f"{name}-{n}", "r", "{}")
+            assembler.add(Record({"Id": n}, route=name), message, time.monotonic())
+    return assembler
+
+
+def test_a_route_s_backlog_beyond_its_share_does_not_count_against_the_buffer():
+    # GIVEN two routes and max_buffered 100 (a share of 50 each): base A left 150 messages
+    # behind after a lockout, base B has 10
+    # THEN A's 100 beyond its share do not count, so the receiver keeps receiving for B
+    assert _assembler_with({"A": 150, "B": 10}).uncounted() == 100
+    # AND while A is still locked out, none of A's count
+    assert _assembler_with({"A": 150, "B": 10}, parked="A").uncounted() == 150
+    # AND one route has the whole buffer as its share: as before routes, 100 count
+    assert _assembler_with({"A": 150}).uncounted() == 50
+    assert _assembler_with({"A": 60, "B": 40}).uncounted() == 10

@@ -26,7 +26,7 @@ from ..model import Message, Record
 from ..policies import Clock, Deadline
 from ..ports import Destination
 from .batch import Entry, Request
-from .state import RunState, Settings
+from .state import SQS_BATCH, RunState, Settings
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +109,32 @@ class Assembler:
                 out.append(entry)
             return out
 
-    def parked(self) -> int:
-        """Messages buffered for routes whose pacer waits out a lockout (its next slot is more
-        than PARKED_AFTER_SECONDS away). They wait for their own base, not for room: the
-        receiver does not count them against `max_buffered`, so a locked-out base does not
-        starve the others (issue 10: independent bases)."""
+    def uncounted(self) -> int:
+        """Buffered messages that do not count against `max_buffered`, so one base's backlog
+        never starves the others of receives (issue 10: independent bases):
+
+        * every message of a route whose pacer waits out a lockout (its next slot is more than
+          PARKED_AFTER_SECONDS away): it waits for its own base, not for room;
+        * a route's messages beyond its share, `max_buffered` / the number of routes (all of
+          it with one route): after a lockout, the backlog it left drains at its base's pace
+          while the other bases keep receiving.
+
+        The receiver's hard bounds (`receiver.MAX_HELD_FACTOR`, `MAX_HELD_BYTES`) still hold."""
         with self._cond:
             now = self.clock()
-            late = {
-                name
-                for name, destination in self.destinations.items()
-                if destination.limiter.next_free() - now > PARKED_AFTER_SECONDS
-            }
-            if not late:
-                return 0
-            return sum(len(e.messages) for e in self._buffer if e.route in late)
+            share = max(self.settings.max_buffered // max(len(self.destinations), 1), SQS_BATCH)
+            per_route: dict[str, int] = {}
+            for entry in self._buffer:
+                per_route[entry.route] = per_route.get(entry.route, 0) + len(entry.messages)
+            uncounted = 0
+            for route, count in per_route.items():
+                destination = self.destinations.get(route)
+                parked = (
+                    destination is not None
+                    and destination.limiter.next_free() - now > PARKED_AFTER_SECONDS
+                )
+                uncounted += count if parked else max(0, count - share)
+            return uncounted
 
     # ------------------------------------------------------------------ handing out requests
     def pick(self) -> Pick:

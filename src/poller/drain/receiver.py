@@ -2,8 +2,9 @@
 dead-letters poison at once, and hands the records to the assembler.
 
 It holds at most `max_buffered` messages (received and not yet settled), not counting those
-parked for a base that waits out a lockout, and never more than `MAX_HELD_FACTOR` times that
-(nor `MAX_HELD_BYTES` of bodies) in all. It stops on an empty receive, on the deadline, or
+parked for a base that waits out a lockout nor a route's backlog beyond its share
+(`Assembler.uncounted`), and never more than `MAX_HELD_FACTOR` times that (nor
+`MAX_HELD_BYTES` of bodies) in all. It stops on an empty receive, on the deadline, or
 when the run halts. A message mapped to a route that is
 closed (broken, or out of time) is set aside for release at once.
 """
@@ -95,7 +96,7 @@ class Receiver:
             return True
         if state.held_bytes + BATCH_BYTES > MAX_HELD_BYTES:
             return True
-        return state.held - self.assembler.parked() + SQS_BATCH > limit
+        return state.held - self.assembler.uncounted() + SQS_BATCH > limit
 
     def accept(self, messages: list[Message]) -> None:
         """Map each message; buffer the records, dead-letter the poison."""
