@@ -292,9 +292,10 @@ def test_the_newest_systemic_failure_line_is_found() -> None:
     assert newest_systemic(events[1:3]) is None
 
 
-def test_status_reads_the_line_the_handler_really_writes(capsys) -> None:
-    # GIVEN the function's own report of a systemic failure, as it reaches CloudWatch Logs
-    from poller.handler import _Run
+def test_status_reads_the_line_the_handler_really_writes() -> None:
+    # GIVEN the function's own report of a systemic failure, as its JSON formatter writes it
+    # to CloudWatch Logs
+    from poller import handler
     from poller.systemic import Cause, SystemicFailure
 
     failure = SystemicFailure(
@@ -302,8 +303,16 @@ def test_status_reads_the_line_the_handler_really_writes(capsys) -> None:
         Cause.TYPE,
         'field fldA "Donation Amount" is now checkbox; the mapping sends currency',
     )
-    _Run().report(failure)
-    line = next(x for x in capsys.readouterr().out.splitlines() if "systemic_cause" in x)
+    written = io.StringIO()
+    capture = logging.StreamHandler(written)
+    capture.setFormatter(handler.logger.registered_formatter)  # the function's JSON lines
+    underlying = logging.getLogger(handler.logger.name)
+    underlying.addHandler(capture)
+    try:
+        handler._Run().report(failure)
+    finally:
+        underlying.removeHandler(capture)
+    line = next(x for x in written.getvalue().splitlines() if "systemic_cause" in x)
     # WHEN status looks for the newest such line
     found = newest_systemic([{"timestamp": 5_000, "message": line}])
     # THEN it finds it, with the cause, the route, what is wrong and the fix
