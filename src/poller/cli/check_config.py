@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .common import emit, quiet, rows
+from .common import emit, quiet, rows, validated_config
 from .send import read_bodies
 
 #: The human labels of the `config` keys (the JSON keys are identifiers).
@@ -52,18 +52,8 @@ def add_parser(command: Any) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from ..config import Config
-    from ..errors import ConfigErrors
-
-    try:
-        config = Config.from_env(os.environ)
-    except ConfigErrors as exc:
-        problems = [str(e) for e in exc.errors]
-        emit(
-            args,
-            {"ok": False, "problems": problems},
-            lambda: "configuration is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
-        )
+    config = validated_config(args)
+    if config is None:
         return 1
     with quiet("poller"):  # the outcome is printed below; no stray log line on stderr
         checks = schema_checks(config, skip=args.no_schema)

@@ -215,6 +215,24 @@ def emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else human())
 
 
+def validated_config(args: argparse.Namespace, *, require_queue: bool = True) -> Any | None:
+    """The `Config` the function would build from this environment, or None after printing
+    every problem (`{"ok": false, "problems": [...]}` with --json): the caller exits 1."""
+    from ..config import Config
+    from ..errors import ConfigErrors
+
+    try:
+        return Config.from_env(os.environ, require_queue=require_queue)
+    except ConfigErrors as exc:
+        problems = [str(e) for e in exc.errors]
+        emit(
+            args,
+            {"ok": False, "problems": problems},
+            lambda: "configuration is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
+        )
+        return None
+
+
 def age_text(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"

@@ -8,18 +8,16 @@ never changes or deletes an existing field: a misfit is reported and left alone,
 the exit status 1.
 
 It needs only the routes (or the single-table variables), the token and AIRTABLE_API_URL:
-it runs before the stack exists, so QUEUE_URL may be unset (see `load_config`).
+it runs before the stack exists, so QUEUE_URL may be unset (`Config.from_env(..., require_queue=False)`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Mapping
 from typing import Any, TextIO
 
-from .common import emit, quiet
+from .common import emit, quiet, validated_config
 
 QUESTION = "create these? [y/N] "
 #: Said when the plan has changes but nobody may confirm them.
@@ -42,14 +40,6 @@ def add_parser(command: Any) -> None:
     init.set_defaults(handler=cmd_init_tables)
 
 
-def load_config(env: Mapping[str, str]) -> Any:
-    """The validated `Config`, as the function builds it, except that init-tables reads no
-    queue: QUEUE_URL may be unset."""
-    from ..config import Config
-
-    return Config.from_env(env, require_queue=False)
-
-
 def table_specs(config: Any) -> list[Any]:
     """One `TableSpec` per route, in route order. Routes writing to the same table of a
     base are merged by `tables.plan` (one table, the union of their fields, the first
@@ -62,18 +52,10 @@ def table_specs(config: Any) -> list[Any]:
 def cmd_init_tables(args: argparse.Namespace) -> int:
     from ..airtable import make_api
     from ..credentials import TokenSource
-    from ..errors import ConfigErrors
     from ..tables import apply, per_base_limiters, plan
 
-    try:
-        config = load_config(os.environ)
-    except ConfigErrors as exc:
-        problems = [str(e) for e in exc.errors]
-        emit(
-            args,
-            {"ok": False, "problems": problems},
-            lambda: "configuration is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
-        )
+    config = validated_config(args, require_queue=False)
+    if config is None:
         return 1
     tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
     api = make_api(
