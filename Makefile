@@ -19,14 +19,18 @@ help:
 	@echo "make test-fast  every test not marked slow: pytest -m 'not slow' (no lint, no sam build, no checkov)"
 	@echo "make serve      keep the local stack up (moto SQS on :9324, Airtable emulator on :8787),"
 	@echo "                and write local.json, which the poller CLI reads by default"
+	@echo "make docs       build the documentation site (MkDocs, --strict) into .venv/site;"
+	@echo "                make docs-serve serves it at http://127.0.0.1:8000"
 	@echo "make bench      throughput / memory / cold-start benchmark (bench/README.md)"
-	@echo "make validate build build-host invoke-built scan   SAM checks (docs in README, Deploy)"
+	@echo "make venv       only create .venv/ with every tool (the other targets do it too)"
+	@echo "make validate build build-host invoke-built scan   SAM checks (docs/deploy.md)"
+	@echo "make deploy     sam build && sam deploy (needs AWS; SAM_ENV_NAME=default|dev|prod)"
 
+# setuptools prints an "Editable installation" banner (a BuildBackendWarning) on every
+# editable install: ignore that one warning by its text; errors and other warnings show.
 $(VENV)/.installed: pyproject.toml src/poller/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# setuptools prints an "Editable installation" banner (a BuildBackendWarning) on every
-	# editable install: ignore that one warning by its text; errors and other warnings show.
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 

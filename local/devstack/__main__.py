@@ -136,7 +136,7 @@ def serve(stack: Any, env_file: Path = ENV_FILE, stop: threading.Event | None = 
     print("In another terminal, the poller CLI reads it from the repository root by default:")
     print("  .venv/bin/poller status")
     print("  .venv/bin/poller send --sample 40 && .venv/bin/poller run")
-    print(f"  .venv/bin/poller peek-dlq --env-file {_shown(env_file)}")
+    print("  .venv/bin/poller peek-dlq")
     print("serving; Ctrl-C to stop", flush=True)
     if stop is None:
         stop = threading.Event()

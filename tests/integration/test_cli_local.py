@@ -445,3 +445,30 @@ def test_the_local_demo_reports_on_stdout_and_logs_on_stderr(stack, capsys):
         assert column in header
     assert "cannot convert str" in out  # a typed-mapping reason, not Airtable's 422
     assert "…" in out.split("messages in the dead-letter queue", 1)[1]
+
+
+def test_a_leftover_local_json_says_the_local_stack_is_not_running(tmp_path, monkeypatch, capsys):
+    # GIVEN the local.json `make serve` wrote, and the stack stopped since (nothing listens)
+    (tmp_path / "local.json").write_text(
+        json.dumps(
+            {
+                "QUEUE_URL": "http://127.0.0.1:9/123456789012/donations",
+                "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:9",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+            }
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLLER_ENV_FILE", raising=False)
+    for name in ("QUEUE_URL", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.delenv(name, raising=False)
+    # WHEN a command runs
+    from poller.cli import main
+
+    status = main(["status", "--no-reasons"])
+    # THEN it fails in one line and says what is probably wrong, without a traceback
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert "is `make serve` running?" in err

@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     name = f"{PROG} {args.command}"
+    path, implicit = None, False
     try:
         updates, drop = environment(args)
         path, implicit = env_file_path(args)
@@ -131,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if is_aws_error(exc):
             print(f"{name}: {aws_error_text(exc)}", file=sys.stderr)
+            if implicit and type(exc).__name__ == "EndpointConnectionError":
+                note(f"{path} points at the local stack: is `make serve` running?")
             return 1
         if isinstance(exc, PollerError):
             print(f"{name}: {exc}", file=sys.stderr)
