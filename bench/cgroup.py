@@ -3,7 +3,7 @@
 Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU, so 512 MB
 gets about 29% of one and 1,024 MB about 58%, enforced as a CFS quota: the function runs
 for its quota of each 100 ms period, then is stalled until the next period (AWS Lambda
-docs, "Configuring function memory"; FIELD-NOTES, "Lambda's CPU share"). The same is made
+docs, "Configuring function memory"; the Linux CFS bandwidth control). The same is made
 here with the cpu cgroup: `cpu.cfs_quota_us` / `cpu.cfs_period_us` (cgroup v1) or
 `cpu.max` = "QUOTA PERIOD" (cgroup v2). Creating a cgroup needs root.
 """

@@ -80,7 +80,7 @@ def donations_schema_without_ids() -> dict[str, Any]:
 
 def fundraiser_created(n: int) -> dict[str, Any]:
     """A `FundraiserCreated` event as EventBridge delivers it to an SQS target (without
-    InputPath): the envelope, with the payload in `detail` (FIELD-NOTES, envelopes)."""
+    InputPath): the envelope, with the payload in `detail` (`poller.envelopes`)."""
     return {
         "version": "0",
         "id": str(uuid.UUID(int=(1 << 64) + n)),

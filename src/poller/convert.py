@@ -15,7 +15,8 @@ Types (the mapping's `"type"`), and what each produces:
     singleSelect  str, optionally one of the declared `choices`
 
 Numbers and Airtable. Airtable stores number, currency and percent values as IEEE doubles
-(FIELD-NOTES, "Numbers are IEEE doubles in Airtable"): an integer beyond +/-2^53
+(as every JSON number in its API, and as reported on Airtable's own client tracker for
+colliding merge keys): an integer beyond +/-2^53
 (9,007,199,254,740,991, `MAX_SAFE_INTEGER`) would be rounded, so that two different ids
 become one value and merge keys collide. Such an integer (a JSON integer, an integral
 numeric string with `coerce`, or an integral JSON float literal with more digits than a

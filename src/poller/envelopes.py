@@ -1,6 +1,6 @@
 """Read a message body strictly, and take its payload out of an SNS or EventBridge envelope.
 
-What reaches SQS (FIELD-NOTES, "Envelopes that reach SQS"):
+What reaches SQS (per the SNS and EventBridge documentation of their SQS deliveries):
 
 - raw: the producer's JSON object, as sent.
 - SNS without raw message delivery: the SNS notification JSON is the SQS body,

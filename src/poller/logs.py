@@ -7,7 +7,8 @@ idempotent and cheap):
    (and every child, such as `botocore.endpoint`) stay at WARNING whatever
    `POWERTOOLS_LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL` or the root logger say. At DEBUG, botocore
    logs whole responses: the Secrets Manager `SecretString` (the Airtable token) and every SQS
-   message body (FIELD-NOTES, "DEBUG logging leaks"). A level on the named loggers alone is not
+   message body (measured: `tests/integration/test_log_safety.py` fails without this
+   module). A level on the named loggers alone is not
    enough: a child with its own level, or a later `copy_config_to_registered_loggers` without
    `include`, which sets the level of every registered logger, would let DEBUG through. So a
    `LibraryGate` filter on each handler the poller's output can reach (the Powertools handler,

@@ -69,6 +69,29 @@ def test_no_document_cites_what_a_reader_cannot_find(document: Path) -> None:
     assert "the issue measured" not in text
 
 
+def test_no_file_of_the_project_points_outside_the_repository() -> None:
+    # GIVEN every text file git tracks (this test, which names what it looks for, aside)
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    offenders = []
+    for name in tracked:
+        path = ROOT / name
+        if (
+            path == Path(__file__).resolve()
+            or path.suffix in {".png", ".ico"}
+            or not path.is_file()
+        ):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        # THEN none cites the private field notes or a path of this machine outside the repo
+        if "FIELD" + "-NOTES" in text or "/work/" + "shared" in text:
+            offenders.append(name)
+    assert offenders == []
+
+
 def test_the_performance_page_shows_the_bench_plot() -> None:
     page = (ROOT / "docs" / "performance.md").read_text()
     assert "](assets/bench-throughput.png)" in page

@@ -453,7 +453,7 @@ def test_numbers_a_double_holds_exactly_pass(body, expected):
 
 
 def test_two_ids_that_airtable_would_merge_are_both_refused_not_collapsed():
-    # GIVEN the two ids that become the same double on Airtable (FIELD-NOTES)
+    # GIVEN the two ids that become the same IEEE double on Airtable
     entries = {"ext": {"field": "Ext", "type": "number"}}
     for body in ('{"ext": 1234567890123456789}', '{"ext": 1234567890123456790}'):
         # WHEN each is mapped THEN neither is written (no silent merge of two donations)
