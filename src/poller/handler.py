@@ -22,7 +22,7 @@ from .drain import Drain, RunSummary, Settings
 from .errors import ConfigError, ConfigErrors, RunFailedError
 from .policies import Deadline
 from .schema import SchemaMismatchError, SchemaProblem, SchemaUnavailableError
-from .systemic import Cause, SystemicFailure
+from .systemic import Cause, SystemicFailure, cause_of_misfit
 
 SERVICE = "sqs-airtable-poller"
 NAMESPACE = telemetry.NAMESPACE
@@ -168,20 +168,22 @@ def cold_start_failure(exc: Exception) -> SystemicFailure | None:
     if isinstance(exc, SchemaUnavailableError):
         return SystemicFailure("*", Cause.SCHEMA, str(exc))
     if isinstance(exc, SchemaMismatchError):
-        kinds = {p.kind for p in exc.errors if isinstance(p, SchemaProblem)}
-        cause = next(
-            (c for k, c in (("table", Cause.TABLE), ("field", Cause.FIELD)) if k in kinds),
-            Cause.TYPE,
-        )
+        cause = cause_of_misfit({p.kind for p in exc.errors if isinstance(p, SchemaProblem)})
         return SystemicFailure("*", cause, "; ".join(e.problem for e in exc.errors))
     if isinstance(exc, ConfigErrors) and exc.errors:
-        variable = exc.errors[0].variable
-        cause = {"AIRTABLE_TOKEN": Cause.AUTH, "SCHEMA_CHECK": Cause.SCHEMA}.get(
-            variable, Cause.TABLE
-        )
-        if variable in ("AIRTABLE_TOKEN", "AIRTABLE_BASE_ID", "SCHEMA_CHECK"):
-            return SystemicFailure("*", cause, str(exc.errors[0]))
+        refused = _REFUSED_AT_START.get(exc.errors[0].variable)
+        if refused is not None:
+            return SystemicFailure("*", refused, str(exc.errors[0]))
     return None
+
+
+#: What the schema check's refusals at cold start (`schema._REFUSED`: 401, 403, 404) stand for,
+#: by the variable they name.
+_REFUSED_AT_START = {
+    "AIRTABLE_TOKEN": Cause.AUTH,
+    "AIRTABLE_BASE_ID": Cause.TABLE,
+    "SCHEMA_CHECK": Cause.SCHEMA,
+}
 
 
 def _publish(summary: RunSummary, failures: list[SystemicFailure]) -> None:

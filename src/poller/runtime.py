@@ -40,7 +40,15 @@ from .schema import (
     type_drift,
     verify_at_start,
 )
-from .systemic import Breaker, Cause, Report, RunGuard, SystemicFailure, recheck_open
+from .systemic import (
+    Breaker,
+    Cause,
+    Report,
+    RunGuard,
+    SystemicFailure,
+    cause_of_misfit,
+    recheck_open,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +231,7 @@ class Runtime:
         name = str(found.get("name") or route.table)
         problems = schema_problems({"tables": [found]}, name, route.field_map, route.merge_on)
         if problems:
-            kinds = {getattr(p, "kind", "") for p in problems}
-            cause = Cause.FIELD if "field" in kinds else Cause.TYPE
+            cause = cause_of_misfit({getattr(p, "kind", "") for p in problems})
             return SystemicFailure(route.name, cause, "; ".join(p.problem for p in problems))
         fields = tuple(found.get("fields") or ())
         # An untyped entry sends values as they come, so the schema check cannot judge its

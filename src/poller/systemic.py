@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -74,6 +74,15 @@ class SystemicFailure:
 
     def describe(self) -> str:
         return f'route "{self.route}": {self.detail}; fix: {self.fix}'
+
+
+def cause_of_misfit(kinds: Collection[str]) -> Cause:
+    """The cause a table that does not fit its mapping stands for, from the kinds of its
+    problems (`schema.SchemaProblem.kind`): the table missing, else a field missing, else a
+    type that does not fit."""
+    if "table" in kinds:
+        return Cause.TABLE
+    return Cause.FIELD if "field" in kinds else Cause.TYPE
 
 
 def failure_of(route: str, error: SinkConfigurationError, now: float = 0.0) -> SystemicFailure:

@@ -156,3 +156,12 @@ def test_a_deleted_field_is_drift() -> None:
     assert type_drift(MAP, "fldAmount", None, AMOUNT) == (
         'field fldAmount "Donation Amount" is no longer in the table'
     )
+
+
+def test_a_misfit_is_the_table_then_a_missing_field_then_a_type() -> None:
+    from poller.systemic import cause_of_misfit
+
+    assert cause_of_misfit({"table"}) is Cause.TABLE
+    assert cause_of_misfit({"type", "field"}) is Cause.FIELD
+    assert cause_of_misfit({"type"}) is Cause.TYPE
+    assert cause_of_misfit({"type", "merge"}) is Cause.TYPE
