@@ -38,20 +38,21 @@ class SecretUnavailableError(PollerError):
     """The secret could not be read (missing, no permission, Secrets Manager unreachable)."""
 
 
-SecretFetcher = Callable[[str, bool], Any]
+SecretFetcher = Callable[[str], Any]
 
 
-def _powertools_fetch(arn: str, force: bool) -> Any:
+def _powertools_fetch(arn: str) -> Any:
+    """The secret's value now: Powertools' `get_secret`, past its cache."""
     from aws_lambda_powertools.utilities import parameters
 
-    return parameters.get_secret(arn, force_fetch=force)
+    return parameters.get_secret(arn, force_fetch=True)
 
 
 class TokenSource:
     """Hands out the current token and re-reads the secret on demand. Thread-safe.
 
-    `fetch(arn, force)` returns the secret's value (str, bytes or dict) and raises on failure;
-    it defaults to Powertools' cached `get_secret`."""
+    `fetch(arn)` returns the secret's value now (str, bytes or dict) and raises on failure;
+    it defaults to Powertools' `get_secret` with `force_fetch=True`."""
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class TokenSource:
         """The token: read from the secret the first time (past every cache), then kept."""
         with self._lock:
             if self._token is None:
-                self._token = self._read(force=True)
+                self._token = self._read()
             return self._token
 
     def refresh(self) -> tuple[str, bool]:
@@ -86,15 +87,15 @@ class TokenSource:
             if self.secret_arn is None:
                 assert self._token is not None
                 return self._token, False
-            token = self._read(force=True)
+            token = self._read()
             changed = token != self._token
             self._token = token
             return token, changed
 
-    def _read(self, *, force: bool) -> str:
+    def _read(self) -> str:
         assert self.secret_arn is not None
         try:
-            secret = self._fetch(self.secret_arn, force)
+            secret = self._fetch(self.secret_arn)
         except Exception as exc:
             text = str(exc)
             if _NO_VALUE_YET in text:

@@ -1,4 +1,4 @@
-"""The token source: cached reads, forced re-reads after a rotation, and the empty secret."""
+"""The token source: one read kept, forced re-reads after a rotation, and the empty secret."""
 
 from __future__ import annotations
 
@@ -16,21 +16,18 @@ ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:poller/airtable-toke
 
 
 class FakeSecrets:
-    """Secrets Manager behind Powertools' cache: a read without force may be stale."""
+    """Secrets Manager as a forced read sees it: the value stored now."""
 
     def __init__(self, value: object) -> None:
         self.value = value
-        self.cached: object = None
-        self.forced = 0
+        self.reads = 0
 
-    def __call__(self, arn: str, force: bool) -> object:
+    def __call__(self, arn: str) -> object:
         assert arn == ARN
+        self.reads += 1
         if isinstance(self.value, Exception):
             raise self.value
-        if force or self.cached is None:
-            self.cached = self.value
-            self.forced += force
-        return self.cached
+        return self.value
 
 
 def test_a_rotated_secret_is_seen_only_by_a_refresh() -> None:
@@ -47,18 +44,27 @@ def test_a_rotated_secret_is_seen_only_by_a_refresh() -> None:
     assert (token, changed) == ("patNEW", True)
     assert source.current() == "patNEW"
     assert source.refresh() == ("patNEW", False)
+    assert secrets.reads == 3  # current() never reads again; each refresh() does
 
 
-def test_the_first_read_goes_past_the_powertools_cache() -> None:
-    # GIVEN a cache still holding the empty value a failed cold start read
-    secrets = FakeSecrets("")
-    with pytest.raises(TokenNotConfiguredError):
-        TokenSource(secret_arn=ARN, fetch=secrets).current()
-    secrets.value = "patPUT"
-    # WHEN the next cold start reads it
-    token = TokenSource(secret_arn=ARN, fetch=secrets).current()
-    # THEN it sees the token put in since
-    assert token == "patPUT"
+def test_every_read_of_the_secret_goes_past_the_powertools_cache(monkeypatch) -> None:
+    # GIVEN Powertools' get_secret, recording how it is asked (its cache would serve the empty
+    # value a failed cold start read, for up to its max_age)
+    from aws_lambda_powertools.utilities import parameters
+
+    asked: list[dict[str, object]] = []
+
+    def get_secret(name: str, **options: object) -> str:
+        asked.append({"name": name, **options})
+        return "patFRESH"
+
+    monkeypatch.setattr(parameters, "get_secret", get_secret)
+    # WHEN the default source reads the token, then reads it again
+    source = TokenSource(secret_arn=ARN)
+    source.current()
+    source.refresh()
+    # THEN both reads were forced
+    assert asked == [{"name": ARN, "force_fetch": True}] * 2
 
 
 def test_a_local_token_never_changes_on_refresh() -> None:
