@@ -222,12 +222,9 @@ class Runtime:
             if waited >= self.config.tuning.systemic_retry_seconds:
                 return None
             return failure
-        tables = schema.get("tables") or []
-        found = find(tables, state.table_id) or find(tables, route.table)
+        found = _table_in(schema, state)
         if found is None:
-            return SystemicFailure(
-                route.name, Cause.TABLE, f'table "{route.table}" is not in the base'
-            )
+            return _table_gone(state)
         name = str(found.get("name") or route.table)
         problems = schema_problems({"tables": [found]}, name, route.field_map, route.merge_on)
         if problems:
@@ -244,7 +241,7 @@ class Runtime:
             now = find(fields, field_id) or find(fields, str(seen.get("name")))
             drift = type_drift(route.field_map, field_id, now, seen)
             if drift is not None:
-                return SystemicFailure(route.name, Cause.TYPE if now else Cause.FIELD, drift)
+                return _drifted(state, drift, now)
         self._resolve(state, str(found.get("id") or ""), fields)
         return None
 
@@ -262,17 +259,14 @@ class Runtime:
                 error.field,
             )
             return None
-        tables = schema.get("tables") or []
-        found = find(tables, state.table_id) or find(tables, state.route.table)
+        found = _table_in(schema, state)
         if found is None:
-            return SystemicFailure(route, Cause.TABLE, f'table "{state.route.table}" is gone')
+            return _table_gone(state)
         fields = tuple(found.get("fields") or ())
         seen = find(tuple(state.fields_seen.values()), error.field)
         now = find(fields, str(seen["id"])) if seen else find(fields, error.field)
         drift = type_drift(state.route.field_map, error.field, now, seen)
-        if drift is None:
-            return None
-        return SystemicFailure(route, Cause.TYPE if now is not None else Cause.FIELD, drift)
+        return None if drift is None else _drifted(state, drift, now)
 
     def _read_schema(self, state: RouteState) -> dict[str, Any] | None:
         """The base's schema now, or None when the token may not read it (403)."""
@@ -284,3 +278,20 @@ class Runtime:
             if status == 403:
                 return None
             raise
+
+
+def _table_in(schema: Mapping[str, Any], state: RouteState) -> Mapping[str, Any] | None:
+    """The route's table in a schema: by the id seen at cold start, else by its name."""
+    tables = schema.get("tables") or []
+    return find(tables, state.table_id) or find(tables, state.route.table)
+
+
+def _table_gone(state: RouteState) -> SystemicFailure:
+    return SystemicFailure(
+        state.route.name, Cause.TABLE, f'table "{state.route.table}" is not in the base'
+    )
+
+
+def _drifted(state: RouteState, drift: str, now: Mapping[str, Any] | None) -> SystemicFailure:
+    """A field that changed type (or, when `now` is None, is gone) since it was seen."""
+    return SystemicFailure(state.route.name, Cause.TYPE if now is not None else Cause.FIELD, drift)
