@@ -18,7 +18,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from devstack.factories import donation
 from devstack.stack import AWS_ENV, create_queues, sqs_client
@@ -283,25 +283,46 @@ def _package(module: str) -> str:
 
 
 # ---------------------------------------------------------------- lockouts in time
-class LockoutWatch:
-    """Samples the emulator's lockout counter (a control endpoint: neither counted nor
-    rate-limited) so that each lockout can be placed in time. `time.monotonic()` is
-    CLOCK_MONOTONIC on Linux, the clock of the emulator's write log too."""
+class Background:
+    """A daemon thread that runs `_run` while the `with` block lasts; `_stop` is set when the
+    block ends, and the thread is joined (at most 10 s)."""
 
-    def __init__(self, api_url: str) -> None:
-        self.api_url = api_url
-        self.started_at: list[float] = []
+    thread_name = "bench-background"
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-lockouts", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
 
-    def __enter__(self) -> LockoutWatch:
-        self._seen = get_json(f"{self.api_url}/__emulator/stats")["lockouts"]
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class LockoutWatch(Background):
+    """Samples the emulator's lockout counter (a control endpoint: neither counted nor
+    rate-limited) so that each lockout can be placed in time. `time.monotonic()` is
+    CLOCK_MONOTONIC on Linux, the clock of the emulator's write log too."""
+
+    thread_name = "bench-lockouts"
+
+    def __init__(self, api_url: str) -> None:
+        super().__init__()
+        self.api_url = api_url
+        self.started_at: list[float] = []
+
+    def __enter__(self) -> Self:
+        self._seen = get_json(f"{self.api_url}/__emulator/stats")["lockouts"]
+        return super().__enter__()
+
+    def __exit__(self, *_: object) -> None:
+        super().__exit__()
         self._sample()
 
     def _run(self) -> None:
@@ -682,24 +703,17 @@ def poller_run(
     return out
 
 
-class CgroupCpuWatch:
+class CgroupCpuWatch(Background):
     """Samples the CPU time of the processes in a cgroup (the poller) every 0.2 s, so that
     its CPU can be read over the write span alone, without the cold start and the last
     empty poll: CPU per record and share of a core used while writing."""
 
+    thread_name = "bench-cgroup-cpu"
+
     def __init__(self, quota: CpuQuota) -> None:
+        super().__init__()
         self.quota = quota
         self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-cgroup-cpu", daemon=True)
-
-    def __enter__(self) -> CgroupCpuWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.wait(LOCKOUT_POLL_S):
@@ -750,25 +764,18 @@ def _quota_use(before: dict[str, int], after: dict[str, int], cpu: dict[str, Any
     }
 
 
-class ForcedLockout:
+class ForcedLockout(Background):
     """Locks `base` out (`POST /__emulator/lockout/{base}`, as if a 429 had just been
     answered) `after_s` seconds after the first confirmed write of the run."""
 
+    thread_name = "bench-lock-out"
+
     def __init__(self, api_url: str, base: str, after_s: float) -> None:
+        super().__init__()
         self.api_url = api_url
         self.base = base
         self.after_s = after_s
         self.at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-lock-out", daemon=True)
-
-    def __enter__(self) -> ForcedLockout:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
