@@ -449,11 +449,12 @@ def test_the_local_demo_reports_on_stdout_and_logs_on_stderr(stack, capsys):
 
 def test_a_leftover_local_json_says_the_local_stack_is_not_running(tmp_path, monkeypatch, capsys):
     # GIVEN the local.json `make serve` wrote, and the stack stopped since (nothing listens)
+    dead = f"http://127.0.0.1:{closed_port()}"
     (tmp_path / "local.json").write_text(
         json.dumps(
             {
-                "QUEUE_URL": "http://127.0.0.1:9/123456789012/donations",
-                "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:9",
+                "QUEUE_URL": f"{dead}/123456789012/donations",
+                "AWS_ENDPOINT_URL_SQS": dead,
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": "us-east-1",
