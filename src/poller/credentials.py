@@ -69,11 +69,6 @@ class TokenSource:
         self._fetch = fetch or _powertools_fetch
         self._lock = threading.Lock()
 
-    @property
-    def rotatable(self) -> bool:
-        """Whether re-reading can yield another token (only a secret can change)."""
-        return self.secret_arn is not None
-
     def current(self) -> str:
         """The token: read from the secret the first time (past every cache), then kept."""
         with self._lock:

@@ -64,7 +64,6 @@ class RouteState:
     table_id: str = ""
     #: the table's fields (by field id) when the schema last fitted the mapping
     fields_seen: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    schema_read: bool = False
 
 
 class Runtime:
@@ -136,7 +135,6 @@ class Runtime:
             state.table_id = table_id
         state.resolved = route.resolved(*field_index(fields))
         state.fields_seen = {str(f["id"]): f for f in fields if f.get("id")}
-        state.schema_read = True
 
     # ------------------------------------------------------------------ per run
     def destinations(self) -> dict[str, Destination]:

@@ -70,7 +70,6 @@ def test_every_read_of_the_secret_goes_past_the_powertools_cache(monkeypatch) ->
 def test_a_local_token_never_changes_on_refresh() -> None:
     source = TokenSource(token="patLOCAL")
     assert source.refresh() == ("patLOCAL", False)
-    assert not source.rotatable
 
 
 @pytest.mark.parametrize("value", ["", "   ", "{}", '{"token": ""}', {"token": " "}])
