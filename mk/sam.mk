@@ -47,9 +47,9 @@ scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --compact --quiet
 	CHECKOV=$(CHECKOV) $(BIN)/pytest -q tests/template/test_template_checkov.py
 
-# sam build installs the requirements.txt at the root of CodeUri (src/) and, without one,
+# sam build installs the requirements.txt at the root of CodeUri (src/poller/) and, without one,
 # silently packages no dependencies.
-SAM_REQUIREMENTS := src/requirements.txt
+SAM_REQUIREMENTS := src/poller/requirements.txt
 
 sam-requirements:
 	@test -f $(SAM_REQUIREMENTS) || { echo "$(SAM_REQUIREMENTS) is missing: sam build would package no dependencies"; exit 1; }

@@ -165,7 +165,7 @@ def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) 
     """Send the messages, invoke the handler once, and report. The report goes to stdout;
     the function's logs go to stderr."""
     from poller import handler
-    from poller.cli.run import handler_output_to_stderr
+    from poller_ops.cli.run import handler_output_to_stderr
 
     from .context import LambdaContext
     from .stack import BASE_ID, TABLE

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from airtable_emulator import ALL_SCOPES, Emulator, EmulatorConfig, donations_schema
 
-from poller import admin
+from poller_ops import admin
 
 from .factories import DONATION_FIELD_MAP_JSON
 

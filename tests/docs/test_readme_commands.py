@@ -364,7 +364,7 @@ PENDING_POLLER_COMMANDS: set[str] = set()
 
 @pytest.mark.parametrize(("command", "words"), simple("poller"))
 def test_every_poller_command_parses(command: Command, words: list[str]) -> None:
-    from poller.cli import build_parser
+    from poller_ops.cli import build_parser
 
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from devstack import donation
 from devstack.feeder import as_bodies
 from devstack.stack import BASE_ID, REGION, LocalStack
 
-from poller.cli import main
+from poller_ops.cli import main
 
 POISON = ["not json at all", json.dumps(donation(900_001, DonationAmount="twenty"))]
 POLLER = Path(sys.executable).with_name("poller")

@@ -15,7 +15,7 @@ import pytest
 from airtable_emulator import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE
 from devstack.stack import LocalStack
 
-from poller.cli import main
+from poller_ops.cli import main
 
 BASE_A = "appInitTablesA001"
 BASE_B = "appInitTablesB001"

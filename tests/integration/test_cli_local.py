@@ -30,7 +30,7 @@ from devstack.__main__ import (
 from devstack.feeder import as_bodies
 from devstack.stack import REGION, LocalStack
 
-from poller.cli import main
+from poller_ops.cli import main
 
 Cli = Callable[..., tuple[int, str, str]]
 POISON = ["not json at all", json.dumps(donation(900_001, DonationAmount="twenty"))]
@@ -466,7 +466,7 @@ def test_a_leftover_local_json_says_the_local_stack_is_not_running(tmp_path, mon
     for name in ("QUEUE_URL", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
     # WHEN a command runs
-    from poller.cli import main
+    from poller_ops.cli import main
 
     status = main(["status", "--no-reasons"])
     # THEN it fails in one line and says what is probably wrong, without a traceback

@@ -12,7 +12,7 @@ from pyairtable import Api
 
 from poller.mapping import FieldMap
 from poller.schema import schema_problems
-from poller.tables import InitTablesError, TableSpec, apply, per_base_limiters, plan
+from poller_ops.tables import InitTablesError, TableSpec, apply, per_base_limiters, plan
 
 BASE = "appInitTables0001"
 TOKEN = "patInitTables"

@@ -25,7 +25,7 @@ from devstack import LambdaContext, donation
 from devstack.stack import AWS_ENV, REGION, SCOPES, LocalStack, default_emulator_config
 
 from poller import handler, logs
-from poller.samples import SCHEDULED_EVENT
+from poller_ops.samples import SCHEDULED_EVENT
 
 #: Shaped like real Airtable personal access tokens (pat + 14 + "." + 64 hex).
 TOKEN = "patLogSafety00001." + hashlib.sha256(b"first").hexdigest()

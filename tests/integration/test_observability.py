@@ -18,7 +18,7 @@ from devstack import LambdaContext, donation
 from devstack.feeder import as_bodies
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
 
-from poller.samples import SCHEDULED_EVENT
+from poller_ops.samples import SCHEDULED_EVENT
 
 #: The metrics issue 6 asks for (EMF, namespace SqsAirtablePoller).
 REQUIRED_METRICS = {

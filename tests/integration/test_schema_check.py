@@ -17,7 +17,7 @@ from devstack.feeder import as_bodies
 from devstack.stack import BASE_ID, TOKEN, LocalStack, default_emulator_config
 
 from poller.errors import ConfigErrors
-from poller.samples import SCHEDULED_EVENT
+from poller_ops.samples import SCHEDULED_EVENT
 from poller.schema import SchemaMismatchError
 
 TYPED_DONATIONS = {

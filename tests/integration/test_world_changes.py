@@ -22,7 +22,7 @@ from devstack.stack import BASE_ID, TABLE, TOKEN, LocalStack, default_emulator_c
 from pyairtable import Api
 
 from poller.errors import RunFailedError
-from poller.samples import SCHEDULED_EVENT
+from poller_ops.samples import SCHEDULED_EVENT
 
 BROKEN_RUNS = 6
 MAX_RECEIVE_COUNT = 3

@@ -60,7 +60,7 @@ def test_the_function_is_python313_on_arm64_with_one_run_at_a_time(
     # THEN it is the poller's handler on python3.13/arm64, never running twice at once
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
-    assert function["Handler"] == "poller.handler.lambda_handler"
+    assert function["Handler"] == "lambda_function.lambda_handler"
     assert function["ReservedConcurrentExecutions"] == 1
     assert function["FunctionName"] == "poller-test-poller"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from poller import admin
-from poller.cli import UsageError, age_text, read_bodies, read_env_file
+from poller_ops import admin
+from poller_ops.cli import UsageError, age_text, read_bodies, read_env_file
 
 DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/donations-dlq"
 SOURCE = "https://sqs.us-east-1.amazonaws.com/123456789012/donations"

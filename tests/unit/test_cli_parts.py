@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from devstack.__main__ import MotoNotImplemented, clip, table
 
-from poller import admin, drain
-from poller.cli.common import environment
-from poller.cli.run import (
+from poller import drain
+from poller_ops import admin
+from poller_ops.cli.common import environment
+from poller_ops.cli.run import (
     LOCKOUT_WAIT,
     WRITE_GIVEN_UP,
     WRITE_RETRY,
@@ -23,8 +24,8 @@ from poller.cli.run import (
     RunState,
     progress_line,
 )
-from poller.cli.send import read_bodies
-from poller.cli.status import log_group, newest_systemic, reason_text, systemic_text
+from poller_ops.cli.send import read_bodies
+from poller_ops.cli.status import log_group, newest_systemic, reason_text, systemic_text
 from poller.errors import SinkConfigurationError
 from poller.model import DeadLetter, Message
 from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
@@ -381,7 +382,7 @@ def test_a_reason_that_names_its_type_is_shown_alone() -> None:
 
 
 def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
-    from poller.cli.init_tables import table_specs
+    from poller_ops.cli.init_tables import table_specs
     from poller.config import Config
     from poller.errors import ConfigErrors
 
@@ -415,7 +416,7 @@ def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
 @pytest.mark.parametrize(("typed", "created"), [("y\n", True), ("YES\n", True), ("\n", False)])
 def test_init_tables_creates_only_on_yes(typed: str, created: bool) -> None:
 
-    from poller.cli.init_tables import QUESTION, ask
+    from poller_ops.cli.init_tables import QUESTION, ask
 
     prompt = io.StringIO()
     assert ask(io.StringIO(typed), prompt) is created

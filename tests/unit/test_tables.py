@@ -11,7 +11,7 @@ import requests
 
 from poller.mapping import FieldMap
 from poller.policies import RateLimiter
-from poller.tables import InitTablesError, Plan, TableSpec, apply, plan, plan_from_schemas
+from poller_ops.tables import InitTablesError, Plan, TableSpec, apply, plan, plan_from_schemas
 
 BASE = "appDonations00001"
 DONATIONS_MAP = FieldMap.load(

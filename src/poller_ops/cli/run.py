@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import admin
+from poller_ops import admin
 from .common import UsageError, aws_error_text, client, emit, is_aws_error, queue_url, rows
 
 #: The core's log messages (their %-templates) that the progress line shows.
@@ -216,7 +216,7 @@ class ExpectedErrorsInOneLine(logging.Filter):
 def expected(exc: BaseException) -> bool:
     from requests import RequestException
 
-    from ..errors import PollerError
+    from poller.errors import PollerError
 
     return is_aws_error(exc) or isinstance(exc, PollerError | RequestException | OSError)
 
@@ -249,8 +249,8 @@ def handler_output_to_stderr(handler: Any, log_level: str | None = None) -> Iter
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..errors import PollerError
-    from ..samples import SCHEDULED_EVENT
+    from poller.errors import PollerError
+    from poller_ops.samples import SCHEDULED_EVENT
 
     event = SCHEDULED_EVENT
     if args.event:
@@ -261,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.log_level:
         os.environ["POWERTOOLS_LOG_LEVEL"] = args.log_level.upper()
     url = queue_url()
-    from .. import handler
+    from poller import handler
 
     status, summary, error = 0, None, None
     progress: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()

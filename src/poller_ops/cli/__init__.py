@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        from ..errors import PollerError
+        from poller.errors import PollerError
 
         if is_aws_error(exc):
             print(f"{name}: {aws_error_text(exc)}", file=sys.stderr)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import admin
+from poller_ops import admin
 from .common import UsageError, client, emit, queue_url
 
 _WHITESPACE = " \t\n\r"
@@ -35,7 +35,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.sample is None):
         raise UsageError("give a FILE or --sample N (one of them)")
     if args.sample is not None:
-        from ..samples import donation_event
+        from poller_ops.samples import donation_event
 
         if args.sample < 1:
             raise UsageError("--sample must be at least 1")

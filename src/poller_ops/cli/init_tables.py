@@ -44,15 +44,15 @@ def table_specs(config: Any) -> list[Any]:
     """One `TableSpec` per route, in route order. Routes writing to the same table of a
     base are merged by `tables.plan` (one table, the union of their fields, the first
     route's first)."""
-    from ..tables import TableSpec
+    from poller_ops.tables import TableSpec
 
     return [TableSpec(r.base_id, r.table, r.field_map, r.merge_on, r.name) for r in config.routes]
 
 
 def cmd_init_tables(args: argparse.Namespace) -> int:
-    from ..airtable import make_api
-    from ..credentials import TokenSource
-    from ..tables import apply, per_base_limiters, plan
+    from poller.airtable import make_api
+    from poller.credentials import TokenSource
+    from poller_ops.tables import apply, per_base_limiters, plan
 
     config = validated_config(args, require_queue=False)
     if config is None:

@@ -32,11 +32,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PollerError
-from .mapping import FieldMap, FieldSpec
-from .model import DEFAULT_ROUTE
-from .policies import RateLimiter
-from .schema import find, schema_problems
+from poller.errors import PollerError
+from poller.mapping import FieldMap, FieldSpec
+from poller.model import DEFAULT_ROUTE
+from poller.policies import RateLimiter
+from poller.schema import find, schema_problems
 
 if TYPE_CHECKING:
     from pyairtable import Api

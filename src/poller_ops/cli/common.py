@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import admin
+from poller_ops import admin
 
 PROG = "poller"
 #: What `make serve` (`python -m devstack serve`) writes, and what every command reads when
@@ -218,8 +218,8 @@ def emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
 def validated_config(args: argparse.Namespace, *, require_queue: bool = True) -> Any | None:
     """The `Config` the function would build from this environment, or None after printing
     every problem (`{"ok": false, "problems": [...]}` with --json): the caller exits 1."""
-    from ..config import Config
-    from ..errors import ConfigErrors
+    from poller.config import Config
+    from poller.errors import ConfigErrors
 
     try:
         return Config.from_env(os.environ, require_queue=require_queue)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .mapping import ENVELOPE_PREFIX, FieldMap, FieldSpec
-from .schema import SUGGESTED_TYPE
+from poller.mapping import ENVELOPE_PREFIX, FieldMap, FieldSpec
+from poller.schema import SUGGESTED_TYPE
 
 #: What EventBridge Scheduler sends (sam local generate-event cloudwatch scheduled-event).
 SCHEDULED_EVENT: dict[str, Any] = {

@@ -170,10 +170,10 @@ def schema_checks(config: Any, *, skip: bool) -> dict[str, Check]:
     (`runtime.Runtime.check_all_at_start`): one Api for the token, each base's reads paced
     by one limiter. SCHEMA_CHECK=off is checked anyway (as auto): that is what this
     command is for."""
-    from ..airtable import make_api
-    from ..credentials import TokenSource
-    from ..errors import PollerError
-    from ..tables import per_base_limiters
+    from poller.airtable import make_api
+    from poller.credentials import TokenSource
+    from poller.errors import PollerError
+    from poller_ops.tables import per_base_limiters
 
     if skip:
         skipped = {"result": "skipped (--no-schema)", "checked": False}
@@ -200,8 +200,8 @@ def schema_checks(config: Any, *, skip: bool) -> dict[str, Check]:
 
 def schema_check(table: Any, route: Any, mode: str, limiter: Any = None) -> Check:
     """One route's check for display, and the table's fields when they could be read."""
-    from ..errors import ConfigErrors, PollerError
-    from ..schema import advice, verify_at_start
+    from poller.errors import ConfigErrors, PollerError
+    from poller.schema import advice, verify_at_start
 
     try:
         check = verify_at_start(
@@ -225,7 +225,7 @@ def schema_check(table: Any, route: Any, mode: str, limiter: Any = None) -> Chec
 def problem_text(route: Any, error: Any) -> str:
     """A schema problem, named as the operator fixes it: the single-table variable
     (`FIELD_MAP targets ...`), or the route (`route "donations" targets ...`)."""
-    from ..model import DEFAULT_ROUTE
+    from poller.model import DEFAULT_ROUTE
 
     variable = getattr(error, "variable", "")
     if route.name == DEFAULT_ROUTE or variable not in ROUTE_KEYS:
@@ -240,10 +240,10 @@ def preview(config: Any, args: argparse.Namespace, checks: Mapping[str, Check]) 
     "value"}], "merge_on", "merge_key"}; or {"origin", "body", "route": None, "error"} for
     a message that would be dead-lettered; or, for a sample built from the first route's
     mapping that no route takes (its "when" is not filled in), {..., "route": None, "note"}."""
-    from ..errors import ConfigError, MappingError
-    from ..model import Message
-    from ..routing import Router
-    from ..samples import synthetic_body
+    from poller.errors import ConfigError, MappingError
+    from poller.model import Message
+    from poller.routing import Router
+    from poller_ops.samples import synthetic_body
 
     first = config.routes[0]
     built = args.body is None and args.message is None
@@ -303,8 +303,8 @@ def preview(config: Any, args: argparse.Namespace, checks: Mapping[str, Check]) 
 def resolved(route: Any, airtable_fields: Sequence[Any]) -> Any:
     """The route as a run uses it once the schema was read (`Route.resolved`): writing by
     field id, with the table's field types; as configured when the schema is unknown."""
-    from ..errors import ConfigError
-    from ..routing import field_index
+    from poller.errors import ConfigError
+    from poller.routing import field_index
 
     if not airtable_fields:
         return route

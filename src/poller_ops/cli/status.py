@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import admin
+from poller_ops import admin
 from .common import age_text, aws_error_text, client, emit, queue_url, rows, side_endpoint
 
 #: The function's structured log line for a failure every message would meet (issue 9 §1,

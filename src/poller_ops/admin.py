@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .sqs import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
+from poller.sqs import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
 
 #: SQS batch limits: 10 entries, and (since August 2025) 1 MiB per request.
 BATCH_ENTRIES = 10
