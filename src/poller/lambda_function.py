@@ -22,6 +22,6 @@ if "poller" not in sys.modules:  # the task root; in a checkout the package is a
     sys.modules["poller"] = _package
     _spec.loader.exec_module(_package)
 
-from poller.handler import lambda_handler  # noqa: E402
+from poller.handler import lambda_handler
 
 __all__ = ["lambda_handler"]

@@ -17,8 +17,8 @@ from devstack.feeder import as_bodies
 from devstack.stack import BASE_ID, TOKEN, LocalStack, default_emulator_config
 
 from poller.errors import ConfigErrors
-from poller_ops.samples import SCHEDULED_EVENT
 from poller.schema import SchemaMismatchError
+from poller_ops.samples import SCHEDULED_EVENT
 
 TYPED_DONATIONS = {
     "Id": {"field": "Id", "type": "text", "required": True},

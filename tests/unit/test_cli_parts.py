@@ -13,6 +13,9 @@ import pytest
 from devstack.__main__ import MotoNotImplemented, clip, table
 
 from poller import drain
+from poller.errors import SinkConfigurationError
+from poller.model import DeadLetter, Message
+from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
 from poller_ops import admin
 from poller_ops.cli.common import environment
 from poller_ops.cli.run import (
@@ -26,9 +29,6 @@ from poller_ops.cli.run import (
 )
 from poller_ops.cli.send import read_bodies
 from poller_ops.cli.status import log_group, newest_systemic, reason_text, systemic_text
-from poller.errors import SinkConfigurationError
-from poller.model import DeadLetter, Message
-from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
 
 # -- send: bodies verbatim ------------------------------------------------------------------
 
@@ -382,9 +382,9 @@ def test_a_reason_that_names_its_type_is_shown_alone() -> None:
 
 
 def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
-    from poller_ops.cli.init_tables import table_specs
     from poller.config import Config
     from poller.errors import ConfigErrors
+    from poller_ops.cli.init_tables import table_specs
 
     def load_config(env: dict[str, str]) -> Config:  # as init-tables validates it
         return Config.from_env(env, require_queue=False)

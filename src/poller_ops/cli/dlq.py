@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from poller_ops import admin
+
 from .common import CommandFailed, aws_error_text, client, dlq_url, emit, is_aws_error, queue_url
 
 #: Answers that mean "this endpoint has no StartMessageMoveTask" (moto: HTTP 500 with an

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from poller_ops import admin
+
 from .common import UsageError, aws_error_text, client, emit, is_aws_error, queue_url, rows
 
 #: The core's log messages (their %-templates) that the progress line shows.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from poller_ops import admin
+
 from .common import UsageError, client, emit, queue_url
 
 _WHITESPACE = " \t\n\r"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from poller_ops import admin
+
 from .common import age_text, aws_error_text, client, emit, queue_url, rows, side_endpoint
 
 #: The function's structured log line for a failure every message would meet (issue 9 §1,
