@@ -1,220 +1,275 @@
-"""The one validated configuration object, built from the environment in one place.
+"""The one validated configuration, built from the environment through `settings`.
 
-Every variable is part of the public contract and documented in docs/configuration.md. A bad value
-stops the run before any message is touched, with a message naming the variable.
+A bad value stops the run before any message is touched, with every problem listed at once,
+each naming its variable (`ConfigErrors`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from .envelopes import MODES as ENVELOPE_MODES
+from . import settings
 from .errors import ConfigError, ConfigErrors
-from .mapping import FieldMap, resolve_map_file
-from .routing import FIELD_ID, Route, load_routes, parse_routes, single_route
+from .mapping import FieldMap
+from .model import DEFAULT_ROUTE
+from .routing import FIELD_ID, Route, parse_routes, single_route
 
-T = TypeVar("T", int, float)
-
-DEFAULT_API_URL = "https://api.airtable.com"
-_BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
-_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 #: Hosts that AIRTABLE_API_URL may name over plain http: the token never leaves the machine
 #: (loopback), or only reaches the Docker host (`sam local`). IPv4 loopback is 127.0.0.0/8.
 PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
-#: SCHEMA_CHECK: auto checks when the token may read the schema, on requires it, off skips it.
-SCHEMA_CHECK_MODES = ("auto", "on", "off")
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """Knobs with safe defaults; each is an environment variable (docs/configuration.md)."""
-
-    wait_time_seconds: int = 1
-    max_rps: float = 5.0
-    max_in_flight: int = 4
-    airtable_timeout_seconds: float = 10.0
-    max_attempts: int = 4
-    dead_letter_after_receives: int = 4
-    batch_linger_seconds: float = 1.0
-    max_buffered_messages: int = 100
-    stop_margin_seconds: float | None = None
-    lockout_seconds: float = 30.0
-    typecast: bool = False
-    #: Airtable's limit per token across all bases; lower it to give each of several functions
-    #: sharing one token a static share (docs: "Performance", sharding).
-    token_max_rps: float = 50.0
-    #: While a systemic failure cannot be re-checked (the token may not read the schema),
-    #: how long to hold the queue before trying to write again.
-    systemic_retry_seconds: float = 900.0
-
-    @property
-    def stop_margin(self) -> float:
-        """Seconds kept free at the end of a run to finish in-flight work and release the rest."""
-        if self.stop_margin_seconds is not None:
-            return self.stop_margin_seconds
-        return self.wait_time_seconds + self.airtable_timeout_seconds + 2.0
+#: Seconds kept free at the end of a run beyond one long poll and one request's timeout.
+STOP_MARGIN_EXTRA_SECONDS = 2.0
+#: Base ids that are placeholders from the samples, never a real base.
+PLACEHOLDER_BASE = re.compile(r"^app(REPLACEME|X{5}|Y{5})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs. `routes` always holds at least one route: the single-table
-    variables (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP/FIELD_MAP_FILE, MERGE_ON) make one
-    route named "default" that matches every message; ROUTES or ROUTES_FILE make several.
-    `base_id`, `table`, `field_map` and `merge_on` are the first route's."""
+    variables make one route named "default" that matches every message."""
 
     queue_url: str
     routes: tuple[Route, ...]
     token: str | None = None
     token_secret_arn: str | None = None
     dead_letter_queue_url: str | None = None
-    api_url: str = DEFAULT_API_URL
-    tuning: Tuning = Tuning()
-    schema_check: str = "auto"
-    #: ENVELOPE: how message bodies are unwrapped unless a route says otherwise.
+    api_url: str = "https://api.airtable.com"
     envelope: str = "auto"
-    #: Where the routes came from: "ROUTES", "ROUTES_FILE" or "FIELD_MAP" (single table).
-    routes_from: str = "FIELD_MAP"
-    #: WIRE_DEBUG: log botocore/urllib3 wire traffic at DEBUG, bodies included, secrets masked
-    #: (`poller.logs`). Off by default: message bodies never reach the logs.
+    wait_time_seconds: int = 1
+    max_rps: float = 5.0
+    token_max_rps: float = 50.0
+    max_in_flight: int = 4
+    timeout_seconds: float = 10.0
+    max_attempts: int = 4
+    dead_letter_after_receives: int = 4
+    typecast: bool = False
     wire_debug: bool = False
+    pace_parameter_prefix: str | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __repr__(self) -> str:  # never print the token
-        token = "<set>" if self.token else None
         routes = [f"{r.name}->{r.base_id}/{r.table}" for r in self.routes]
         return (
             f"Config(queue_url={self.queue_url!r}, routes={routes!r}, "
-            f"token={token}, token_secret_arn={self.token_secret_arn!r}, "
-            f"dead_letter_queue_url={self.dead_letter_queue_url!r}, api_url={self.api_url!r}, "
-            f"envelope={self.envelope!r}, tuning={self.tuning!r}, "
-            f"schema_check={self.schema_check!r}, wire_debug={self.wire_debug!r})"
+            f"token={'<set>' if self.token else None}, "
+            f"token_secret_arn={self.token_secret_arn!r}, api_url={self.api_url!r})"
         )
 
     __str__ = __repr__
 
     @property
-    def base_id(self) -> str:
-        return self.routes[0].base_id
-
-    @property
-    def table(self) -> str:
-        return self.routes[0].table
-
-    @property
-    def field_map(self) -> FieldMap:
-        return self.routes[0].field_map
-
-    @property
-    def merge_on(self) -> tuple[str, ...]:
-        return self.routes[0].merge_on
-
-    def warnings(self) -> list[str]:
-        """Not errors, but what an operator must know: routes written in create mode."""
-        notes = []
-        for route in self.routes:
-            if not route.merge_on:
-                where = (
-                    "MERGE_ON is not set"
-                    if route.name == "default"
-                    else (f'route "{route.name}" has no merge_on')
-                )
-                notes.append(
-                    f"{where}: records are created, not upserted, so a redelivered message or a "
-                    "lost Airtable response makes a duplicate row; for idempotency map a unique "
-                    'value (e.g. "$MessageId" or the event\'s Id) to a field and merge on it'
-                )
-        return notes
-
-    @property
     def is_fifo(self) -> bool:
         return self.queue_url.endswith(".fifo")
+
+    @property
+    def stop_margin(self) -> float:
+        """Seconds kept free at the end of a run to finish the request in flight and release
+        the rest: one long poll, one request's timeout, and 2 s."""
+        return self.wait_time_seconds + self.timeout_seconds + STOP_MARGIN_EXTRA_SECONDS
+
+    @property
+    def bases(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.base_id for r in self.routes))
+
+    @property
+    def base_rps(self) -> float:
+        """The most requests/s one base may get: AIRTABLE_MAX_RPS, within an even share of
+        the token's AIRTABLE_TOKEN_MAX_RPS."""
+        return min(self.max_rps, self.token_max_rps / len(self.bases))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests in flight per base: one on FIFO queues, so a group's order holds."""
+        return 1 if self.is_fifo else self.max_in_flight
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_queue: bool = True) -> Config:
         """Build and validate; raise `ConfigErrors` listing every problem at once.
 
         `require_queue=False` is for tools that never touch the queue (`poller init-tables`):
-        QUEUE_URL may then be unset (`queue_url` is ""), and is still checked when set."""
-        reader = _Reader(env)
-        queue_url = reader.url("QUEUE_URL", required=require_queue) or ""
-        dlq_url = reader.url("DEAD_LETTER_QUEUE_URL", required=False)
-        envelope = reader.choice("ENVELOPE", ENVELOPE_MODES, "auto")
-        routes, routes_from = reader.routes()
-        token = reader.text("AIRTABLE_TOKEN", required=False)
-        secret_arn = reader.text("AIRTABLE_TOKEN_SECRET_ARN", required=False)
+        QUEUE_URL may then be unset (`queue_url` is "")."""
+        found = settings.read(env)
+        errors = list(found.errors)
+
+        def fail(variable: str, problem: str) -> None:
+            errors.append(ConfigError(variable, problem))
+
+        if require_queue and not found["QUEUE_URL"]:
+            fail("QUEUE_URL", "is required but not set")
+        token, secret_arn = found["AIRTABLE_TOKEN"], found["AIRTABLE_TOKEN_SECRET_ARN"]
         if bool(token) == bool(secret_arn):
-            reader.fail(
+            fail(
                 "AIRTABLE_TOKEN",
                 "or AIRTABLE_TOKEN_SECRET_ARN: exactly one must be set "
                 f"({'both are' if token else 'neither is'} set); use the secret ARN when deployed",
             )
         elif secret_arn and not secret_arn.startswith("arn:"):
-            reader.fail(
+            fail(
                 "AIRTABLE_TOKEN_SECRET_ARN",
                 "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)",
             )
-        api_url = reader.url("AIRTABLE_API_URL", required=False) or DEFAULT_API_URL
-        if (why := _plain_http_refused(api_url)) is not None:
-            reader.fail("AIRTABLE_API_URL", why)
-        wire_debug = reader.flag("WIRE_DEBUG", False)
-        tuning = Tuning(
-            wait_time_seconds=reader.number("WAIT_TIME_SECONDS", int, 1, 0, 20),
-            max_rps=reader.number("AIRTABLE_MAX_RPS", float, 5.0, 0.1, 50.0),
-            max_in_flight=reader.number("MAX_IN_FLIGHT_WRITES", int, 4, 1, 10),
-            airtable_timeout_seconds=reader.number(
-                "AIRTABLE_TIMEOUT_SECONDS", float, 10.0, 1.0, 120.0
-            ),
-            max_attempts=reader.number("WRITE_MAX_ATTEMPTS", int, 4, 1, 10),
-            dead_letter_after_receives=reader.number("DEAD_LETTER_AFTER_RECEIVES", int, 4, 0, 1000),
-            batch_linger_seconds=reader.number("BATCH_LINGER_SECONDS", float, 1.0, 0.0, 60.0),
-            max_buffered_messages=reader.number("MAX_BUFFERED_MESSAGES", int, 100, 20, 1000),
-            stop_margin_seconds=reader.optional_number("STOP_MARGIN_SECONDS", float, 0.0, 600.0),
-            lockout_seconds=reader.number("AIRTABLE_LOCKOUT_SECONDS", float, 30.0, 0.0, 300.0),
-            typecast=reader.flag("AIRTABLE_TYPECAST", False),
-            token_max_rps=reader.number("AIRTABLE_TOKEN_MAX_RPS", float, 50.0, 0.1, 50.0),
-            systemic_retry_seconds=reader.number(
-                "SYSTEMIC_RETRY_SECONDS", float, 900.0, 0.0, 86_400.0
-            ),
-        )
-        schema_check = reader.choice("SCHEMA_CHECK", SCHEMA_CHECK_MODES, "auto")
-        if tuning.token_max_rps < tuning.max_rps:
-            reader.fail(
+        if (why := plain_http_refused(found["AIRTABLE_API_URL"])) is not None:
+            fail("AIRTABLE_API_URL", why)
+        if found["AIRTABLE_TOKEN_MAX_RPS"] < found["AIRTABLE_MAX_RPS"]:
+            fail(
                 "AIRTABLE_TOKEN_MAX_RPS",
-                f"({tuning.token_max_rps}) must be at least AIRTABLE_MAX_RPS ({tuning.max_rps})",
+                f"({found['AIRTABLE_TOKEN_MAX_RPS']:g}) must be at least AIRTABLE_MAX_RPS "
+                f"({found['AIRTABLE_MAX_RPS']:g})",
             )
-        reader.raise_if_failed()
-        assert routes and (queue_url or not require_queue)
+        prefix = found["PACE_PARAMETER_PREFIX"]
+        if prefix and not re.fullmatch(r"(/[A-Za-z0-9_.\-]+)+", prefix):
+            fail(
+                "PACE_PARAMETER_PREFIX",
+                f"must be an SSM path such as /my-poller/pace, got {prefix!r}",
+            )
+        routes = _routes(found, env, fail)
+        if errors:
+            raise ConfigErrors(errors)
         return cls(
-            queue_url=queue_url,
+            queue_url=found["QUEUE_URL"] or "",
             routes=routes,
             token=token,
             token_secret_arn=secret_arn,
-            dead_letter_queue_url=dlq_url,
-            api_url=api_url.rstrip("/"),
-            tuning=tuning,
-            schema_check=schema_check,
-            envelope=envelope,
-            routes_from=routes_from,
-            wire_debug=wire_debug,
+            dead_letter_queue_url=found["DEAD_LETTER_QUEUE_URL"],
+            api_url=found["AIRTABLE_API_URL"].rstrip("/"),
+            envelope=found["ENVELOPE"],
+            wait_time_seconds=found["WAIT_TIME_SECONDS"],
+            max_rps=found["AIRTABLE_MAX_RPS"],
+            token_max_rps=found["AIRTABLE_TOKEN_MAX_RPS"],
+            max_in_flight=found["MAX_IN_FLIGHT_WRITES"],
+            timeout_seconds=found["AIRTABLE_TIMEOUT_SECONDS"],
+            max_attempts=found["WRITE_MAX_ATTEMPTS"],
+            dead_letter_after_receives=found["DEAD_LETTER_AFTER_RECEIVES"],
+            typecast=found["AIRTABLE_TYPECAST"],
+            wire_debug=found["WIRE_DEBUG"],
+            pace_parameter_prefix=prefix.rstrip("/") if prefix else None,
+            warnings=tuple(found.warnings),
         )
 
 
-def _plain_http_refused(url: str) -> str | None:
-    """Why `url` may not carry the bearer token, or None when it may: https, or http to a
-    loopback host or host.docker.internal (the host is the one a client would connect to, so
-    `http://localhost@evil.example` names evil.example)."""
+def _routes(found: settings.Values, env: Mapping[str, str], fail: Fail) -> tuple[Route, ...]:
+    """ROUTES, or the single-table variables as one route."""
+    single = [
+        n
+        for n in ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "MERGE_ON")
+        if n in found.given
+    ]
+    if found["ROUTES"]:
+        variable = found.given["ROUTES"]
+        if single:
+            fail(
+                variable,
+                f"is set together with the single-table variables {single}; keep one style",
+            )
+        try:
+            routes = parse_routes(json_or_file(found["ROUTES"], variable, env), variable)
+        except ConfigError as exc:
+            fail(exc.variable, exc.problem)
+            return ()
+        for route in routes:
+            _check_base(route.base_id, variable, fail, f'route "{route.name}": ')
+        return routes
+    base_id = found["AIRTABLE_BASE_ID"]
+    if not base_id:
+        fail("AIRTABLE_BASE_ID", "is required but not set (or set ROUTES for several tables)")
+    else:
+        _check_base(base_id, "AIRTABLE_BASE_ID", fail)
+    table = found["AIRTABLE_TABLE"]
+    if not table:
+        fail("AIRTABLE_TABLE", "is required but not set")
+    field_map = None
+    if not found["FIELD_MAP"]:
+        fail("FIELD_MAP", "is required but not set: a JSON object, or the path of a mapping file")
+    else:
+        variable = found.given["FIELD_MAP"]
+        try:
+            field_map = FieldMap.parse(json_or_file(found["FIELD_MAP"], variable, env), variable)
+        except ConfigError as exc:
+            fail(exc.variable, exc.problem)
+    merge_on = _merge_on(found["MERGE_ON"], field_map, fail)
+    if not (base_id and table and field_map) or merge_on is None:
+        return ()
+    return (single_route(base_id, table, field_map, merge_on),)
+
+
+def _merge_on(raw: str | None, field_map: FieldMap | None, fail: Fail) -> tuple[str, ...] | None:
+    """MERGE_ON's fields; `none` is create mode; unset is a mistake (None)."""
+    if not raw:
+        fail(
+            "MERGE_ON",
+            "is required: the field(s) to upsert on, e.g. MERGE_ON=Id, so that a redelivered "
+            "message updates its row; MERGE_ON=none creates rows instead (duplicates on redelivery)",
+        )
+        return None
+    if raw.lower() == "none":
+        return ()
+    names = tuple(n.strip() for n in raw.split(","))
+    if any(not n for n in names) or len(set(names)) != len(names) or len(names) > 3:
+        fail(
+            "MERGE_ON",
+            f"must be 1 to 3 distinct comma-separated field names (Airtable's limit), got {raw!r}",
+        )
+        return None
+    if field_map is not None:
+        unknown = [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
+        if unknown:
+            fail(
+                "MERGE_ON",
+                f"names {unknown}, which FIELD_MAP never fills; merge fields must be mapping "
+                f"targets (targets: {list(field_map.fields)})",
+            )
+            return None
+    return names
+
+
+def _check_base(base_id: str, variable: str, fail: Fail, prefix: str = "") -> None:
+    if not BASE_ID.match(base_id):
+        fail(variable, f"{prefix}must look like app + 14 letters/digits, got {base_id!r}")
+    elif PLACEHOLDER_BASE.match(base_id):
+        fail(variable, f"{prefix}{base_id!r} is a placeholder: put your base's id (from its URL)")
+
+
+def json_or_file(value: str, variable: str, env: Mapping[str, str]) -> str:
+    """The JSON text of a setting that takes inline JSON or a file's path."""
+    if value.lstrip().startswith("{"):
+        return value
+    path = find_file(value, env.get("LAMBDA_TASK_ROOT"), variable)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(variable, f"cannot be read ({path}: {exc.strerror})") from None
+
+
+def find_file(value: str, task_root: str | None, variable: str) -> Path:
+    """A mapping or routes file: absolute, or relative to the package, the Lambda task root
+    or the working directory, the first that exists."""
+    path = Path(value)
+    package = Path(__file__).resolve().parent
+    roots = [package, Path(task_root) if task_root else package.parent, Path.cwd()]
+    candidates = [path] if path.is_absolute() else [root / path for root in roots]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    raise ConfigError(variable, f"is neither JSON nor a file that exists (looked for {looked})")
+
+
+def plain_http_refused(url: str) -> str | None:
+    """Why `url` may not carry the bearer token, or None: https, or http to a loopback host
+    or host.docker.internal (the host a client connects to: `http://localhost@evil.example`
+    names evil.example)."""
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
     except ValueError:
-        return None  # not a URL at all: the format check already reports it
-    if parts.scheme.lower() != "http" or not host:
-        return None
-    if host in PLAIN_HTTP_HOSTS:
+        return None  # not a URL at all: the format check reports it
+    if parts.scheme.lower() != "http" or not host or host in PLAIN_HTTP_HOSTS:
         return None
     try:
         if ipaddress.ip_address(host).is_loopback:
@@ -228,160 +283,8 @@ def _plain_http_refused(url: str) -> str | None:
     )
 
 
-class _Reader:
-    """Reads variables, collecting every problem instead of stopping at the first."""
+class Fail:  # pragma: no cover - a type for `fail(variable, problem)`
+    def __call__(self, variable: str, problem: str) -> None: ...
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.errors: list[ConfigError] = []
 
-    def fail(self, variable: str, problem: str) -> None:
-        self.errors.append(ConfigError(variable, problem))
-
-    def raise_if_failed(self) -> None:
-        if self.errors:
-            raise ConfigErrors(self.errors)
-
-    def text(self, name: str, *, required: bool) -> str | None:
-        value = self.env.get(name, "").strip()
-        if not value:
-            if required:
-                self.fail(name, "is required but not set")
-            return None
-        return value
-
-    def url(self, name: str, *, required: bool) -> str | None:
-        value = self.text(name, required=required)
-        if value and not _URL.match(value):
-            self.fail(name, f"must be an http(s) URL, got {value!r}")
-        return value
-
-    def number(self, name: str, kind: Callable[[str], T], default: T, low: T, high: T) -> T:
-        value = self.optional_number(name, kind, low, high)
-        return default if value is None else value
-
-    def optional_number(self, name: str, kind: Callable[[str], T], low: T, high: T) -> T | None:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return None
-        what = "a whole number" if kind is int else "a number"
-        try:
-            value = kind(raw)
-        except ValueError:
-            self.fail(name, f"must be {what} between {low} and {high}, got {raw!r}")
-            return None
-        if not low <= value <= high:
-            self.fail(name, f"must be between {low} and {high}, got {raw}")
-            return None
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.env.get(name, "").strip().lower()
-        if not raw:
-            return default
-        if raw in ("1", "true", "yes", "on"):
-            return True
-        if raw in ("0", "false", "no", "off"):
-            return False
-        self.fail(name, f"must be true or false, got {raw!r}")
-        return default
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        raw = self.env.get(name, "").strip().lower()
-        if not raw:
-            return default
-        if raw not in choices:
-            self.fail(name, f"must be one of {', '.join(choices)}, got {raw!r}")
-            return default
-        return raw
-
-    def routes(self) -> tuple[tuple[Route, ...], str]:
-        """ROUTES (inline JSON) or ROUTES_FILE, or the single-table variables as one route."""
-        raw = self.text("ROUTES", required=False)
-        path = self.text("ROUTES_FILE", required=False)
-        single = [
-            name
-            for name in (
-                "AIRTABLE_BASE_ID",
-                "AIRTABLE_TABLE",
-                "FIELD_MAP",
-                "FIELD_MAP_FILE",
-                "MERGE_ON",
-            )
-            if self.env.get(name, "").strip()
-        ]
-        if raw and path:
-            self.fail("ROUTES", "and ROUTES_FILE are both set; keep one")
-            return (), "ROUTES"
-        if raw or path:
-            variable = "ROUTES" if raw else "ROUTES_FILE"
-            if single:
-                self.fail(
-                    variable,
-                    f"is set together with the single-table variables {single}; routes replace "
-                    "them: keep one style",
-                )
-            try:
-                if path:
-                    file = resolve_map_file(path, self.env.get("LAMBDA_TASK_ROOT"), variable)
-                    return load_routes(file, variable), variable
-                assert raw is not None
-                return parse_routes(raw, variable), variable
-            except ConfigError as exc:
-                self.errors.append(exc)
-                return (), variable
-        base_id = self.text("AIRTABLE_BASE_ID", required=True)
-        if base_id and not _BASE_ID.match(base_id):
-            self.fail(
-                "AIRTABLE_BASE_ID", f"must look like app + 14 letters/digits, got {base_id!r}"
-            )
-        table = self.text("AIRTABLE_TABLE", required=True)
-        field_map = self.field_map()
-        merge_on = self.merge_on(field_map)
-        if not (base_id and table and field_map):
-            return (), "FIELD_MAP"
-        return (single_route(base_id, table, field_map, merge_on),), "FIELD_MAP"
-
-    def field_map(self) -> FieldMap | None:
-        """FIELD_MAP (inline JSON) or FIELD_MAP_FILE (a JSON file shipped with the function)."""
-        raw = self.text("FIELD_MAP", required=False)
-        path = self.text("FIELD_MAP_FILE", required=False)
-        if raw and path:
-            self.fail("FIELD_MAP", "and FIELD_MAP_FILE are both set; keep one")
-            return None
-        if not raw and not path:
-            self.fail(
-                "FIELD_MAP", "is required but not set (or set FIELD_MAP_FILE to a mapping file)"
-            )
-            return None
-        try:
-            if path:
-                return FieldMap.load(resolve_map_file(path, self.env.get("LAMBDA_TASK_ROOT")))
-            assert raw is not None
-            return FieldMap.parse(raw)
-        except ConfigError as exc:
-            self.errors.append(exc)
-            return None
-
-    def merge_on(self, field_map: FieldMap | None) -> tuple[str, ...]:
-        raw = self.env.get("MERGE_ON", "").strip()
-        if not raw:
-            return ()
-        names = tuple(n.strip() for n in raw.split(","))
-        if any(not n for n in names) or len(set(names)) != len(names):
-            self.fail(
-                "MERGE_ON", f"must be 1 to 3 distinct comma-separated field names, got {raw!r}"
-            )
-            return ()
-        if len(names) > 3:
-            self.fail("MERGE_ON", f"takes at most 3 fields (Airtable's limit), got {len(names)}")
-        if field_map is not None:
-            # a field id (fld…) is resolved against the table's schema at cold start
-            unknown = [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
-            if unknown:
-                self.fail(
-                    "MERGE_ON",
-                    f"names {unknown}, which FIELD_MAP never fills; merge fields must be mapping targets "
-                    f"(targets: {list(field_map.fields)})",
-                )
-        return names
+__all__ = ["DEFAULT_ROUTE", "Config"]

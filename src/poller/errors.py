@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .systemic import Cause
+
 
 class PollerError(Exception):
     """Base class of every error the poller raises on purpose."""
@@ -34,19 +36,16 @@ class MappingError(PollerError):
 
 
 class SinkError(PollerError):
-    """A write to the sink failed. Subclasses say whether retrying can help."""
+    """A request to Airtable failed. Subclasses say whether retrying can help.
+
+    `status` is the HTTP status (0: no answer), `error_type` Airtable's error type, `field`
+    the field (name or id) a field-level 422 names."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        error_type: str = "",
-        status: int | None = None,
-        field: str | None = None,
+        self, message: str, *, error_type: str = "", status: int = 0, field: str | None = None
     ) -> None:
         self.error_type = error_type
         self.status = status
-        #: The field (name or id) Airtable's message names, for field-level 422s.
         self.field = field
         super().__init__(message)
 
@@ -54,34 +53,31 @@ class SinkError(PollerError):
 class TransientSinkError(SinkError):
     """5xx, connection error or timeout: the write may or may not have been applied.
 
-    Retry with backoff; with MERGE_ON set the retry is idempotent. If it keeps failing,
-    the messages stay in the queue for the next run."""
+    Retried with backoff (idempotent with a merge key); if it keeps failing, the messages
+    are released for the next run."""
 
 
 class ThrottledError(SinkError):
-    """Airtable answered 429: the base is locked out (30 s). Wait it out, never hammer."""
+    """429 RATE_LIMIT_REACHED: the base is locked out for 30 s. Wait it out, never hammer."""
 
 
 class RecordsRejectedError(SinkError):
-    """Airtable rejected the request because of its content (422, 413).
-
-    One bad record fails the whole request; the core splits the batch to find it."""
-
-
-class SinkConfigurationError(SinkError):
-    """The sink refuses every request (401, 403, 404, unknown field): not the messages' fault.
-
-    Stop the run, keep the messages, and fix the token, base, table or FIELD_MAP."""
+    """Airtable rejected the request because of its content (422, 413). One bad record fails
+    the whole request; the core splits the request to find it."""
 
 
-class UnknownRouteError(PollerError):
-    """The mapper named a route that has no destination: a bug in the wiring, not in the
-    message. The run stops on it and releases every message it holds."""
+class SystemicSinkError(SinkError):
+    """A refusal that every record of the route would meet (`cause`): the token, the base,
+    the table, a field, the monthly quota, a full base. Not the records' fault."""
 
-    def __init__(self, routes: list[str]) -> None:
-        self.routes = routes
-        names = ", ".join(repr(r) for r in routes)
-        super().__init__(f"no destination for route(s) {names}; fix the wiring of the routes")
+    def __init__(self, message: str, cause: Cause, **kwargs: object) -> None:
+        self.cause = cause
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class DeadLetterQueueMissing(PollerError):
+    """DEAD_LETTER_QUEUE_URL names a queue that does not exist: poison stays in the source
+    queue, and the invocation fails so that the errors alarm fires."""
 
 
 class RunFailedError(PollerError):

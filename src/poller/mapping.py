@@ -43,7 +43,6 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from .convert import (
@@ -60,33 +59,17 @@ from .envelopes import (
     DuplicateKeyError,
     Unwrapped,
     key_list,
-    parse_json_object,
     strict_loads,
-    unwrap,
 )
 from .errors import ConfigError, MappingError
-from .model import Message, Record
+from .fieldtypes import NUMBER_TYPES
+from .model import Message
+from .sources import EMPTY, ENVELOPE_PREFIX, MISSING, check_source, read_source
 
-ENVELOPE_PREFIX = "$"
-#: Envelope sources and how each is read from a received message.
-ENVELOPE = (
-    "MessageId",
-    "SentTimestamp",
-    "ApproximateReceiveCount",
-    "MessageGroupId",
-    "SequenceNumber",
-)
-ATTRIBUTES = "MessageAttributes."
-#: `$Envelope.<key>`: a value of the SNS / EventBridge envelope (see `envelopes`).
-ENVELOPE_KEYS = "Envelope."
-#: Airtable field types whose values are IEEE doubles (schema.NUMBER_TYPES without duration).
-NUMERIC_FIELD_TYPES = frozenset({"number", "currency", "percent", "duration", "rating"})
-_EMPTY: Mapping[str, Any] = {}
 ENTRY_KEYS = frozenset(
     {"field", "type", "required", "default", "coerce", "timezone", "epoch", "choices"}
 )
 EXAMPLE = '{"Id": "Id", "DonationAmount": {"field": "Donation Amount", "type": "currency"}}'
-_MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -109,7 +92,7 @@ class FieldSpec:
 
     @property
     def default(self) -> Any:
-        return _MISSING if self.default_json is None else json.loads(self.default_json)
+        return MISSING if self.default_json is None else json.loads(self.default_json)
 
     @property
     def key(self) -> str:
@@ -125,9 +108,9 @@ class FieldSpec:
         self,
         data: Mapping[str, Any],
         message: Message,
-        envelope: Mapping[str, Any] = _EMPTY,
+        envelope: Mapping[str, Any] = EMPTY,
     ) -> Any:
-        """The raw value at this spec's source, or `_MISSING`."""
+        """The raw value at this spec's source, or `MISSING`."""
         return read_source(self.source, data, message, envelope)
 
     def describe(self) -> str:
@@ -188,7 +171,7 @@ class FieldMap:
     def resolved(
         self,
         field_ids: Mapping[str, str],
-        field_types: Mapping[str, str] = _EMPTY,
+        field_types: Mapping[str, str] = EMPTY,
         variable: str = "FIELD_MAP",
     ) -> FieldMap:
         """This map with each target's Airtable field id and type attached, so that records
@@ -207,14 +190,6 @@ class FieldMap:
         if missing:
             raise ConfigError(variable, f"targets field(s) {missing} that the table does not have")
         return replace(self, specs=tuple(specs))
-
-    @classmethod
-    def load(cls, path: Path, variable: str = "FIELD_MAP_FILE") -> FieldMap:
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(variable, f"cannot be read ({path}: {exc.strerror})") from None
-        return cls.parse(raw, variable)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -241,26 +216,6 @@ def load_config_json(raw: str, variable: str) -> Any:
         raise ConfigError(variable, f"is ambiguous: an object {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise ConfigError(variable, f"is not valid JSON ({exc})") from None
-
-
-def resolve_map_file(
-    value: str, task_root: str | None = None, variable: str = "FIELD_MAP_FILE"
-) -> Path:
-    """Where FIELD_MAP_FILE points: absolute, or relative to the package, the Lambda task
-    root (LAMBDA_TASK_ROOT) or the working directory, first that exists. Raise a
-    `ConfigError` listing where it looked."""
-    path = Path(value)
-    if path.is_absolute():
-        candidates = [path]
-    else:
-        package = Path(__file__).resolve().parent
-        roots = [package, Path(task_root) if task_root else package.parent, Path.cwd()]
-        candidates = [root / path for root in roots]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise ConfigError(variable, f"names no file (looked for {looked})")
 
 
 def _is_wrapped(data: Any) -> bool:
@@ -355,94 +310,20 @@ def _envelope_options(source: str, options: Options) -> Options:
     return options
 
 
-def check_source(source: str) -> None:
-    """Raise ValueError if `source` is a `$` name that the mapping does not know."""
-    if not source.startswith(ENVELOPE_PREFIX):
-        return
-    name = source[len(ENVELOPE_PREFIX) :]
-    if name in ENVELOPE:
-        return
-    for prefix in (ATTRIBUTES, ENVELOPE_KEYS):
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return
-    allowed = [f"${n}" for n in ENVELOPE] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
-    raise ValueError(f'source "{source}" is not an SQS or envelope value; use one of {allowed}')
-
-
-def read_source(
-    source: str,
-    data: Mapping[str, Any],
-    message: Message,
-    envelope: Mapping[str, Any] = _EMPTY,
-) -> Any:
-    """The value at a source (FIELD_MAP syntax) of a message, or `_MISSING`.
-
-    `data` is the payload (after unwrapping), `envelope` the envelope's own values
-    (`envelopes.Unwrapped.envelope`, empty for a raw body)."""
-    if not source.startswith(ENVELOPE_PREFIX):
-        return _lookup(data, source)
-    name = source[len(ENVELOPE_PREFIX) :]
-    if name.startswith(ENVELOPE_KEYS):
-        return _lookup(envelope, name[len(ENVELOPE_KEYS) :])
-    return _envelope(name, message)
-
-
-def is_missing(value: Any) -> bool:
-    """True for the marker `read_source` returns when a source has no value at all."""
-    return value is _MISSING
-
-
-def _envelope(name: str, message: Message) -> Any:
-    if name.startswith(ATTRIBUTES):
-        return message.attributes.get(name[len(ATTRIBUTES) :], _MISSING)
-    value: Any = {
-        "MessageId": message.id,
-        "SentTimestamp": message.sent_at_ms or _MISSING,
-        "ApproximateReceiveCount": message.receive_count,
-        "MessageGroupId": message.group_id if message.group_id is not None else _MISSING,
-        "SequenceNumber": str(message.sequence) if message.sequence else _MISSING,
-    }[name]
-    return value
-
-
-def _lookup(data: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path; a literal top-level key with dots takes precedence."""
-    if path in data:
-        return data[path]
-    if "." not in path:
-        return _MISSING
-    node: Any = data
-    for part in path.split("."):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
-
-
-def parse_body(body: str) -> dict[str, Any]:
-    """The message body as a JSON object, or a MappingError that says what is wrong.
-
-    Strict: no NaN/Infinity, no duplicate keys at any depth (`envelopes.strict_loads`)."""
-    return parse_json_object(body, "body")
-
-
 def _absent(value: Any) -> bool:
-    return value is _MISSING or value is None or value == ""
+    return value is MISSING or value is None or value == ""
 
 
 def map_value(spec: FieldSpec, value: Any) -> Any:
-    """The value to send for `spec`, `_MISSING` to leave the field out; raise ValueError."""
+    """The value to send for `spec`, `MISSING` to leave the field out; raise ValueError."""
     if spec.type is None:  # plain entry: as-is, as before typed entries existed
-        if value is _MISSING:
+        if value is MISSING:
             value = spec.default
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f'"{spec.source}" is not a finite number')
         if spec.required and _absent(value):
             raise ValueError(f'required, but "{spec.source}" is missing or empty')
-        if spec.airtable_type in NUMERIC_FIELD_TYPES:
+        if spec.airtable_type in NUMBER_TYPES:
             try:
                 check_safe_number(value, spec.airtable_type)
             except ConversionError as exc:
@@ -453,7 +334,7 @@ def map_value(spec: FieldSpec, value: Any) -> Any:
             return spec.default
         if spec.required:
             raise ValueError(f'required, but "{spec.source}" is missing or empty')
-        return _MISSING
+        return MISSING
     try:
         return convert(spec.type, value, spec.options)
     except ConversionError as exc:
@@ -494,13 +375,13 @@ def map_fields(
     for spec, raw in values:
         try:
             value = map_value(spec, raw)
-            why = None if value is _MISSING else _unsendable(value)
+            why = None if value is MISSING else _unsendable(value)
             if why:
                 raise ValueError(why)
         except ValueError as exc:
             problems.append(f'field "{spec.field}": {exc}')
             continue
-        if value is not _MISSING:
+        if value is not MISSING:
             fields[spec.key] = value
     if problems:
         raise MappingError("; ".join(problems))
@@ -526,23 +407,3 @@ def merge_key(
             raise MappingError(f'merge key field "{shown}" ({variable}) is missing or empty')
         key.append(json.dumps(value, sort_keys=True))
     return tuple(key)
-
-
-@dataclass(frozen=True)
-class Mapper:
-    """Maps a message to a `Record` with one FieldMap; raises `MappingError` for poison.
-
-    The single-table mapping without routes; `routing.Router` is the general form. The body
-    is unwrapped under `envelope` (ENVELOPE: auto, raw, sns or eventbridge) first."""
-
-    field_map: FieldMap
-    merge_on: Sequence[str] = ()
-    envelope: str = "auto"
-
-    def __call__(self, message: Message) -> Record:
-        unwrapped = unwrap(parse_body(message.body), self.envelope)
-        fields = map_fields(self.field_map, unwrapped, message)
-        return Record(fields=fields, key=self.key_of(fields))
-
-    def key_of(self, fields: Mapping[str, Any]) -> tuple[str, ...] | None:
-        return merge_key(fields, self.merge_on, self.field_map)

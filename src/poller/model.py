@@ -1,15 +1,41 @@
-"""Plain data that crosses the ports. No I/O here."""
+"""Plain data that crosses the ports: messages, records, verdicts and results. No I/O here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+#: The route of the single-table configuration (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP).
+DEFAULT_ROUTE = "default"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One SQS message attribute: its `data_type` ("String", "Number", "Binary", or one of
+    them with a custom suffix such as "Number.int") and its value (bytes for Binary)."""
+
+    data_type: str
+    value: str | bytes
+
+    @property
+    def typed(self) -> Any:
+        """The value as the mapping reads it: a Number as int or float, else as sent."""
+        if self.data_type.split(".")[0] == "Number" and isinstance(self.value, str):
+            try:
+                return int(self.value)
+            except ValueError:
+                return float(self.value)
+        return self.value
 
 
 @dataclass(frozen=True)
 class Message:
-    """One received SQS message, as the core sees it."""
+    """One received SQS message, as the core sees it.
+
+    `id` and `sent_at_ms` are the first delivery's, also for a copy the poller requeued;
+    `unreadable` says why the body could not be read (an offloaded payload gone from S3)."""
 
     id: str
     receipt: str
@@ -18,21 +44,28 @@ class Message:
     sent_at_ms: int = 0
     group_id: str | None = None
     sequence: int = 0
-    attributes: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, Attribute] = field(default_factory=dict)
+    unreadable: str | None = None
 
 
-#: The route of the single-table configuration (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP).
-DEFAULT_ROUTE = "default"
+class Action(StrEnum):
+    """What a record asks of its table."""
+
+    CREATE = "create"
+    UPSERT = "upsert"
+    DELETE = "delete"
 
 
 @dataclass(frozen=True)
 class Record:
     """The Airtable fields mapped from one message, its merge key (when the route merges),
-    and the name of the route (destination table) it goes to."""
+    its route, its action, and its version (on a versioned route) as a comparable value."""
 
     fields: Mapping[str, Any]
     key: tuple[str, ...] | None = None
     route: str = DEFAULT_ROUTE
+    action: Action = Action.UPSERT
+    version: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +77,34 @@ class WriteResult:
     updated: int
 
 
+class Fate(StrEnum):
+    """The three ends of a message in a run."""
+
+    DELETE = "delete"  #: done: written, superseded, or stale; removed from the queue
+    DEAD_LETTER = "dead_letter"  #: poison: to the DLQ with its reason
+    RELEASE = "release"  #: not this run: visible again at once
+
+
 @dataclass(frozen=True)
-class DeadLetter:
-    """A message that can never be written, and why."""
+class Verdict:
+    """What becomes of one message, and why. `error_type` and `reason` go with a dead letter;
+    a release's reason says why the message was not written (for the log), and `blameless`
+    that the message is not at fault (only a transient failure of its own write may be)."""
 
     message: Message
-    reason: str
-    error_type: str = "MAPPING_ERROR"
+    fate: Fate
+    reason: str = ""
+    error_type: str = ""
+    blameless: bool = True
+
+    @classmethod
+    def delete(cls, message: Message) -> Verdict:
+        return cls(message, Fate.DELETE)
+
+    @classmethod
+    def dead_letter(cls, message: Message, reason: str, error_type: str) -> Verdict:
+        return cls(message, Fate.DEAD_LETTER, reason, error_type)
+
+    @classmethod
+    def release(cls, message: Message, reason: str = "", *, blameless: bool = True) -> Verdict:
+        return cls(message, Fate.RELEASE, reason, blameless=blameless)

@@ -38,22 +38,13 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, unwrap
+from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
 from .errors import ConfigError, MappingError
-from .mapping import (
-    FieldMap,
-    check_source,
-    is_missing,
-    load_config_json,
-    map_fields,
-    merge_key,
-    parse_body,
-    read_source,
-)
+from .mapping import FieldMap, load_config_json, map_fields, merge_key
 from .model import DEFAULT_ROUTE, Message, Record
+from .sources import check_source, is_missing, read_source
 
 _BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 #: An Airtable field id (`fld` + 14 letters/digits); MERGE_ON may name fields by id.
@@ -217,7 +208,7 @@ class Router:
         self.envelope = envelope
 
     def __call__(self, message: Message) -> Record:
-        data = parse_body(message.body)
+        data = parse_json_object(message.body, "body")
         unwrapped: dict[str, Unwrapped] = {}
         mismatched: dict[str, EnvelopeMismatchError] = {}
         skipped: list[str] = []
@@ -290,15 +281,6 @@ def parse_routes(raw: str, variable: str = "ROUTES") -> tuple[Route, ...]:
     if problems:
         raise ConfigError(variable, "; ".join(problems))
     return tuple(parsed)
-
-
-def load_routes(path: Path, variable: str = "ROUTES_FILE") -> tuple[Route, ...]:
-    """ROUTES_FILE: the same JSON in a file (see `mapping.resolve_map_file` to find it)."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(variable, f"cannot be read ({path}: {exc.strerror})") from None
-    return parse_routes(raw, variable)
 
 
 def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[str]]:

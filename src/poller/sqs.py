@@ -1,46 +1,119 @@
-"""SQS adapter: batch calls whose `Failed` entries are always read."""
+"""The SQS adapter: batch calls whose `Failed` entries are always read, dead letters that fit
+SQS's 1 MiB, requeued copies, and bodies offloaded to S3 by the SQS Extended Client.
+
+Extended Client bodies (AWS's libraries for Java, Python and others; documented format):
+`["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": ..., "s3Key": ...}]`
+(the legacy class name `com.amazon.sqs.javamessaging.MessageS3Pointer` too), with the
+attribute `ExtendedPayloadSize` (`SQSLargePayloadSize`). The payload is read from S3 when
+the message is received; an object that cannot be read makes the message poison with the
+reason. The object is deleted only after SQS confirmed the message's delete, and never for
+a message that is dead-lettered or requeued (its copy points at the same object).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .model import DeadLetter, Message
+from .errors import DeadLetterQueueMissing
+from .model import Attribute, Message, Verdict
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId", "SequenceNumber"]
-#: SQS allows 10 message attributes; the poller adds these to a dead-lettered message.
-REASON_ATTRIBUTES = (
-    "poller.reason",
-    "poller.error_type",
-    "poller.source_message_id",
-    "poller.receive_count",
-)
+#: What the poller adds to a dead letter (G5), and to a requeued copy.
+REASON = "poller.reason"
+ERROR_TYPE = "poller.error_type"
+SOURCE_ID = "poller.source_message_id"
+RECEIVE_COUNT = "poller.receive_count"
+SENT_TIMESTAMP = "poller.sent_timestamp"
+REASON_ATTRIBUTES = (REASON, ERROR_TYPE, SOURCE_ID, RECEIVE_COUNT, SENT_TIMESTAMP)
 MAX_REASON_CHARS = 1000
-#: An error type is cut to this many characters (Airtable's longest is about 40), so that
-#: the room it needs has a known bound.
+#: An error type is cut to this many characters (Airtable's longest is about 40).
 MAX_ERROR_TYPE_CHARS = 64
-#: The most a `poller.error_type` attribute counts towards the 1 MiB: its name, type, value.
-LARGEST_ERROR_TYPE_BYTES = len("poller.error_type") + len("String") + MAX_ERROR_TYPE_CHARS
-#: SQS's limit for one message: the body and every attribute's name, type and value together.
+#: The most a `poller.error_type` attribute counts towards the 1 MiB: name, type, value.
+LARGEST_ERROR_TYPE_BYTES = len(ERROR_TYPE) + len("String") + MAX_ERROR_TYPE_CHARS
+#: SQS's limit for one message: the body and every attribute's name, type and value.
 MAX_MESSAGE_BYTES = 1_048_576
+MAX_ATTRIBUTES = 10
+POINTER_CLASSES = (
+    "software.amazon.payloadoffloading.PayloadS3Pointer",
+    "com.amazon.sqs.javamessaging.MessageS3Pointer",
+)
+POINTER_ATTRIBUTES = ("ExtendedPayloadSize", "SQSLargePayloadSize")
+
+
+@dataclass(frozen=True)
+class QueueFacts:
+    """What `GetQueueAttributes` says of the source queue before a run."""
+
+    visible: int
+    in_flight: int
+    delayed: int
+    max_receive_count: int | None
+
+    @property
+    def idle(self) -> bool:
+        return self.visible == 0 and self.delayed == 0
 
 
 class SqsQueue:
-    """`QueuePort` over a boto3 SQS client (real SQS, or moto's server in tests)."""
+    """`QueuePort` over a boto3 SQS client (real SQS, or moto's server in tests). `s3` makes
+    an S3 client when the first Extended Client body arrives."""
 
     def __init__(
-        self, client: Any, queue_url: str, dead_letter_queue_url: str | None = None
+        self,
+        client: Any,
+        queue_url: str,
+        dead_letter_queue_url: str | None = None,
+        *,
+        s3: Callable[[], Any] | None = None,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
         self.dead_letter_queue_url = dead_letter_queue_url
+        self._s3_factory = s3
+        self._s3: Any = None
+        self._pointers: dict[str, tuple[str, str]] = {}  # receipt -> (bucket, key)
 
     @property
     def has_dead_letter_queue(self) -> bool:
         return bool(self.dead_letter_queue_url)
+
+    def facts(self) -> QueueFacts:
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+                "RedrivePolicy",
+            ],
+        )["Attributes"]
+        policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+        limit = policy.get("maxReceiveCount")
+        return QueueFacts(
+            visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+            max_receive_count=int(limit) if limit is not None else None,
+        )
+
+    def dead_letter_queue_exists(self) -> bool:
+        if not self.dead_letter_queue_url:
+            return True
+        try:
+            self.client.get_queue_attributes(
+                QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"]
+            )
+        except Exception as exc:
+            if _missing_queue(exc):
+                return False
+            raise
+        return True
 
     def receive(
         self, *, max_messages: int, wait_seconds: int, visibility_seconds: int
@@ -53,107 +126,134 @@ class SqsQueue:
             MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
             MessageAttributeNames=["All"],
         )
-        return [_message(m) for m in response.get("Messages", [])]
+        return [self._message(raw) for raw in response.get("Messages", [])]
 
     def delete(self, messages: Sequence[Message]) -> list[Message]:
-        return self._batch(
-            self.client.delete_message_batch,
-            "DeleteMessageBatch",
-            messages,
-            lambda m: {"ReceiptHandle": m.receipt},
+        deleted = self._batch(
+            self.client.delete_message_batch, messages, lambda m: {"ReceiptHandle": m.receipt}
         )
+        for message in deleted:
+            self._delete_payload(message)
+        return deleted
 
     def release(self, messages: Sequence[Message]) -> list[Message]:
         return self._batch(
             self.client.change_message_visibility_batch,
-            "ChangeMessageVisibilityBatch",
             messages,
             lambda m: {"ReceiptHandle": m.receipt, "VisibilityTimeout": 0},
         )
 
-    def dead_letter(self, letters: Sequence[DeadLetter]) -> list[Message]:
-        """Send each letter on its own: a poison body can be close to 1 MiB, and a batch
-        of them would be refused as a whole."""
+    def dead_letter(self, letters: Sequence[Verdict]) -> list[Message]:
+        """Send each letter on its own: a poison body can be close to 1 MiB, and a batch of
+        them would be refused as a whole."""
         if not self.dead_letter_queue_url:
             return []
         stored = []
         for letter in letters:
             try:
-                self.client.send_message(**self._dead_letter_request(letter))
+                self.client.send_message(
+                    **dead_letter_request(
+                        letter, self.dead_letter_queue_url, self.sent_body(letter.message)
+                    )
+                )
             except Exception as exc:
+                if _missing_queue(exc):
+                    raise DeadLetterQueueMissing(self.dead_letter_queue_url) from exc
                 log.error(
                     "could not dead-letter message %s: %s; it stays in the source queue",
                     letter.message.id,
                     exc,
                 )
                 continue
+            self._pointers.pop(letter.message.receipt, None)  # the DLQ copy keeps the object
             stored.append(letter.message)
         return stored
 
-    def _dead_letter_request(self, letter: DeadLetter) -> dict[str, Any]:
-        message = letter.message
-        body = message.body if message.body else " "
-        error_type = _text(letter.error_type[:MAX_ERROR_TYPE_CHARS])
-        reason = letter.reason[:MAX_REASON_CHARS] or "-"
-        others = {
-            "poller.source_message_id": _text(message.id),
-            "poller.receive_count": {
-                "DataType": "Number",
-                "StringValue": str(message.receive_count),
-            },
+    def requeue(self, messages: Sequence[Message]) -> list[Message]:
+        copied = []
+        for message in messages:
+            try:
+                self.client.send_message(
+                    **copy_request(message, self.queue_url, self.sent_body(message))
+                )
+            except Exception as exc:
+                log.error("could not requeue message %s: %s", message.id, exc)
+                continue
+            self._pointers.pop(message.receipt, None)  # the copy keeps the object
+            copied.append(message)
+        return copied
+
+    def sent_body(self, message: Message) -> str:
+        """The body as SQS holds it (an Extended Client pointer stays a pointer)."""
+        pointer = self._pointers.get(message.receipt)
+        return (
+            json.dumps([POINTER_CLASSES[0], {"s3BucketName": pointer[0], "s3Key": pointer[1]}])
+            if pointer
+            else message.body
+        )
+
+    # -- reading ------------------------------------------------------------------------
+    def _message(self, raw: dict[str, Any]) -> Message:
+        system = raw.get("Attributes", {})
+        attributes = {
+            name: _attribute(value) for name, value in raw.get("MessageAttributes", {}).items()
         }
-        for name, value in message.attributes.items():
-            others.setdefault(name, _text(value))
-        # Attributes count towards SQS's 1 MiB limit with the body: a poison body close to
-        # 1 MiB plus a long reason would be refused, and the message would stay in the source
-        # queue for the redrive policy to move without any reason. Fit them in the room
-        # left: the error type first, then the reason in what remains (shortened if it
-        # must), so that `poller.error_type` without `poller.reason` always means "no room
-        # for a reason" (what `admin._letter` reads), and a reason never stands without its
-        # type. When not even the type fits, neither goes, and the room left is smaller
-        # than `LARGEST_ERROR_TYPE_BYTES`: that is how such a letter is known.
-        room = MAX_MESSAGE_BYTES - len(body.encode("utf-8"))
-        attributes: dict[str, Any] = {}
-        type_bytes = _attribute_bytes("poller.error_type", error_type)
-        if type_bytes <= room:
-            attributes["poller.error_type"] = error_type
-            room -= type_bytes
-            overhead = len("poller.reason") + len("String")
-            fitted = _fit(reason, room - overhead)
-            if fitted:
-                attributes["poller.reason"] = _text(fitted)
-                room -= _attribute_bytes("poller.reason", attributes["poller.reason"])
-        for name, value in others.items():
-            if len(attributes) >= 10:
-                break
-            size = _attribute_bytes(name, value)
-            if size <= room:
-                attributes[name] = value
-                room -= size
-        if "poller.reason" not in attributes:
-            log.warning(
-                "no room for a reason next to the %d-byte body of message %s; its reason: %s",
-                len(body.encode("utf-8")),
-                message.id,
-                letter.reason,
+        original_id = attributes.pop(SOURCE_ID, None)
+        original_sent = attributes.pop(SENT_TIMESTAMP, None)
+        body, unreadable = raw.get("Body", ""), None
+        pointer = _pointer(body)
+        if pointer is not None:
+            self._pointers[raw["ReceiptHandle"]] = pointer
+            body, unreadable = self._payload(*pointer)
+        return Message(
+            id=str(original_id.value) if original_id else raw["MessageId"],
+            receipt=raw["ReceiptHandle"],
+            body=body,
+            receive_count=int(system.get("ApproximateReceiveCount", 1)),
+            sent_at_ms=int(original_sent.value)
+            if original_sent
+            else int(system.get("SentTimestamp", 0)),
+            group_id=system.get("MessageGroupId"),
+            sequence=int(system.get("SequenceNumber", 0)),
+            attributes=attributes,
+            unreadable=unreadable,
+        )
+
+    def _payload(self, bucket: str, key: str) -> tuple[str, str | None]:
+        """The offloaded body, or "" and why it could not be read."""
+        try:
+            if self._s3 is None:
+                if self._s3_factory is None:
+                    raise RuntimeError("no S3 client")
+                self._s3 = self._s3_factory()
+            data = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return bytes(data).decode("utf-8"), None
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            return "", (
+                f"its body is in S3 (s3://{bucket}/{key}, SQS Extended Client) and could not be "
+                f"read ({code}); check that the object exists and that the function may call "
+                "s3:GetObject on the bucket (the template's LargePayloadBucket)"
             )
-        request: dict[str, Any] = {
-            "QueueUrl": self.dead_letter_queue_url,
-            "MessageBody": body,
-            "MessageAttributes": attributes,
-        }
-        if str(self.dead_letter_queue_url).endswith(".fifo"):
-            request["MessageGroupId"] = message.group_id or "dead-letters"
-            request["MessageDeduplicationId"] = message.id
-        return request
+
+    def _delete_payload(self, message: Message) -> None:
+        pointer = self._pointers.pop(message.receipt, None)
+        if pointer is None or self._s3 is None:
+            return
+        try:
+            self._s3.delete_object(Bucket=pointer[0], Key=pointer[1])
+        except Exception as exc:
+            log.warning(
+                "the message was deleted, but not its S3 payload s3://%s/%s: %s", *pointer, exc
+            )
 
     def _batch(
-        self, call: Any, name: str, messages: Sequence[Message], entry: Any
+        self, call: Any, messages: Sequence[Message], entry: Callable[[Message], dict[str, Any]]
     ) -> list[Message]:
         if not messages:
             return []
         if len(messages) > 10:
-            raise ValueError(f"{name} takes at most 10 entries, got {len(messages)}")
+            raise ValueError(f"a batch takes at most 10 entries, got {len(messages)}")
         by_id = {str(i): m for i, m in enumerate(messages)}
         response = call(
             QueueUrl=self.queue_url, Entries=[{"Id": i, **entry(m)} for i, m in by_id.items()]
@@ -161,7 +261,7 @@ class SqsQueue:
         for failure in response.get("Failed", []):
             log.warning(
                 "%s failed for message %s: %s %s",
-                name,
+                call.__name__,
                 by_id[failure["Id"]].id,
                 failure.get("Code"),
                 failure.get("Message", ""),
@@ -169,39 +269,124 @@ class SqsQueue:
         return [by_id[s["Id"]] for s in response.get("Successful", [])]
 
 
-def _text(value: str) -> dict[str, str]:
-    return {"DataType": "String", "StringValue": value or "-"}
+def _attribute(value: dict[str, Any]) -> Attribute:
+    data_type = str(value.get("DataType", "String"))
+    if "BinaryValue" in value:
+        return Attribute(data_type, bytes(value["BinaryValue"]))
+    return Attribute(data_type, str(value.get("StringValue", "")))
 
 
-def _attribute_bytes(name: str, value: dict[str, str]) -> int:
+def _wire(attribute: Attribute) -> dict[str, Any]:
+    if isinstance(attribute.value, bytes):
+        return {"DataType": attribute.data_type, "BinaryValue": attribute.value}
+    return {"DataType": attribute.data_type, "StringValue": attribute.value or "-"}
+
+
+def _pointer(body: str) -> tuple[str, str] | None:
+    if not body.startswith("["):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if (
+        isinstance(data, list)
+        and len(data) == 2
+        and data[0] in POINTER_CLASSES
+        and isinstance(data[1], dict)
+    ):
+        bucket, key = data[1].get("s3BucketName"), data[1].get("s3Key")
+        if isinstance(bucket, str) and isinstance(key, str):
+            return bucket, key
+    return None
+
+
+def _missing_queue(exc: BaseException) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+def _size(name: str, value: dict[str, Any]) -> int:
     """What one attribute counts towards the message size: its name, type and value."""
-    return sum(
-        len(part.encode("utf-8")) for part in (name, value["DataType"], value["StringValue"])
-    )
+    payload = value.get("BinaryValue", value.get("StringValue", ""))
+    raw = payload if isinstance(payload, bytes) else str(payload).encode("utf-8")
+    return len(name.encode()) + len(value["DataType"].encode()) + len(raw)
 
 
 def _fit(text: str, limit: int) -> str:
     """`text` cut to at most `limit` bytes of UTF-8 (never inside a character)."""
     data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: max(limit, 0)].decode("utf-8", errors="ignore")
+    return text if len(data) <= limit else data[: max(limit, 0)].decode("utf-8", errors="ignore")
 
 
-def _message(raw: dict[str, Any]) -> Message:
-    system = raw.get("Attributes", {})
-    attributes = {
-        name: value["StringValue"]
-        for name, value in raw.get("MessageAttributes", {}).items()
-        if "StringValue" in value
+def dead_letter_request(letter: Verdict, url: str, body: str) -> dict[str, Any]:
+    """The DLQ copy: the body unchanged, the reason, and the message's own attributes as far
+    as SQS's 10 and its 1 MiB (which counts attributes too) allow.
+
+    Room is given first to the error type, then to the reason (shortened if it must), so
+    that `poller.error_type` without `poller.reason` means "no room for a reason" and a
+    reason never stands without its type; when not even the type fits, neither goes."""
+    message = letter.message
+    body = body or " "
+    room = MAX_MESSAGE_BYTES - len(body.encode("utf-8"))
+    attributes: dict[str, Any] = {}
+    error_type = {
+        "DataType": "String",
+        "StringValue": letter.error_type[:MAX_ERROR_TYPE_CHARS] or "-",
     }
-    return Message(
-        id=raw["MessageId"],
-        receipt=raw["ReceiptHandle"],
-        body=raw.get("Body", ""),
-        receive_count=int(system.get("ApproximateReceiveCount", 1)),
-        sent_at_ms=int(system.get("SentTimestamp", 0)),
-        group_id=system.get("MessageGroupId"),
-        sequence=int(system.get("SequenceNumber", 0)),
-        attributes=attributes,
+    if _size(ERROR_TYPE, error_type) <= room:
+        attributes[ERROR_TYPE] = error_type
+        room -= _size(ERROR_TYPE, error_type)
+        fitted = _fit(letter.reason[:MAX_REASON_CHARS] or "-", room - len(REASON) - len("String"))
+        if fitted:
+            attributes[REASON] = {"DataType": "String", "StringValue": fitted}
+            room -= _size(REASON, attributes[REASON])
+    others = {
+        SOURCE_ID: {"DataType": "String", "StringValue": message.id},
+        RECEIVE_COUNT: {"DataType": "Number", "StringValue": str(message.receive_count)},
+        **{name: _wire(a) for name, a in message.attributes.items()},
+    }
+    _add_within(attributes, others, room)
+    if REASON not in attributes:
+        log.warning(
+            "no room for a reason next to the %d-byte body of message %s; its reason: %s",
+            len(body.encode("utf-8")),
+            message.id,
+            letter.reason,
+        )
+    request: dict[str, Any] = {
+        "QueueUrl": url,
+        "MessageBody": body,
+        "MessageAttributes": attributes,
+    }
+    if url.endswith(".fifo"):
+        request["MessageGroupId"] = message.group_id or "dead-letters"
+        request["MessageDeduplicationId"] = message.id
+    return request
+
+
+def copy_request(message: Message, url: str, body: str) -> dict[str, Any]:
+    """A fresh copy of `message` for `url`: its body and attributes, and its first id and
+    sent time (read back into `Message.id` and `sent_at_ms`, so that `$MessageId` and
+    `$SentTimestamp` keep their values)."""
+    attributes: dict[str, Any] = {
+        SOURCE_ID: {"DataType": "String", "StringValue": message.id},
+        SENT_TIMESTAMP: {"DataType": "Number", "StringValue": str(message.sent_at_ms)},
+    }
+    _add_within(
+        attributes,
+        {name: _wire(a) for name, a in message.attributes.items()},
+        MAX_MESSAGE_BYTES - len(body.encode()),
     )
+    return {"QueueUrl": url, "MessageBody": body or " ", "MessageAttributes": attributes}
+
+
+def _add_within(attributes: dict[str, Any], others: dict[str, Any], room: int) -> None:
+    room -= sum(_size(n, v) for n, v in attributes.items() if n not in (ERROR_TYPE, REASON))
+    for name, value in others.items():
+        if len(attributes) >= MAX_ATTRIBUTES or name in attributes:
+            continue
+        size = _size(name, value)
+        if size <= room:
+            attributes[name] = value
+            room -= size

@@ -1,0 +1,377 @@
+"""The drain loop: receive -> map -> batch -> write -> settle, until the queue is empty or
+the deadline is near. Written against `QueuePort`, `SinkPort` and the pacers only.
+
+One thread runs the loop and owns every decision; writer threads only run `Writer.write`
+and hand back an `Outcome` (a verdict per message). The loop:
+
+1. `_receive`s only what the bases can write before the deadline (`_may_receive`): each
+   base's pace and lockout bound its share, and a base that is full, locked out or stopped
+   bounds the whole receive, since a receive cannot choose its route;
+2. maps each message (`mapper`): poison gets its verdict at once, the rest waits in the
+   `Batcher`;
+3. `_dispatch`es a request of one route when it is full or has lingered and its base's next
+   slot is near, reserving that slot;
+4. `_collect`s finished requests and gives their verdicts to the `Settler`.
+
+When it stops, the writes in flight finish and every message still held is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from .batching import Batcher, Entry
+from .errors import MappingError
+from .model import Message, Record, Verdict
+from .pacing import Clock, Deadline, Pacer, Sleep
+from .ports import QueuePort
+from .settler import SQS_BATCH, Settler
+from .summary import RunSummary, StopReason
+from .systemic import SystemicFailure
+from .writer import Destination, Outcome, Request, Writer
+
+log = logging.getLogger(__name__)
+
+NOT_THIS_RUN = "not written in this run"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The loop's constants; tests pass smaller ones."""
+
+    wait_time_seconds: int = 1
+    #: requests in flight at once per base
+    in_flight: int = 4
+    #: a partial request waits this long for more records
+    linger_seconds: float = 1.0
+    #: messages kept waiting for bases that are not locked out
+    buffer_messages: int = 100
+    #: never more than this many messages, nor bytes of bodies, held at once
+    max_held_messages: int = 2000
+    max_held_bytes: int = 64 * 1024 * 1024
+    #: the loop looks again at least this often (s)
+    poll_seconds: float = 0.05
+    fifo: bool = False
+
+
+class Drain:
+    """One run. Create, call `run()` once, read the summary."""
+
+    def __init__(
+        self,
+        queue: QueuePort,
+        mapper: Callable[[Message], Record],
+        destinations: Mapping[str, Destination],
+        deadline: Deadline,
+        writer: Writer,
+        *,
+        limits: Limits = Limits(),
+        max_receive_count: int | None = None,
+        summary: RunSummary | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if not destinations:
+            raise ValueError("a drain needs at least one destination")
+        self.queue = queue
+        self.mapper = mapper
+        self.destinations = dict(destinations)
+        self.deadline = deadline
+        self.writer = writer
+        self.limits = limits
+        self.clock = clock
+        self.sleep = sleep
+        self.summary = summary or RunSummary()
+        self.batcher = Batcher()
+        self.settler = Settler(
+            queue,
+            self.summary,
+            max_receive_count=max_receive_count,
+            fifo=limits.fifo,
+            block=self.batcher.block,
+        )
+        self.pacers: dict[int, Pacer] = {id(d.pacer): d.pacer for d in self.destinations.values()}
+        self.pending: dict[Future[Outcome], Request] = {}
+        self.closed: dict[str, SystemicFailure] = {}
+        #: routes that had records written in this run
+        self.wrote: set[str] = set()
+        self.out_of_time: set[int] = set()
+        self.receiving = True
+        self.queue_empty = False
+        self.stop: StopReason | None = None
+        self.error: str | None = None
+        self._held_bytes = 0
+        self._next_receive = -math.inf
+        self._baseline = {k: p.requests for k, p in self.pacers.items()}
+
+    def run(self) -> RunSummary:
+        started = self.clock()
+        workers = self.limits.in_flight * len(self.pacers)
+        with ThreadPoolExecutor(workers, thread_name_prefix="poller-writer") as pool:
+            try:
+                while not self._finished():
+                    self._collect()
+                    if self.stop is None:
+                        if self._may_receive():
+                            self._receive()
+                        self._dispatch(pool)
+                    self._wait()
+            except Exception as exc:
+                log.exception("the run stopped on an unexpected error; what it holds is released")
+                self._halt("error", repr(exc))
+            finally:
+                wait(self.pending)
+                self._collect()
+        self._release(self.batcher.take_all(), NOT_THIS_RUN)
+        self.settler.finish()
+        return self._summarise(started)
+
+    # -- 1. receive ---------------------------------------------------------------------
+    def _may_receive(self) -> bool:
+        if not self.receiving or self.clock() < self._next_receive:
+            return False
+        if self.closed or not self.deadline.allows(self.limits.wait_time_seconds + 1.0):
+            self.receiving = False  # a stopped route's messages must not be received
+            return False
+        held = self._held_messages()
+        if (
+            held + SQS_BATCH > self.limits.max_held_messages
+            or self._held_bytes > self.limits.max_held_bytes
+        ):
+            return False
+        free = sum(
+            self.batcher.messages(r)
+            for r, d in self.destinations.items()
+            if not self._locked(d.pacer)
+        )
+        if free + SQS_BATCH > self.limits.buffer_messages:
+            return False
+        for key, pacer in self.pacers.items():
+            if pacer.capacity.full and self.summary.received >= SQS_BATCH:
+                return False  # a full base is tested with one batch per run
+            writable = self._writable(pacer)
+            if writable < SQS_BATCH:
+                self.receiving = False  # it only shrinks from here
+                return False
+            if self._backlog(key) + SQS_BATCH > writable:
+                return False
+        return True
+
+    def _receive(self) -> None:
+        idle = not self.pending and not self.batcher.waiting()
+        wait_seconds = self.limits.wait_time_seconds if idle else 0
+        held_before = self._held_messages()
+        messages = self.queue.receive(
+            max_messages=SQS_BATCH,
+            wait_seconds=wait_seconds,
+            visibility_seconds=self.deadline.visibility_seconds(),
+        )
+        if not messages:
+            # An empty long poll proves the queue empty, unless (FIFO) SQS hid a group this
+            # run holds: then look again once something held settled, or stop when nothing
+            # held can settle any more (only blocked groups are left).
+            stuck = not self.pending and not self._takeable()
+            if wait_seconds and (not (self.limits.fifo and held_before) or stuck):
+                self.queue_empty, self.receiving = True, False
+            else:
+                self._next_receive = self.clock() + 4 * self.limits.poll_seconds
+            return
+        self.summary.received += len(messages)
+        now = self.clock()
+        poison: list[Verdict] = []
+        for message in messages:
+            self._held_bytes += len(message.body)
+            if message.unreadable:
+                poison.append(
+                    Verdict.dead_letter(message, message.unreadable, "UNREADABLE_PAYLOAD")
+                )
+                continue
+            try:
+                record = self.mapper(message)
+            except MappingError as exc:
+                poison.append(Verdict.dead_letter(message, exc.reason, "MAPPING_ERROR"))
+                continue
+            except Exception as exc:  # one message must never stop the run
+                log.exception("mapping crashed on message %s; dead-lettering it", message.id)
+                poison.append(
+                    Verdict.dead_letter(
+                        message, f"mapping failed: {type(exc).__name__}: {exc}", "MAPPING_ERROR"
+                    )
+                )
+                continue
+            if record.route not in self.destinations:
+                raise RuntimeError(f"no destination for route {record.route!r}")
+            loser = self.batcher.add(record, message, now)
+            if loser is not None:
+                if record.version is not None:
+                    self.summary.stale += 1
+                else:
+                    self.summary.superseded += 1
+        self._settle(poison)
+
+    # -- 3. dispatch ----------------------------------------------------------------------
+    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        if self.deadline.expired():
+            self._halt("deadline")
+            return
+        now = self.clock()
+        for key, pacer in self.pacers.items():
+            if key in self.out_of_time:
+                continue
+            while self._in_flight(key) < self.limits.in_flight:
+                route = self._next_route(pacer)
+                if route is None or pacer.next_slot() - now > pacer.interval:
+                    break
+                takeable = self.batcher.take(route, SQS_BATCH, self.closed, peek=True)
+                flush = not self.receiving
+                if not takeable or not (
+                    len(takeable) == SQS_BATCH
+                    or now - takeable[0].since >= self.limits.linger_seconds
+                    or flush
+                ):
+                    break
+                if len(takeable) == SQS_BATCH and self.batcher.messages(route) > 2 * SQS_BATCH:
+                    pacer.capacity.probe()  # a backlog waits for this base
+                if pacer.next_slot() > now + self.deadline.usable():
+                    self.out_of_time.add(key)
+                    break
+                entries = self.batcher.take(route, SQS_BATCH, self.closed)
+                request = Request(self.destinations[route], entries, pacer.reserve())
+                self.pending[pool.submit(self.writer.write, request)] = request
+
+    def _next_route(self, pacer: Pacer) -> str | None:
+        """The route of this base whose oldest waiting entry has waited longest."""
+        best: tuple[float, str] | None = None
+        for entry in self.batcher.waiting():
+            destination = self.destinations[entry.route]
+            mine = destination.pacer is pacer and entry.route not in self.closed
+            if mine and (best is None or entry.since < best[0]):
+                best = (entry.since, entry.route)
+        return None if best is None else best[1]
+
+    # -- 4. collect and settle ------------------------------------------------------------
+    def _collect(self) -> None:
+        for future in [f for f in self.pending if f.done()]:
+            request = self.pending.pop(future)
+            self.batcher.done(request.entries)
+            try:
+                outcome = future.result()
+            except Exception as exc:
+                log.error("a writer failed; its messages are released", exc_info=exc)
+                self._release(request.entries, "the write failed unexpectedly")
+                self._halt("error", repr(exc))
+                continue
+            self._account(request, outcome)
+            self._settle(outcome.verdicts)
+
+    def _account(self, request: Request, outcome: Outcome) -> None:
+        summary = self.summary
+        summary.batches += 1
+        summary.written += outcome.written
+        summary.created += outcome.created
+        summary.updated += outcome.updated
+        summary.requests += outcome.requests
+        summary.retries += outcome.retries
+        summary.throttled += outcome.throttled
+        if outcome.written:
+            self.wrote.add(request.route)
+        if outcome.failure is not None and request.route not in self.closed:
+            self.closed[request.route] = outcome.failure
+            log.error(
+                "route %s stopped for this run: %s", request.route, outcome.failure.describe()
+            )
+        if outcome.out_of_time:
+            self.out_of_time.add(id(request.destination.pacer))
+
+    def _settle(self, verdicts: list[Verdict]) -> None:
+        for verdict in verdicts:
+            self._held_bytes -= len(verdict.message.body)
+        self.settler.settle(verdicts)
+
+    def _release(self, entries: list[Entry], reason: str) -> None:
+        self._settle([Verdict.release(m, reason) for e in entries for m in e.messages])
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _finished(self) -> bool:
+        if self.pending:
+            return False
+        if self.stop is not None:
+            return True
+        if len(self.closed) == len(self.destinations):
+            self._halt("systemic")
+            return True
+        if self.receiving or self._takeable():
+            return False
+        self._halt("systemic" if self.closed else ("empty" if self.queue_empty else "deadline"))
+        return True
+
+    def _takeable(self) -> bool:
+        """Some waiting entry can still be written in this run."""
+        routes = {e.route for e in self.batcher.waiting()}
+        return any(
+            id(self.destinations[r].pacer) not in self.out_of_time
+            and self.batcher.take(r, 1, self.closed, peek=True)
+            for r in routes
+        )
+
+    def _halt(self, reason: StopReason, error: str | None = None) -> None:
+        if self.stop is None:
+            self.stop, self.error = reason, error
+        self.receiving = False
+
+    def _wait(self) -> None:
+        if self.pending:
+            wait(self.pending, timeout=self.limits.poll_seconds, return_when=FIRST_COMPLETED)
+        elif self.stop is None and (self.batcher.waiting() or self.clock() < self._next_receive):
+            self.sleep(self.limits.poll_seconds)
+
+    def _held_messages(self) -> int:
+        return self.batcher.messages() + sum(
+            len(e.messages) for r in self.pending.values() for e in r.entries
+        )
+
+    def _in_flight(self, key: int) -> int:
+        return sum(1 for r in self.pending.values() if id(r.destination.pacer) == key)
+
+    def _backlog(self, key: int) -> int:
+        waiting = sum(
+            len(e.messages)
+            for e in self.batcher.waiting()
+            if id(self.destinations[e.route].pacer) == key
+        )
+        flying = sum(
+            len(e.messages)
+            for r in self.pending.values()
+            if id(r.destination.pacer) == key
+            for e in r.entries
+        )
+        return waiting + flying
+
+    def _writable(self, pacer: Pacer) -> int:
+        """Records the base can still take in this run, at its pace, after any lockout."""
+        now = self.clock()
+        start = max(now, pacer.next_slot())
+        room = now + self.deadline.usable() - start
+        return 0 if room < 0 else (math.floor(room * pacer.capacity.rate) + 1) * SQS_BATCH
+
+    def _locked(self, pacer: Pacer) -> bool:
+        return pacer.paused_until > self.clock()
+
+    def _summarise(self, started: float) -> RunSummary:
+        summary = self.summary
+        summary.elapsed_ms = int((self.clock() - started) * 1000)
+        summary.stopped_because = self.stop or "empty"
+        summary.error = self.error
+        summary.stopped_routes = {r: f.describe() for r, f in self.closed.items()}
+        if self.closed and summary.error is None:
+            summary.error = "; ".join(summary.stopped_routes.values())
+        summary.pacing_rps = min(p.capacity.rate for p in self.pacers.values())
+        summary.airtable_requests += sum(
+            p.requests - self._baseline[k] for k, p in self.pacers.items()
+        )
+        return summary

@@ -1,0 +1,170 @@
+"""Small policies with an injected clock: the deadline, the backoff, and each base's pacer.
+
+A `Pacer` lets requests to one base through at its `Capacity`'s rate. Two rules, as Airtable
+counts: consecutive slots are `interval` apart, and no `burst` requests leave within one
+`window`, measured from when they really left. A slot is reserved when a request is picked
+(`reserve`); the writer then waits for it (`send`), and `send` also waits while the last
+`burst` requests that really left would put its own send inside one window. After a 429
+(`throttled`) nobody is let through until the lockout ends, and the capacity learns from
+how many of this pacer's requests had left in the second before the refused one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .capacity import LOCKOUT_SECONDS, Capacity
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+#: Seconds added to the remaining run time when hiding received messages, so that none
+#: becomes visible to another consumer while this run may still hold it.
+VISIBILITY_MARGIN_SECONDS = 10
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit
+
+
+class Deadline:
+    """'Stop when too little time is left': the Lambda's remaining time less a margin."""
+
+    def __init__(self, remaining_ms: Callable[[], int], margin_seconds: float) -> None:
+        self._remaining_ms = remaining_ms
+        self.margin = margin_seconds
+
+    def remaining(self) -> float:
+        """Seconds before the Lambda is killed."""
+        return self._remaining_ms() / 1000.0
+
+    def usable(self) -> float:
+        """Seconds left for new work once the margin is kept free."""
+        return self.remaining() - self.margin
+
+    def expired(self) -> bool:
+        return self.usable() <= 0
+
+    def allows(self, seconds: float) -> bool:
+        return self.usable() >= seconds
+
+    def visibility_seconds(self) -> int:
+        """A visibility timeout that hides a message for as long as this run may hold it."""
+        seconds = math.ceil(max(self.remaining(), 0)) + VISIBILITY_MARGIN_SECONDS
+        return min(seconds, MAX_VISIBILITY_SECONDS)
+
+
+@dataclass
+class Backoff:
+    """Bounded exponential backoff with full jitter, seeded for reproducible tests."""
+
+    base: float = 0.5
+    cap: float = 8.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt `attempt + 1` (attempts count from 1)."""
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+
+
+class Pacer:
+    """Paces the requests to one base. Thread-safe: `reserve` is called by the loop, `send`
+    and `throttled` by writers; one lock guards the figures and is never held while asleep."""
+
+    def __init__(
+        self, capacity: Capacity, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    ):
+        self.capacity = capacity
+        self.clock = clock
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last_slot = -math.inf
+        self._sent: deque[float] = deque(maxlen=64)
+        self._paused_until = -math.inf
+        #: the lowest estimate learned in the current lockout, and when that lockout ends
+        self._episode: tuple[float, int] | None = None
+        self.lockouts = 0
+        #: requests let through since the pacer was made (a container's life)
+        self.requests = 0
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.capacity.rate
+
+    @property
+    def burst(self) -> int:
+        return self.capacity.burst
+
+    @property
+    def paused_until(self) -> float:
+        with self._lock:
+            return self._paused_until
+
+    def next_slot(self) -> float:
+        """The earliest clock time a new reservation would get."""
+        with self._lock:
+            return max(
+                self._clock(),
+                self._last_slot + self.interval,
+                self._window_free(),
+                self._paused_until,
+            )
+
+    def reserve(self) -> float:
+        """Take the next slot; return its clock time."""
+        with self._lock:
+            slot = max(
+                self._clock(),
+                self._last_slot + self.interval,
+                self._window_free(),
+                self._paused_until,
+            )
+            self._last_slot = slot
+            return slot
+
+    def send(self, slot: float, not_after: float) -> float | None:
+        """Wait until `slot`, and until the window and any lockout let a request leave; record
+        that it leaves now and return the time. None, without waiting further, when that
+        would be after `not_after`: the request is not sent."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                at = max(slot, self._window_free(), self._paused_until)
+                if at > not_after:
+                    return None
+                if at <= now:
+                    self._sent.append(now)
+                    self.requests += 1
+                    self.capacity.count()
+                    return now
+            self._sleep(at - now)
+
+    def throttled(self, sent_at: float) -> float:
+        """Airtable answered 429 RATE_LIMIT_REACHED to the request sent at `sent_at`: hold
+        every request back for the lockout, and let the capacity learn from this pacer's
+        requests that left in the second before it. Returns when the lockout ends."""
+        with self._lock:
+            now = self._clock()
+            ours = sum(1 for t in self._sent if sent_at - 1.0 < t <= sent_at)
+            first = self._episode is None or sent_at >= self._paused_until
+            if first:
+                self.lockouts += 1
+                self._paused_until = now + LOCKOUT_SECONDS
+                self._episode = (self._paused_until, ours)
+            else:
+                ends, seen = self._episode  # type: ignore[misc]
+                self._episode = (ends, min(seen, ours))
+            self.capacity.locked_out(self._episode[1], first=first)
+            return self._paused_until
+
+    def _window_free(self) -> float:
+        """When one more request may leave without `burst + 1` inside one window (by the
+        times requests really left). Under `_lock`."""
+        burst = self.burst
+        if len(self._sent) < burst:
+            return -math.inf
+        return self._sent[-burst] + burst * self.interval

@@ -1,0 +1,295 @@
+"""The checks before every run: prove that each route can be written before anything is
+received, the same way on a cold start and a warm one.
+
+In order, each telling one cause from the next (FIELD-NOTES, "Knowing what a token may do"):
+
+1. the token: read from its secret; `GET /v0/meta/whoami` answers 401 for a bad token and
+   lists a personal access token's scopes, which must hold `data.records:write` and
+   `schema.bases:read` (a token without the schema scope is not supported: nothing could
+   prove the table fits);
+2. the bases: `GET /v0/meta/bases` lists every base the token reaches, with its
+   `permissionLevel`: a base missing from it is out of reach (or its id is wrong), a
+   level below `edit` cannot write;
+3. each base's schema (`GET /v0/meta/bases/{id}/tables`, one request of the base's pace):
+   the table and every mapped field resolved to their ids, and their types checked. A 403
+   here, for a token that has the schema scope, is lost access, not a missing scope;
+4. one data request per base (the first record of the route's table, one field): it fails
+   while the workspace's monthly quota is used up (429 `PUBLIC_API_BILLING_LIMIT_EXCEEDED`)
+   or while Airtable is down, when the meta endpoints may still answer.
+
+What one base cannot prove without a message (that it has room for new records) is proved
+by the run itself: while a base is known full, the run receives one batch to test it.
+
+Cost: 2 requests, plus 2 per base, per run that finds messages waiting (a run that finds
+the queue empty makes none).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyairtable import Api
+
+from .airtable import AirtableTable, answers
+from .credentials import SecretUnavailableError, TokenSource
+from .errors import (
+    RecordsRejectedError,
+    SinkError,
+    SystemicSinkError,
+    ThrottledError,
+    TransientSinkError,
+)
+from .pacing import Deadline, Pacer
+from .routing import Route, field_index
+from .schema import Fit, find, fit
+from .systemic import Cause, SystemicFailure, cause_of_misfit
+
+log = logging.getLogger(__name__)
+
+REQUIRED_SCOPES = ("data.records:write", "schema.bases:read")
+WRITE_LEVELS = ("edit", "create")
+
+
+@dataclass
+class Known:
+    """What a container knows of one route between runs: the ids its table and targets
+    resolved to (so a rename is no failure), the field types of the last run that wrote to
+    it, and a field found retyped under it (held until the type is back)."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    good_types: dict[str, str] = field(default_factory=dict)
+    drift: dict[str, str] = field(default_factory=dict)  # field id -> the type it must have
+
+
+@dataclass
+class Checked:
+    """The outcome of one preflight: the routes that may be written (resolved to field ids,
+    with their table), the failures, and the Airtable requests it made."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    tables: dict[str, AirtableTable] = field(default_factory=dict)
+    fits: dict[str, Fit] = field(default_factory=dict)
+    failures: list[SystemicFailure] = field(default_factory=list)
+    requests: int = 0
+
+    def fail(self, routes: Sequence[Route], cause: Cause, detail: str) -> None:
+        self.failures += [SystemicFailure(r.name, cause, detail) for r in routes]
+
+
+class Preflight:
+    def __init__(
+        self, api: Api, tokens: TokenSource, pacers: Mapping[str, Pacer], *, typecast: bool = False
+    ):
+        self.api = api
+        self.tokens = tokens
+        self.pacers = pacers
+        self.typecast = typecast
+        self.known: dict[str, Known] = {}
+
+    def check(self, routes: Sequence[Route], deadline: Deadline) -> Checked:
+        result = Checked()
+        problem = self._token(result)
+        if problem is not None:
+            result.fail(routes, *problem)
+            return result
+        levels = self._bases(result)
+        if isinstance(levels, tuple):
+            result.fail(routes, *levels)
+            return result
+        for base_id in dict.fromkeys(r.base_id for r in routes):
+            mine = [r for r in routes if r.base_id == base_id]
+            level = levels.get(base_id)
+            if level is None:
+                result.fail(
+                    mine,
+                    Cause.BASE_ACCESS,
+                    f"base {base_id} is not among the bases the token can reach",
+                )
+            elif level not in WRITE_LEVELS:
+                result.fail(
+                    mine,
+                    Cause.PERMISSION,
+                    f"the token may only {level} base {base_id}, not write it",
+                )
+            else:
+                self._base(base_id, mine, result, deadline)
+        return result
+
+    def refresh_token(self) -> bool:
+        """Re-read the secret; install the token if it changed (a 401 in the middle of a run)."""
+        token, changed = self.tokens.refresh()
+        if changed:
+            self.api.api_key = token
+        return changed
+
+    # -- 1. the token ---------------------------------------------------------------------
+    def _token(self, result: Checked) -> tuple[Cause, str] | None:
+        try:
+            self.refresh_token()
+        except SecretUnavailableError as exc:
+            return Cause.SECRET, str(exc)
+        try:
+            whoami = self._get(self.api.urls.whoami, result)
+        except SinkError as exc:
+            if exc.status == 401 and not self.refresh_token():
+                return Cause.TOKEN, "Airtable refuses the token (401)"
+            if exc.status == 401:
+                return self._token(result)
+            return _cause(exc, Cause.TOKEN), str(exc)
+        scopes = whoami.get("scopes") if isinstance(whoami, dict) else None
+        if isinstance(scopes, list):  # an OAuth token's answer has no scopes
+            missing = [s for s in REQUIRED_SCOPES if s not in scopes]
+            if missing:
+                return Cause.TOKEN, f"the token lacks the scope(s) {', '.join(missing)}"
+        return None
+
+    # -- 2. the bases ---------------------------------------------------------------------
+    def _bases(self, result: Checked) -> dict[str, str] | tuple[Cause, str]:
+        levels: dict[str, str] = {}
+        try:
+            with answers():
+                for page in self.api.iterate_requests("GET", self.api.urls.bases):
+                    result.requests += 1
+                    for base in page.get("bases", []):
+                        levels[str(base.get("id"))] = str(base.get("permissionLevel", ""))
+        except SinkError as exc:
+            return _cause(exc, Cause.TOKEN), str(exc)
+        return levels
+
+    # -- 3 and 4. each base ---------------------------------------------------------------
+    def _base(self, base_id: str, routes: list[Route], result: Checked, deadline: Deadline) -> None:
+        pacer = self.pacers[base_id]
+        try:
+            schema = self._get(self.api.base(base_id).urls.tables, result, pacer, deadline)
+        except SinkError as exc:
+            cause = Cause.BASE_ACCESS if exc.status in (403, 404) else _cause(exc, Cause.OUTAGE)
+            result.fail(routes, cause, str(exc))
+            return
+        fitted: list[Route] = []
+        for route in routes:
+            known = self.known.setdefault(route.name, Known())
+            found = fit(schema, route, known.ids)
+            failure = self._judge(route, found, known)
+            if failure is not None:
+                result.failures.append(failure)
+                continue
+            known.ids = {"": found.table_id, **found.field_ids}
+            ids, types = field_index(found.fields)
+            resolved = route.resolved({**ids, **found.field_ids}, types)
+            result.routes[route.name] = resolved
+            result.fits[route.name] = found
+            table = self.api.table(base_id, found.table_id)
+            result.tables[route.name] = AirtableTable(
+                table, resolved.merge_on, typecast=self.typecast
+            )
+            fitted.append(resolved)
+        if fitted:
+            self._read_one(fitted, result, pacer, deadline)
+
+    def _judge(self, route: Route, found: Fit, known: Known) -> SystemicFailure | None:
+        if found.problems:
+            cause = cause_of_misfit({p.kind for p in found.problems})
+            return SystemicFailure(route.name, cause, "; ".join(p.problem for p in found.problems))
+        for field_id, wanted in list(known.drift.items()):
+            now = find(found.fields, field_id)
+            if now is None:
+                return SystemicFailure(
+                    route.name, Cause.FIELD, f"field {field_id} is no longer in the table"
+                )
+            if now.get("type") != wanted:
+                detail = f'field "{now.get("name")}" is now {now.get("type")}; it was {wanted} when records were last written'
+                return SystemicFailure(route.name, Cause.TYPE, detail)
+            del known.drift[field_id]
+        return None
+
+    def _read_one(
+        self, routes: list[Route], result: Checked, pacer: Pacer, deadline: Deadline
+    ) -> None:
+        """One data request of the base: the first record of a route's table, one field."""
+        first = routes[0]
+        table = result.tables[first.name].table
+        field_id = next(iter(result.fits[first.name].field_ids.values()), None)
+        params = {"maxRecords": 1, "pageSize": 1, "returnFieldsByFieldId": "true"}
+        if field_id:
+            params["fields[]"] = field_id
+        try:
+            self._get(table.urls.records, result, pacer, deadline, params=params)
+        except ThrottledError:
+            return  # the pacer holds the base for the lockout; the receive budget follows it
+        except SinkError as exc:
+            for route in routes:
+                del result.routes[route.name], result.tables[route.name], result.fits[route.name]
+            result.fail(routes, _cause(exc, Cause.OUTAGE), str(exc))
+
+    def recheck(
+        self, route_name: str, error: RecordsRejectedError, route: Route
+    ) -> SystemicFailure | None:
+        """Every record of a request was rejected alike on one field: has the field changed
+        under the route since records were last written? The answer is remembered (the
+        preflight holds the route until the type is back)."""
+        known = self.known.setdefault(route_name, Known())
+        try:
+            schema = self._get(
+                self.api.base(route.base_id).urls.tables, Checked(), self.pacers[route.base_id]
+            )
+        except SinkError:
+            return None
+        found = fit(schema, route, known.ids)
+        field_id = known.ids.get(error.field or "", error.field or "")
+        now = find(found.fields, field_id) or find(found.fields, error.field or "")
+        was = known.good_types.get(str(now.get("id")) if now else field_id)
+        if now is None:
+            return SystemicFailure(
+                route_name, Cause.FIELD, f'field "{error.field}" is no longer in the table'
+            )
+        if was and now.get("type") != was:
+            known.drift[str(now["id"])] = was
+            return SystemicFailure(
+                route_name,
+                Cause.TYPE,
+                f'field "{now.get("name")}" is now {now.get("type")} (was {was})',
+            )
+        return None
+
+    def wrote(self, route_name: str, checked: Checked) -> None:
+        """The run wrote records of this route: its field types are known good."""
+        found = checked.fits.get(route_name)
+        if found is not None:
+            self.known.setdefault(route_name, Known()).good_types = {
+                str(f["id"]): str(f.get("type")) for f in found.fields
+            }
+
+    def _get(
+        self,
+        url: Any,
+        result: Checked,
+        pacer: Pacer | None = None,
+        deadline: Deadline | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """One GET, through the base's pacer when it is a request of one base."""
+        sent_at = None
+        if pacer is not None:
+            not_after = pacer.clock() + (deadline.usable() if deadline else 60.0)
+            sent_at = pacer.send(pacer.reserve(), not_after=not_after)
+            if sent_at is None:
+                raise TransientSinkError("no time left in this run to check the base")
+        result.requests += 1
+        try:
+            with answers():
+                return self.api.request("GET", str(url), params=params)
+        except ThrottledError:
+            if pacer is not None and sent_at is not None:
+                pacer.throttled(sent_at)
+            raise
+
+
+def _cause(exc: SinkError, default: Cause) -> Cause:
+    if isinstance(exc, SystemicSinkError) and exc.cause is Cause.BILLING:
+        return Cause.BILLING
+    if isinstance(exc, TransientSinkError):
+        return Cause.OUTAGE
+    return exc.cause if isinstance(exc, SystemicSinkError) else default

@@ -1,0 +1,271 @@
+"""The writer: one request, from its reserved slot to a verdict for each of its messages.
+
+* Written: every message of the entry is deleted.
+* Rejected by Airtable for its content (422, 413): the request is bisected until each bad
+  record stands alone, and only that record's messages are dead-lettered. When every
+  record of a request was rejected alike on one field, the route is checked again
+  (`recheck`): a field whose type changed is the table's fault, not the records'.
+* 429 RATE_LIMIT_REACHED: the base's pacer holds every request back for the lockout and
+  learns the base's capacity; this request waits it out if the run has time for it.
+* A refusal every record would meet (`SystemicSinkError`): the route is stopped for the run
+  (`Outcome.failure`) and its messages are released. A 401 first re-reads the token, once
+  per run, in case it was rotated.
+* Transient (5xx, timeout, no answer): retried with backoff while attempts and time allow,
+  then released, or dead-lettered with the last error once the message has failed on
+  enough receives (`suspect`).
+
+Runs on a writer thread; it touches nothing shared but the pacer (thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .batching import Entry
+from .errors import (
+    RecordsRejectedError,
+    SinkError,
+    SystemicSinkError,
+    ThrottledError,
+    TransientSinkError,
+)
+from .model import Fate, Message, Verdict
+from .pacing import Backoff, Clock, Deadline, Pacer, Sleep
+from .ports import SinkPort
+from .systemic import SystemicFailure
+
+log = logging.getLogger(__name__)
+
+NO_TIME = "no time left in this run for its request"
+KEPT_BACK = "an earlier message of its FIFO group was not written; kept back for order"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the records of one route go: its table and the pacer of its base."""
+
+    name: str
+    sink: SinkPort
+    pacer: Pacer
+
+
+@dataclass(eq=False)
+class Request:
+    """Entries of one route, written together from the reserved `slot` on."""
+
+    destination: Destination
+    entries: list[Entry]
+    slot: float
+
+    @property
+    def route(self) -> str:
+        return self.destination.name
+
+
+@dataclass
+class Outcome:
+    """What one request confirmed, and a verdict for every message it carried."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+    written: int = 0
+    created: int = 0
+    updated: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    #: the route cannot be written in this run (it is stopped; its messages were released)
+    failure: SystemicFailure | None = None
+    #: the base has no time left in this run
+    out_of_time: bool = False
+    #: FIFO groups whose message was released: nothing later of them may be written
+    released_groups: set[str] = field(default_factory=set)
+    #: every record was rejected, and all alike (the same error type on the same field)
+    rejected_alike: RecordsRejectedError | None = None
+
+    def add(self, other: Outcome) -> None:
+        self.verdicts += other.verdicts
+        for name in ("written", "created", "updated", "requests", "retries", "throttled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failure = self.failure or other.failure
+        self.out_of_time = self.out_of_time or other.out_of_time
+        self.released_groups |= other.released_groups
+
+    @property
+    def halted(self) -> bool:
+        return self.failure is not None or self.out_of_time
+
+    def settle(
+        self, entries: list[Entry], fate: Fate, reason: str = "", error_type: str = ""
+    ) -> None:
+        for entry in entries:
+            for message in entry.messages:
+                self.verdicts.append(Verdict(message, fate, reason, error_type))
+            if fate is Fate.RELEASE:
+                self.released_groups |= entry.groups
+
+
+Recheck = Callable[[str, RecordsRejectedError], SystemicFailure | None]
+
+
+class Writer:
+    """`suspect(message, error)` says whether a message that failed transiently has failed
+    on enough receives to be dead-lettered; `refresh_token()` re-reads the token and says
+    whether it changed; `recheck(route, error)` checks the route's table again after a
+    uniform rejection."""
+
+    def __init__(
+        self,
+        deadline: Deadline,
+        *,
+        max_attempts: int,
+        suspect: Callable[[Message, SinkError], bool],
+        refresh_token: Callable[[], bool] = lambda: False,
+        recheck: Recheck = lambda route, error: None,
+        backoff: Backoff | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.deadline = deadline
+        self.max_attempts = max_attempts
+        self.suspect = suspect
+        self.refresh_token = refresh_token
+        self.recheck = recheck
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.sleep = sleep
+        self._token_lock = threading.Lock()
+        self._token_refreshed = False
+
+    def write(self, request: Request) -> Outcome:
+        outcome = self._send(request.destination, request.entries, request.slot)
+        if outcome.rejected_alike is not None:
+            failure = self.recheck(request.route, outcome.rejected_alike)
+            if failure is not None:  # the table changed under the records: release them
+                outcome = Outcome(requests=outcome.requests, failure=failure)
+                outcome.settle(request.entries, Fate.RELEASE, failure.detail)
+        return outcome
+
+    def _send(self, destination: Destination, entries: list[Entry], slot: float) -> Outcome:
+        """Write `entries` in one request, retrying what may pass and bisecting rejections."""
+        pacer, sink = destination.pacer, destination.sink
+        outcome = Outcome()
+        attempt = 0
+        while True:
+            sent_at = pacer.send(slot, not_after=self.clock() + max(self.deadline.usable(), 0.0))
+            if sent_at is None:
+                outcome.out_of_time = True
+                outcome.settle(entries, Fate.RELEASE, NO_TIME)
+                return outcome
+            attempt += 1
+            outcome.requests += 1
+            try:
+                result = sink.write([e.record for e in entries])
+            except RecordsRejectedError as exc:
+                outcome.requests -= 1  # counted by the bisection
+                outcome.add(self._bisect(destination, entries, exc))
+                return outcome
+            except ThrottledError:
+                outcome.throttled += 1
+                ends = pacer.throttled(sent_at)
+                if not self.deadline.allows(ends - self.clock() + 1.0):
+                    log.warning(
+                        "rate limit: no time left to wait out the lockout (route %s)",
+                        destination.name,
+                    )
+                    outcome.out_of_time = True
+                    outcome.settle(entries, Fate.RELEASE, NO_TIME)
+                    return outcome
+                log.warning("rate limit: waiting out the lockout (route %s)", destination.name)
+                slot = pacer.reserve()
+                continue
+            except SystemicSinkError as exc:
+                if exc.status == 401 and self._token_changed():
+                    log.warning(
+                        "Airtable refused the token (401); a new one was read from the secret"
+                    )
+                    slot = pacer.reserve()
+                    continue
+                outcome.failure = SystemicFailure(destination.name, exc.cause, str(exc))
+                outcome.settle(entries, Fate.RELEASE, str(exc))
+                return outcome
+            except TransientSinkError as exc:
+                delay = self.backoff.delay(attempt)
+                if attempt < self.max_attempts and self.deadline.allows(delay + 1.0):
+                    outcome.retries += 1
+                    log.info(
+                        "retrying a request after %s (attempt %d) in %.1f s", exc, attempt, delay
+                    )
+                    self.sleep(delay)
+                    slot = pacer.reserve()
+                    continue
+                log.warning("request failed after %d attempt(s): %s", attempt, exc)
+                self._give_up(outcome, entries, exc)
+                return outcome
+            pacer.capacity.settle_probe()
+            outcome.written += len(entries)
+            outcome.created += result.created
+            outcome.updated += result.updated
+            outcome.settle(entries, Fate.DELETE)
+            return outcome
+
+    def _give_up(self, outcome: Outcome, entries: list[Entry], exc: SinkError) -> None:
+        for entry in entries:
+            for message in entry.messages:
+                if self.suspect(message, exc):
+                    reason = f"failed on {message.receive_count} receives; last error: {exc}"
+                    outcome.verdicts.append(
+                        Verdict.dead_letter(message, reason, exc.error_type or "REPEATED_FAILURE")
+                    )
+                else:
+                    outcome.verdicts.append(Verdict.release(message, str(exc), blameless=False))
+                    outcome.released_groups |= entry.groups
+
+    def _bisect(
+        self, destination: Destination, entries: list[Entry], exc: RecordsRejectedError
+    ) -> Outcome:
+        """Find the records that made Airtable reject the request, and write the others."""
+        if len(entries) == 1:
+            outcome = Outcome(requests=1)
+            outcome.settle(entries, Fate.DEAD_LETTER, str(exc), exc.error_type or "REJECTED")
+            outcome.rejected_alike = exc if exc.field else None
+            return outcome
+        middle = len(entries) // 2
+        outcome = Outcome(requests=1)
+        first = self._send(destination, entries[:middle], destination.pacer.reserve())
+        outcome.add(first)
+        later = entries[middle:]
+        if first.halted:
+            outcome.settle(
+                later, Fate.RELEASE, NO_TIME if first.out_of_time else str(first.failure)
+            )
+            return outcome
+        kept = [e for e in later if e.groups & outcome.released_groups]
+        outcome.settle(kept, Fate.RELEASE, KEPT_BACK)
+        later = [e for e in later if e not in kept]
+        second = self._send(destination, later, destination.pacer.reserve()) if later else Outcome()
+        outcome.add(second)
+        a, b = first.rejected_alike, second.rejected_alike
+        if (
+            a is not None
+            and not kept
+            and b is not None
+            and (b.error_type, b.field) == (a.error_type, a.field)
+        ):
+            outcome.rejected_alike = a
+        return outcome
+
+    def _token_changed(self) -> bool:
+        """Re-read the token once per run: True if it changed (then retry)."""
+        with self._token_lock:
+            if self._token_refreshed:
+                return False
+            self._token_refreshed = True
+            try:
+                return self.refresh_token()
+            except Exception as exc:  # the secret itself is the problem now
+                log.warning("re-reading the token after a 401 failed: %s", exc)
+                return False
