@@ -1,26 +1,29 @@
 """In-memory stand-ins for the two ports, for unit tests that open no socket.
 
 `MemoryQueue` models what the core relies on in SQS: visibility, receive counts, a new
-receipt handle per receive (stale ones fail to delete), partial batch failures, and FIFO
-groups that are locked while any of their messages is in flight and come back in order.
-`MemorySink` models Airtable's write rules: 10 records per request, the whole request
-rejected when one record is bad, and upsert on the merge key. `GatedPacer` is a pacer whose
-slots and lockouts the test opens and closes, and `RecordingGuard` a systemic guard that
-answers as told; both record every call.
+receipt handle per receive (stale ones fail to delete), partial batch failures, FIFO groups
+that are locked while any of their messages is in flight and come back in order, and the
+redrive policy (a receive past `max_receive_count` moves the message to `redriven`, without
+a reason). `MemorySink` models Airtable's write rules: 10 records per request, the whole
+request rejected when one record is bad, and upsert on the merge key. `StrictWindow` is
+Airtable's rate limit on a fake clock: a strict 1 s window and its 30 s lockout, with an
+optional neighbour client sharing the base.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from poller.errors import RecordsRejectedError, SinkConfigurationError, SinkError
-from poller.model import DeadLetter, Message, Record, WriteResult
+from poller.errors import RecordsRejectedError, SinkError, ThrottledError
+from poller.model import Action, Attribute, Message, Record, Verdict, WriteResult
 
 
 @dataclass
@@ -30,7 +33,7 @@ class _Stored:
     sent_at_ms: int
     group_id: str | None
     sequence: int
-    attributes: dict[str, str]
+    attributes: dict[str, Attribute]
     receive_count: int = 0
     visible_at: float = 0.0
     receipt: str | None = None
@@ -44,9 +47,15 @@ class MemoryQueue:
         *,
         fifo: bool = False,
         with_dlq: bool = True,
+        max_receive_count: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fifo = fifo
+        self.max_receive_count = max_receive_count
+        #: what the redrive policy moved, without a reason
+        self.redriven: list[str] = []
+        #: bodies of requeued copies, in order
+        self.requeued: list[str] = []
         self.clock = clock
         self.messages: list[_Stored] = []
         self.dead_letters: list[tuple[str, dict[str, str]]] = []
@@ -68,7 +77,8 @@ class MemoryQueue:
         with self._lock:
             n = next(self._ids)
             text = body if isinstance(body, str) else json.dumps(body)
-            stored = _Stored(f"msg-{n}", text, n, group_id, n, dict(attributes))
+            typed = {k: Attribute("String", v) for k, v in attributes.items()}
+            stored = _Stored(f"msg-{n}", text, n, group_id, n, typed)
             self.messages.append(stored)
             return stored.id
 
@@ -95,16 +105,23 @@ class MemoryQueue:
             now = self.clock()
             locked_groups = {m.group_id for m in self.messages if self.fifo and m.visible_at > now}
             out = []
-            for stored in self.messages:
+            for stored in list(self.messages):
                 if len(out) == max_messages:
                     break
                 if stored.visible_at > now:
                     continue
                 if self.fifo and stored.group_id in locked_groups:
                     continue
+                if (
+                    self.max_receive_count is not None
+                    and stored.receive_count >= self.max_receive_count
+                ):
+                    self.messages.remove(stored)
+                    self.redriven.append(stored.body)
+                    continue
                 stored.receive_count += 1
                 stored.visible_at = now + visibility_seconds
-                stored.receipt = f"{stored.id}:{stored.receive_count}"
+                stored.receipt = f"{stored.id}:{stored.sequence}:{stored.receive_count}"
                 out.append(self._message(stored))
             if self.fifo:  # a group is taken whole, in order, up to max_messages
                 for m in out:
@@ -136,7 +153,7 @@ class MemoryQueue:
                 done.append(message)
             return done
 
-    def dead_letter(self, letters: Sequence[DeadLetter]) -> list[Message]:
+    def dead_letter(self, letters: Sequence[Verdict]) -> list[Message]:
         with self._lock:
             self.calls.append(("dead_letter", len(letters)))
             if not self._with_dlq:
@@ -150,9 +167,26 @@ class MemoryQueue:
                 )
             return [letter.message for letter in letters]
 
+    def requeue(self, messages: Sequence[Message]) -> list[Message]:
+        with self._lock:
+            self.calls.append(("requeue", len(messages)))
+            for message in messages:
+                n = next(self._ids)
+                copy = _Stored(
+                    message.id,
+                    message.body,
+                    message.sent_at_ms,
+                    message.group_id,
+                    n,
+                    dict(message.attributes),
+                )
+                self.messages.append(copy)
+                self.requeued.append(message.body)
+            return list(messages)
+
     def _find(self, message: Message) -> _Stored | None:
         for stored in self.messages:
-            if stored.id == message.id and stored.receipt == message.receipt:
+            if stored.receipt == message.receipt:
                 return stored
         return None
 
@@ -212,7 +246,8 @@ class MemorySink:
                     raise RecordsRejectedError(
                         problem, error_type="INVALID_VALUE_FOR_COLUMN", status=422
                     )
-            if self.merge_on:
+            upsert = bool(self.merge_on) and records[0].action is not Action.CREATE
+            if upsert:
                 keys = [tuple(f.get(k) for k in self.merge_on) for f in batch]
                 if len(set(keys)) != len(keys):
                     raise RecordsRejectedError(
@@ -223,7 +258,7 @@ class MemorySink:
             created = 0
             ids = []
             for fields in batch:
-                row = self._match(fields)
+                row = self._match(fields) if upsert else None
                 if row is None:
                     row = {"id": f"rec{len(self.rows) + 1:014d}", "fields": {}}
                     self.rows.append(row)
@@ -248,82 +283,95 @@ class MemorySink:
         return [row["fields"].get(name) for row in self.rows]
 
 
-class GatedPacer:
-    """A `Pacer` whose slots the test opens and closes (real clock, no pacing of its own).
+class StrictWindow:
+    """Airtable's rate limit for one base on a fake clock: a request is refused when, with
+    it, more than `limit` requests arrived in the last second (the neighbour's included);
+    a refusal starts a 30 s lockout in which every request is refused. The neighbour sends
+    evenly at `neighbour_rps`. Refused requests do not fill the window (as the emulator)."""
 
-    `acquire` waits while the gate is closed (or until `not_after`); `hold()` closes it with
-    the slot still reported due, `pause_until()` (a lockout) closes it with the slot reported
-    at `when`, and `resume()` opens it. Every call is recorded in `calls`."""
-
-    def __init__(self, effective_rps: float = 5.0, clock: Callable[[], float] = time.monotonic):
-        self.effective_rps = effective_rps
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        limit: int,
+        neighbour_rps: float = 0.0,
+        lockout: float = 30.0,
+    ):
         self.clock = clock
-        self.calls: list[str] = []
-        self.granted = 0
-        self.waiting = 0
-        self.max_waiting = 0
-        self._open = threading.Event()
-        self._open.set()
-        self._paused_until: float | None = None
-        self._lock = threading.Lock()
+        self.limit = limit
+        self.neighbour_rps = neighbour_rps
+        self.lockout = lockout
+        self.arrivals: list[float] = []
+        self.locked_until = -math.inf
+        self.lockouts = 0
+        self.refused = 0
+        self.neighbour_refused = 0
+        self._neighbour_next = 0.0
 
-    def next_free(self) -> float:
-        paused = self._paused_until
-        return paused if paused is not None and not self._open.is_set() else float("-inf")
+    def admit(self) -> bool:
+        now = self.clock()
+        self._neighbour_until(now)
+        ok = self._admit(now)
+        if not ok:
+            self.refused += 1
+        return ok
 
-    def acquire(self, *, not_after: float | None = None) -> bool:
-        with self._lock:
-            self.calls.append("acquire")
-            self.waiting += 1
-            self.max_waiting = max(self.max_waiting, self.waiting)
-        try:
-            timeout = None if not_after is None else max(not_after - self.clock(), 0)
-            if not self._open.wait(timeout):
-                return False
-            with self._lock:
-                self.granted += 1
-            return True
-        finally:
-            with self._lock:
-                self.waiting -= 1
+    def _neighbour_until(self, now: float) -> None:
+        if not self.neighbour_rps:
+            return
+        while self._neighbour_next <= now:
+            if not self._admit(self._neighbour_next):
+                self.neighbour_refused += 1
+            self._neighbour_next += 1.0 / self.neighbour_rps
 
-    def mark_sent(self) -> None:
-        self.calls.append("mark_sent")
-
-    def pause_until(self, when: float) -> None:
-        self.calls.append("pause_until")
-        self._paused_until = when
-        self._open.clear()
-
-    def on_throttled(self) -> None:
-        self.calls.append("on_throttled")
-
-    @property
-    def paused(self) -> bool:
-        return not self._open.is_set()
-
-    def hold(self) -> None:
-        self._paused_until = None
-        self._open.clear()
-
-    def resume(self) -> None:
-        self._paused_until = None
-        self._open.set()
+    def _admit(self, at: float) -> bool:
+        if at < self.locked_until:
+            return False
+        recent = [t for t in self.arrivals if at - 1.0 < t <= at]
+        if len(recent) + 1 > self.limit:
+            self.locked_until = at + self.lockout
+            self.lockouts += 1
+            self.arrivals = []
+            return False
+        self.arrivals = [*recent, at]
+        return True
 
 
 @dataclass
-class RecordingGuard:
-    """A `SystemicGuard` that answers from its fields and records every call as
-    (method, route, error type, field)."""
+class WindowSink:
+    """A sink behind a `StrictWindow`: 429 when the window refuses, else written."""
 
-    refused_fixed: bool = False
-    uniform_systemic: bool = False
-    calls: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    window: StrictWindow
+    max_records: int = 10
+    written: int = 0
+    requests: int = 0
 
-    def on_refused(self, route: str, error: SinkConfigurationError) -> bool:
-        self.calls.append(("on_refused", route, error.error_type, error.field))
-        return self.refused_fixed
+    def write(self, records: Sequence[Record]) -> WriteResult:
+        self.requests += 1
+        if not self.window.admit():
+            raise ThrottledError(
+                "Airtable answered 429 RATE_LIMIT_REACHED",
+                error_type="RATE_LIMIT_REACHED",
+                status=429,
+            )
+        self.written += len(records)
+        return WriteResult(
+            tuple(f"rec{i}" for i in range(len(records))), created=len(records), updated=0
+        )
 
-    def on_uniform_rejection(self, route: str, error: RecordsRejectedError) -> bool:
-        self.calls.append(("on_uniform_rejection", route, error.error_type, error.field))
-        return self.uniform_systemic
+
+class FakeClock:
+    """Monotonic and wall time that move only when something sleeps (single-threaded use)."""
+
+    EPOCH = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+    def wall(self) -> float:
+        return self.EPOCH + self.now

@@ -38,6 +38,9 @@ from .writer import Destination, Outcome, Request, Writer
 log = logging.getLogger(__name__)
 
 NOT_THIS_RUN = "not written in this run"
+#: What a receive takes beyond its long poll, at most (the call and the mapping); the
+#: budget counts only slots at least this far inside the run.
+RECEIVE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -172,11 +175,12 @@ class Drain:
             visibility_seconds=self.deadline.visibility_seconds(),
         )
         if not messages:
-            # An empty long poll proves the queue empty, unless (FIFO) SQS hid a group this
+            # An empty receive made while idle (a long poll unless WAIT_TIME_SECONDS is 0)
+            # proves the queue empty, unless (FIFO) SQS hid a group this
             # run holds: then look again once something held settled, or stop when nothing
             # held can settle any more (only blocked groups are left).
             stuck = not self.pending and not self._takeable()
-            if wait_seconds and (not (self.limits.fifo and held_before) or stuck):
+            if idle and (not (self.limits.fifo and held_before) or stuck):
                 self.queue_empty, self.receiving = True, False
             else:
                 self._next_receive = self.clock() + 4 * self.limits.poll_seconds
@@ -353,9 +357,10 @@ class Drain:
         return waiting + flying
 
     def _writable(self, pacer: Pacer) -> int:
-        """Records the base can still take in this run, at its pace, after any lockout."""
+        """Records the base can still take in this run, at its pace, after any lockout, once
+        a receive (a long poll and the mapping) is done."""
         now = self.clock()
-        start = max(now, pacer.next_slot())
+        start = max(now + self.limits.wait_time_seconds, pacer.next_slot()) + RECEIVE_SECONDS
         room = now + self.deadline.usable() - start
         return 0 if room < 0 else (math.floor(room * pacer.capacity.rate) + 1) * SQS_BATCH
 

@@ -75,9 +75,15 @@ class Pacer:
     and `throttled` by writers; one lock guards the figures and is never held while asleep."""
 
     def __init__(
-        self, capacity: Capacity, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+        self,
+        capacity: Capacity,
+        *,
+        lockout_seconds: float = LOCKOUT_SECONDS,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
     ):
         self.capacity = capacity
+        self.lockout_seconds = lockout_seconds
         self.clock = clock
         self._clock = clock
         self._sleep = sleep
@@ -135,6 +141,8 @@ class Pacer:
                 now = self._clock()
                 at = max(slot, self._window_free(), self._paused_until)
                 if at > not_after:
+                    if slot == self._last_slot:  # the slot was not used: give it back
+                        self._last_slot -= self.interval
                     return None
                 if at <= now:
                     self._sent.append(now)
@@ -153,7 +161,7 @@ class Pacer:
             first = self._episode is None or sent_at >= self._paused_until
             if first:
                 self.lockouts += 1
-                self._paused_until = now + LOCKOUT_SECONDS
+                self._paused_until = now + self.lockout_seconds
                 self._episode = (self._paused_until, ours)
             else:
                 ends, seen = self._episode  # type: ignore[misc]

@@ -166,7 +166,9 @@ class Writer:
                 result = sink.write([e.record for e in entries])
             except RecordsRejectedError as exc:
                 outcome.requests -= 1  # counted by the bisection
-                outcome.add(self._bisect(destination, entries, exc))
+                bisected = self._bisect(destination, entries, exc)
+                outcome.add(bisected)
+                outcome.rejected_alike = bisected.rejected_alike
                 return outcome
             except ThrottledError:
                 outcome.throttled += 1

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from devstack.factories import DONATION_FIELD_MAP_JSON, Budget
-from devstack.memory import MemoryQueue, MemorySink
+from devstack.memory import FakeClock, MemoryQueue, MemorySink
 
-from poller.drain import Destination, Drain, Settings
-from poller.mapping import FieldMap, Mapper
-from poller.model import DEFAULT_ROUTE, Message, Record
-from poller.policies import Backoff, Deadline, RateLimiter
+from poller.capacity import Capacity
+from poller.drain import Drain, Limits
+from poller.mapping import FieldMap
+from poller.model import Message
+from poller.pacing import Backoff, Deadline, Pacer
+from poller.routing import Router, single_route
+from poller.writer import Destination, Writer
 
 
 @pytest.fixture(autouse=True)
@@ -28,82 +30,66 @@ def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
-DrainFactory = Callable[..., Drain]
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
-#: no long polls, a short linger and a short lockout
-FAST: dict[str, Any] = {
-    "wait_time_seconds": 0,
-    "batch_linger_seconds": 0.05,
-    "lockout_seconds": 0.2,
-}
+
+#: no long polls, short waits, a short lockout
+FAST = Limits(wait_time_seconds=0, linger_seconds=0.05, poll_seconds=0.005)
+LOCKOUT = 0.3
+
+
+def donation_router(merge_on: tuple[str, ...] = ("Id",)) -> Router:
+    route = single_route(
+        "appDonations00001", "Donations", FieldMap.parse(DONATION_FIELD_MAP_JSON), merge_on
+    )
+    return Router([route])
+
+
+DrainFactory = Callable[..., Drain]
 
 
 @pytest.fixture
 def make_drain() -> DrainFactory:
-    """Build a Drain over fakes, fast: high rate limit, no long polls, short lockout."""
+    """A Drain over fakes, fast: a high rate, no long polls, a short lockout."""
 
     def build(
         queue: MemoryQueue,
         sink: MemorySink,
         *,
-        budget: Callable[[], int] | None = None,
+        seconds: float = 30,
         margin: float = 0.5,
         rps: float = 1000.0,
         merge_on: tuple[str, ...] = ("Id",),
-        **settings: Any,
+        max_attempts: int = 3,
+        suspect: Callable[[Message, Exception], bool] = lambda m, e: False,
+        limits: Limits = FAST,
+        pacer: Pacer | None = None,
+        **options: Any,
     ) -> Drain:
-        options = {**FAST, **settings}
-        return Drain.single(
-            queue=queue,
-            sink=sink,
-            mapper=Mapper(FieldMap.parse(DONATION_FIELD_MAP_JSON), merge_on),
-            deadline=Deadline(budget or Budget(30), margin),
-            limiter=RateLimiter(rps),
-            settings=Settings(**options),
+        deadline = Deadline(Budget(seconds), margin)
+        pacer = pacer or Pacer(Capacity(rps), lockout_seconds=LOCKOUT)
+        writer = Writer(
+            deadline,
+            max_attempts=max_attempts,
+            suspect=suspect,  # type: ignore[arg-type]
             backoff=Backoff(base=0.01, cap=0.02),
+            **options,
         )
-
-    return build
-
-
-def routed(mapper: Callable[[Message], Record]) -> Callable[[Message], Record]:
-    """The donation mapper, routing each record by the body's "Table" key (not a mapped
-    field), like a routes config would."""
-
-    def route(message: Message) -> Record:
-        record = mapper(message)
-        table = json.loads(message.body).get("Table", DEFAULT_ROUTE)
-        return dataclasses.replace(record, route=table)
-
-    return route
-
-
-@pytest.fixture
-def make_routed_drain() -> DrainFactory:
-    """Build a Drain over several destinations: {route: (sink, pacer)} or Destination values."""
-
-    def build(
-        queue: MemoryQueue,
-        destinations: Mapping[str, Any],
-        *,
-        guard: Any = None,
-        budget: Callable[[], int] | None = None,
-        margin: float = 0.5,
-        merge_on: tuple[str, ...] = ("Id",),
-        **settings: Any,
-    ) -> Drain:
-        wired = {
-            name: d if isinstance(d, Destination) else Destination(name, *d)
-            for name, d in destinations.items()
-        }
+        destination = Destination("default", sink, pacer)
         return Drain(
-            queue=queue,
-            mapper=routed(Mapper(FieldMap.parse(DONATION_FIELD_MAP_JSON), merge_on)),
-            deadline=Deadline(budget or Budget(30), margin),
-            destinations=wired,
-            settings=Settings(**{**FAST, **settings}),
-            guard=guard,
-            backoff=Backoff(base=0.01, cap=0.02),
+            queue,
+            donation_router(merge_on),
+            {"default": destination},
+            deadline,
+            writer,
+            limits=limits,
+            max_receive_count=queue.max_receive_count,
         )
 
     return build
+
+
+def bodies(queue: MemoryQueue) -> list[dict[str, Any]]:
+    return [json.loads(b) for b in queue.bodies()]

@@ -1,0 +1,93 @@
+"""The pacer: slots reserved `interval` apart, never more than `burst` requests sent within
+one window (by when they really left), nobody let through during a lockout."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+from devstack.memory import FakeClock, StrictWindow
+
+from poller.capacity import Capacity
+from poller.pacing import Deadline, Pacer
+
+
+def test_slots_are_reserved_one_interval_apart() -> None:
+    # GIVEN a pacer at Airtable's 5 requests/s
+    clock = FakeClock()
+    pacer = Pacer(Capacity(5.0), clock=clock, sleep=clock.sleep)
+    # WHEN five slots are reserved at once
+    slots = [pacer.reserve() for _ in range(5)]
+    # THEN they are 1.02 / 5 s apart: five requests span 1.02 s
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert all(math.isclose(g, 0.204) for g in gaps)
+
+
+def test_a_request_that_left_late_pushes_the_window_of_the_ones_after_it() -> None:
+    # GIVEN five slots, the first of which is sent 150 ms late
+    clock = FakeClock()
+    pacer = Pacer(Capacity(5.0), clock=clock, sleep=clock.sleep)
+    slots = [pacer.reserve() for _ in range(6)]
+    clock.sleep(0.15)
+    sent = [pacer.send(slots[0], not_after=math.inf)]
+    sent += [pacer.send(s, not_after=math.inf) for s in slots[1:]]
+    # THEN the sixth leaves a full window after the late first one, not at its slot
+    assert sent[5] is not None and sent[0] is not None
+    assert sent[5] - sent[0] >= 1.02 - 1e-9
+    assert sent[5] > slots[5]
+
+
+def test_nobody_is_let_through_during_a_lockout_and_time_limits_are_kept() -> None:
+    # GIVEN a pacer whose request was answered 429
+    clock = FakeClock()
+    pacer = Pacer(Capacity(5.0), lockout_seconds=30, clock=clock, sleep=clock.sleep)
+    sent = pacer.send(pacer.reserve(), not_after=math.inf)
+    assert sent is not None
+    ends = pacer.throttled(sent)
+    # WHEN the next request must leave within 10 s
+    refused = pacer.send(pacer.reserve(), not_after=clock() + 10)
+    # THEN it is not sent, and the one after waits for the lockout's end
+    assert refused is None
+    assert pacer.send(pacer.reserve(), not_after=math.inf) == ends
+    assert ends - sent >= 30 and pacer.lockouts == 1
+
+
+def test_requests_in_flight_when_a_lockout_starts_teach_it_once() -> None:
+    # GIVEN four requests sent, the first two answered 429 in one lockout
+    clock = FakeClock()
+    capacity = Capacity(5.0, wall=clock.wall)
+    pacer = Pacer(capacity, clock=clock, sleep=clock.sleep)
+    sent = [pacer.send(pacer.reserve(), not_after=math.inf) for _ in range(4)]
+    pacer.throttled(sent[3])
+    pacer.throttled(sent[2])
+    # THEN one lockout was counted, and the earliest refused request set the limit
+    assert pacer.lockouts == 1
+    assert capacity.limit == 2.0  # 3 of ours in the second before sent[2]
+
+
+def test_ten_ms_of_arrival_jitter_never_trips_the_window() -> None:
+    # GIVEN Airtable's strict window, and arrivals that lag their sends by 0-10 ms
+    clock = FakeClock()
+    pacer = Pacer(Capacity(5.0), clock=clock, sleep=clock.sleep)
+    arrivals = StrictWindow(clock, 5)
+    rng = random.Random(20261202)
+    refused = 0
+    # WHEN 3,000 requests are paced and each arrives up to 10 ms late
+    for _ in range(3000):
+        sent = pacer.send(pacer.reserve(), not_after=math.inf)
+        assert sent is not None
+        delay = rng.uniform(0, 0.010)
+        clock.sleep(delay)
+        refused += not arrivals.admit()
+        clock.now -= delay
+    # THEN none was refused
+    assert refused == 0
+
+
+def test_the_deadline_keeps_its_margin_and_hides_messages_for_the_rest_of_the_run() -> None:
+    # GIVEN 60 s left and a 13 s margin
+    deadline = Deadline(lambda: 60_000, 13)
+    # THEN 47 s are usable, and a received message stays hidden for the 60 s plus 10
+    assert deadline.usable() == 47 and deadline.allows(47) and not deadline.allows(48)
+    assert deadline.visibility_seconds() == 70

@@ -1,0 +1,171 @@
+"""The writer: one request to verdicts. Written records are deleted, a bad record is found
+by bisection and dead-lettered alone, a lockout is waited out, a refusal every record would
+meet stops the route and releases, a transient failure is retried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from devstack.memory import MemorySink
+
+from poller.batching import Entry
+from poller.capacity import Capacity
+from poller.errors import (
+    RecordsRejectedError,
+    SinkError,
+    SystemicSinkError,
+    ThrottledError,
+    TransientSinkError,
+)
+from poller.model import Fate, Message, Record
+from poller.pacing import Backoff, Deadline, Pacer
+from poller.systemic import Cause, SystemicFailure
+from poller.writer import Destination, Request, Writer
+
+
+def entry(n: int, receives: int = 1, group: str | None = None) -> Entry:
+    message = Message(
+        id=f"m{n}", receipt=f"r{n}", body="{}", receive_count=receives, group_id=group, sequence=n
+    )
+    record = Record({"Id": str(n), "Amount": n}, key=(str(n),))
+    return Entry(record, [message], 0.0, message, (0, 0, 0))
+
+
+def request(sink: MemorySink, entries: list[Entry], pacer: Pacer | None = None) -> Request:
+    pacer = pacer or Pacer(Capacity(1000.0), lockout_seconds=0.2)
+    return Request(Destination("default", sink, pacer), entries, pacer.reserve())
+
+
+def writer(
+    seconds: float = 30,
+    suspect: Callable[[Message, SinkError], bool] = lambda m, e: False,
+    **options: object,
+) -> Writer:
+    return Writer(
+        Deadline(lambda: int(seconds * 1000), 0.5),
+        max_attempts=3,
+        suspect=suspect,
+        backoff=Backoff(0.01, 0.02),
+        **options,
+    )  # type: ignore[arg-type]
+
+
+def fates(outcome: object) -> dict[str, Fate]:
+    return {v.message.id: v.fate for v in outcome.verdicts}  # type: ignore[attr-defined]
+
+
+def test_a_written_request_deletes_every_message() -> None:
+    sink = MemorySink(merge_on=("Id",))
+    outcome = writer().write(request(sink, [entry(n) for n in range(10)]))
+    assert (
+        set(fates(outcome).values()) == {Fate.DELETE}
+        and outcome.written == 10
+        and outcome.created == 10
+    )
+    assert len(sink.requests) == 1
+
+
+def test_one_bad_record_is_found_by_bisection_and_dead_lettered_alone() -> None:
+    # GIVEN a request of ten records, one of which Airtable rejects
+    sink = MemorySink(
+        merge_on=("Id",), reject=lambda f: "cannot accept" if f["Amount"] == 7 else None
+    )
+    # WHEN it is written
+    outcome = writer().write(request(sink, [entry(n) for n in range(10)]))
+    # THEN the nine others are written and only the bad one is a dead letter, with the reason
+    assert [m for m, f in fates(outcome).items() if f is Fate.DEAD_LETTER] == ["m7"]
+    assert sum(1 for r in sink.rows) == 9 and outcome.requests <= 1 + 2 * 4
+    assert "cannot accept" in next(v.reason for v in outcome.verdicts if v.fate is Fate.DEAD_LETTER)
+
+
+def test_a_lockout_is_waited_out_and_the_request_written_after_it() -> None:
+    # GIVEN a request answered 429 once
+    sink = MemorySink(merge_on=("Id",), faults=[ThrottledError("429", status=429)])
+    pacer = Pacer(Capacity(5.0), lockout_seconds=0.2)
+    # WHEN it is written
+    outcome = writer().write(request(sink, [entry(1)], pacer))
+    # THEN it waited for the lockout and was written; the pacer learned
+    assert fates(outcome) == {"m1": Fate.DELETE} and outcome.throttled == 1 and pacer.lockouts == 1
+
+
+def test_a_lockout_longer_than_the_time_left_releases_without_hammering() -> None:
+    sink = MemorySink(merge_on=("Id",), faults=[ThrottledError("429", status=429)] * 5)
+    pacer = Pacer(Capacity(5.0), lockout_seconds=30)
+    outcome = writer(seconds=5).write(request(sink, [entry(1), entry(2)], pacer))
+    assert set(fates(outcome).values()) == {Fate.RELEASE} and outcome.out_of_time
+    assert len(sink.requests) == 1
+
+
+@pytest.mark.parametrize("cause", [Cause.BILLING, Cause.PERMISSION, Cause.BASE_FULL, Cause.FIELD])
+def test_a_refusal_every_record_would_meet_stops_the_route_and_releases(cause: Cause) -> None:
+    sink = MemorySink(merge_on=("Id",), faults=[SystemicSinkError("refused", cause, status=403)])
+    outcome = writer().write(request(sink, [entry(n) for n in range(3)]))
+    assert outcome.failure is not None and outcome.failure.cause is cause
+    assert set(fates(outcome).values()) == {Fate.RELEASE}
+    assert all(v.blameless for v in outcome.verdicts)
+
+
+def test_a_401_reads_the_token_again_once_and_writes_with_the_new_one() -> None:
+    sink = MemorySink(merge_on=("Id",), faults=[SystemicSinkError("401", Cause.TOKEN, status=401)])
+    reads: list[int] = []
+    outcome = writer(refresh_token=lambda: reads.append(1) or True).write(request(sink, [entry(1)]))
+    assert fates(outcome) == {"m1": Fate.DELETE} and reads == [1]
+
+
+def test_a_transient_failure_is_retried_then_released_or_dead_lettered_when_suspect() -> None:
+    # GIVEN a request that fails with 503 every time, of a message on its 4th receive
+    sink = MemorySink(merge_on=("Id",), faults=[TransientSinkError("503", status=503)] * 9)
+    suspect = lambda m, e: m.receive_count >= 4  # noqa: E731
+    outcome = writer(suspect=suspect).write(request(sink, [entry(1, receives=4), entry(2)]))
+    # THEN it was tried 3 times; the suspect one is a dead letter with its last error
+    assert outcome.retries == 2 and outcome.requests == 3
+    assert fates(outcome) == {"m1": Fate.DEAD_LETTER, "m2": Fate.RELEASE}
+    released = next(v for v in outcome.verdicts if v.fate is Fate.RELEASE)
+    assert not released.blameless  # its own write failed: it may be at fault
+
+
+def test_every_record_rejected_alike_after_a_field_changed_is_held_not_dead_lettered() -> None:
+    # GIVEN every record rejected on one field, and a check that finds the field retyped
+    error = RecordsRejectedError(
+        'Field "Amount" cannot accept the provided value',
+        error_type="INVALID_VALUE_FOR_COLUMN",
+        field="Amount",
+    )
+    sink = MemorySink(merge_on=("Id",), reject=lambda f: error)
+    failure = SystemicFailure("default", Cause.TYPE, "Amount is now text")
+    outcome = writer(recheck=lambda route, e: failure).write(
+        request(sink, [entry(n) for n in range(4)])
+    )
+    # THEN nothing is a dead letter: the route is stopped and every message released
+    assert outcome.failure == failure and set(fates(outcome).values()) == {Fate.RELEASE}
+
+
+def test_every_record_rejected_alike_with_the_field_unchanged_is_poison() -> None:
+    error = RecordsRejectedError(
+        'Field "Amount" cannot accept the provided value',
+        error_type="INVALID_VALUE_FOR_COLUMN",
+        field="Amount",
+    )
+    sink = MemorySink(merge_on=("Id",), reject=lambda f: error)
+    outcome = writer(recheck=lambda route, e: None).write(
+        request(sink, [entry(n) for n in range(4)])
+    )
+    assert outcome.failure is None and set(fates(outcome).values()) == {Fate.DEAD_LETTER}
+
+
+def test_fifo_a_later_message_of_a_group_whose_earlier_one_was_released_is_kept_back() -> None:
+    # GIVEN a request [g1, h2, g3] that Airtable rejects for h2, and g1's own request
+    # (the first half of the bisection) failing transiently until its attempts run out
+    transient = TransientSinkError("503", status=503)
+    sink = MemorySink(
+        merge_on=("Id",),
+        reject=lambda f: "no" if f["Amount"] == 2 else None,
+        faults=[None, transient, transient, transient],
+    )
+    entries = [entry(1, group="g"), entry(2, group="h"), entry(3, group="g")]
+    # WHEN it is written
+    outcome = writer().write(request(sink, entries))
+    # THEN g1 is released, g3 is kept back behind it (not written past it), h2 is poison
+    assert fates(outcome) == {"m1": Fate.RELEASE, "m2": Fate.DEAD_LETTER, "m3": Fate.RELEASE}
+    assert all("Amount" not in r or r["Amount"] != 3 for r in (row["fields"] for row in sink.rows))
