@@ -237,7 +237,7 @@ def _check_base(base_id: str, variable: str, fail: Fail, prefix: str = "") -> No
 
 def json_or_file(value: str, variable: str, env: Mapping[str, str]) -> str:
     """The JSON text of a setting that takes inline JSON or a file's path."""
-    if value.lstrip().startswith("{"):
+    if value.lstrip()[:1] in ("{", "["):  # JSON (the parser says what is wrong with it)
         return value
     path = find_file(value, env.get("LAMBDA_TASK_ROOT"), variable)
     try:
