@@ -1,4 +1,4 @@
-"""Taking the payload out of SNS and EventBridge envelopes (issue 10, section 2)."""
+"""Taking the payload out of SNS and EventBridge envelopes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 
 from poller.envelopes import parse_json_object, unwrap
 from poller.errors import MappingError
-from poller.mapping import FieldMap, Mapper
+from poller.mapping import FieldMap
 from poller.model import Message
+from poller.routing import Router, single_route
 
 DATA = Path(__file__).parent / "data"
 #: The field samples (copied from the team's shared samples): one JSON body per line.
@@ -194,7 +195,7 @@ def test_explicit_modes_take_only_their_envelope():
         unwrap({k: v for k, v in eb.items() if k != "version"}, "eventbridge")
 
 
-# -- through the single-table mapper --------------------------------------------------------
+# -- through the single-table route ---------------------------------------------------------
 
 DONATIONS = FieldMap.parse(
     json.dumps(
@@ -211,7 +212,8 @@ DONATIONS = FieldMap.parse(
 
 def mapped(text: str, envelope: str = "auto") -> dict:
     message = Message(id="m1", receipt="r1", body=text)
-    return dict(Mapper(DONATIONS, ("Id",), envelope)(message).fields)
+    route = single_route("appDonations00001", "Donations", DONATIONS, ("Id",))
+    return dict(Router([route], envelope)(message).fields)
 
 
 def test_the_single_table_mapper_writes_every_sample_donation_whatever_its_envelope():

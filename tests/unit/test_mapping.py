@@ -11,19 +11,26 @@ from devstack.factories import DONATION_FIELD_MAP_JSON, Budget, donation
 from devstack.memory import MemoryQueue, MemorySink
 
 import poller
-from poller.config import Config
-from poller.drain import Drain, Settings
-from poller.errors import ConfigError, ConfigErrors, MappingError
-from poller.mapping import FieldMap, Mapper, resolve_map_file
-from poller.model import Message
-from poller.policies import Deadline, RateLimiter
+from poller.capacity import Capacity
+from poller.drain import Drain, Limits
+from poller.errors import ConfigError, MappingError
+from poller.mapping import FieldMap
+from poller.model import DEFAULT_ROUTE, Attribute, Message
+from poller.pacing import Deadline, Pacer
+from poller.routing import Router, single_route
+from poller.writer import Destination, Writer
 
 
 def message(body: str) -> Message:
     return Message(id="m1", receipt="r1", body=body)
 
 
-MAPPER = Mapper(FieldMap.parse(DONATION_FIELD_MAP_JSON), ("Id",))
+def single(field_map: FieldMap, merge_on: tuple[str, ...] = (), envelope: str = "auto") -> Router:
+    """What the single-table variables make: one route that takes every message."""
+    return Router([single_route("appDonations00001", "Donations", field_map, merge_on)], envelope)
+
+
+MAPPER = single(FieldMap.parse(DONATION_FIELD_MAP_JSON), ("Id",))
 
 
 def test_maps_keys_to_fields_and_ignores_unknown_keys():
@@ -59,8 +66,8 @@ def test_poison_gets_a_reason(body, reason):
 DONATIONS_FILE = Path(poller.__file__).parent / "field_maps" / "donations.json"
 
 
-def mapper(entries: dict, merge_on: tuple[str, ...] = ()) -> Mapper:
-    return Mapper(FieldMap.parse(json.dumps(entries)), merge_on)
+def mapper(entries: dict, merge_on: tuple[str, ...] = ()) -> Router:
+    return single(FieldMap.parse(json.dumps(entries)), merge_on)
 
 
 def fields_of(entries: dict, body: dict, **envelope) -> dict:
@@ -126,7 +133,7 @@ def test_envelope_values():
         {"Id": "a"},
         sent_at_ms=1_525_176_000_123,
         receive_count=2,
-        attributes={"Channel": "web"},
+        attributes={"Channel": Attribute("String", "web")},
     )
     # THEN each comes from the envelope (SentTimestamp is epoch ms); absent ones are left out
     assert fields == {
@@ -136,6 +143,67 @@ def test_envelope_values():
         "Receives": 2,
         "Channel": "web",
     }
+
+
+@pytest.mark.parametrize(
+    ("attribute", "expected"),
+    [
+        (Attribute("Number", "25"), 25),
+        (Attribute("Number", "-2.5"), -2.5),
+        (Attribute("Number.int", "7"), 7),
+        (Attribute("Number", "1e3"), 1000.0),
+        (Attribute("String", "25"), "25"),
+        (Attribute("String.custom", "web"), "web"),
+    ],
+)
+def test_a_number_attribute_reads_as_a_number_and_a_string_as_sent(attribute, expected):
+    # GIVEN a plain entry for a message attribute WHEN the message is mapped
+    fields = fields_of(
+        {"Id": "Id", "$MessageAttributes.a": "A"}, {"Id": "x"}, attributes={"a": attribute}
+    )
+    # THEN a Number attribute (with or without a custom type) is a JSON number, a String is text
+    assert fields["A"] == expected and type(fields["A"]) is type(expected)
+
+
+def test_a_number_attribute_converts_like_a_body_number():
+    # GIVEN typed entries for Number attributes: an integer, and one beyond 2^53
+    entries = {"Id": "Id", "$MessageAttributes.n": {"field": "N", "type": "integer"}}
+    number = {"n": Attribute("Number", "42")}
+    assert fields_of(entries, {"Id": "x"}, attributes=number)["N"] == 42
+    # WHEN the value is one Airtable would round THEN it is poison, as in a body
+    too_big = Message(
+        id="m1",
+        receipt="r1",
+        body='{"Id": "x"}',
+        attributes={"n": Attribute("Number", "1234567890123456789")},
+    )
+    with pytest.raises(MappingError, match="would round it"):
+        mapper(entries)(too_big)
+
+
+def test_a_binary_attribute_into_a_typed_entry_is_poison_with_a_reason():
+    # GIVEN a Binary attribute (bytes) and a text entry for it
+    body = Message(
+        id="m1", receipt="r1", body='{"Id": "x"}', attributes={"b": Attribute("Binary", b"\x00")}
+    )
+    # WHEN mapped THEN the reason names the field and the value's type
+    with pytest.raises(MappingError, match=r'^field "B": cannot convert bytes'):
+        mapper({"Id": "Id", "$MessageAttributes.b": {"field": "B", "type": "text"}})(body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mapping._unsendable catches ValueError but json.dumps raises TypeError for bytes: "
+    "a Binary attribute in a plain entry escapes the Router as TypeError, not MappingError",
+)
+def test_a_binary_attribute_into_a_plain_entry_is_poison_with_a_reason():
+    # GIVEN a Binary attribute (bytes) mapped by a plain entry (sent as-is)
+    body = Message(
+        id="m1", receipt="r1", body='{"Id": "x"}', attributes={"b": Attribute("Binary", b"\x00")}
+    )
+    # WHEN mapped THEN it is poison naming the field: bytes are not JSON, Airtable cannot take them
+    with pytest.raises(MappingError, match=r'^field "B": '):
+        mapper({"Id": "Id", "$MessageAttributes.b": "B"})(body)
 
 
 @pytest.mark.parametrize(
@@ -320,10 +388,10 @@ def test_defaults_are_converted_once_at_parse_time():
 
 def test_the_shipped_donations_mapping_maps_the_sample_event():
     # GIVEN the packaged Donations mapping (a wrapped map with a description)
-    field_map = FieldMap.load(DONATIONS_FILE)
+    field_map = FieldMap.parse(DONATIONS_FILE.read_text(encoding="utf-8"))
     body = donation(7, CreationDate="2018-05-01T14:00:00+02:00")
     # WHEN a donation is mapped
-    record = Mapper(field_map, ("Id",))(message(json.dumps(body)))
+    record = single(field_map, ("Id",))(message(json.dumps(body)))
     # THEN every field of the Donations table is filled, the date normalised to UTC
     assert field_map.description.startswith("DonationCreatedIntegrationEvent")
     assert record.fields == {
@@ -336,44 +404,13 @@ def test_the_shipped_donations_mapping_maps_the_sample_event():
     }
 
 
-def test_field_map_file_is_found_relative_to_the_package_or_task_root(tmp_path):
-    # GIVEN a relative FIELD_MAP_FILE
-    assert resolve_map_file("field_maps/donations.json") == DONATIONS_FILE
-    assert resolve_map_file("poller/field_maps/donations.json") == DONATIONS_FILE
-    (tmp_path / "maps").mkdir()
-    (tmp_path / "maps" / "m.json").write_text('{"Id": "Id"}')
-    assert resolve_map_file("maps/m.json", str(tmp_path)) == tmp_path / "maps" / "m.json"
-    # WHEN it names no file THEN the error says where it looked
-    with pytest.raises(ConfigError, match="FIELD_MAP_FILE names no file") as raised:
-        resolve_map_file("nope.json", str(tmp_path))
-    assert str(tmp_path / "nope.json") in str(raised.value)
-
-
-CONFIG_ENV = {
-    "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/donations",
-    "AIRTABLE_BASE_ID": "appDonations00001",
-    "AIRTABLE_TABLE": "Donations",
-    "AIRTABLE_TOKEN": "patSecretValue.123",
-}
-
-
-def test_config_reads_field_map_file_and_rejects_both_or_neither(tmp_path):
-    # GIVEN FIELD_MAP_FILE naming the shipped file WHEN built THEN the typed map is used
-    config = Config.from_env({**CONFIG_ENV, "FIELD_MAP_FILE": "field_maps/donations.json"})
-    assert config.field_map.spec("Donation Amount").type == "currency"
-    # AND both, neither, or a broken file are named problems
-    both = {**CONFIG_ENV, "FIELD_MAP_FILE": "field_maps/donations.json", "FIELD_MAP": '{"a": "A"}'}
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"a": {"field": "A", "type": "money"}}')
-    cases = [
-        (both, "FIELD_MAP and FIELD_MAP_FILE are both set"),
-        (CONFIG_ENV, "FIELD_MAP is required but not set (or set FIELD_MAP_FILE"),
-        ({**CONFIG_ENV, "FIELD_MAP_FILE": str(bad)}, "FIELD_MAP_FILE entry \"a\" has type 'money'"),
-    ]
-    for env, problem in cases:
-        with pytest.raises(ConfigErrors) as raised:
-            Config.from_env(env)
-        assert problem in str(raised.value)
+def drain_of(queue: MemoryQueue, sink: MemorySink, router: Router) -> Drain:
+    """A drain over the fakes: no long polls, a short linger, a pace that never waits."""
+    deadline = Deadline(Budget(30), 0.5)
+    writer = Writer(deadline, max_attempts=3, suspect=lambda message, error: False)
+    destination = Destination(DEFAULT_ROUTE, sink, Pacer(Capacity(1000.0)))
+    limits = Limits(wait_time_seconds=0, linger_seconds=0.05, poll_seconds=0.005)
+    return Drain(queue, router, {DEFAULT_ROUTE: destination}, deadline, writer, limits=limits)
 
 
 def test_a_bad_value_is_dead_lettered_and_the_rest_of_the_batch_is_written():
@@ -383,14 +420,8 @@ def test_a_bad_value_is_dead_lettered_and_the_rest_of_the_batch_is_written():
     bodies[4]["DonationAmount"] = "twenty"
     for body in bodies:
         queue.send(body)
-    drain = Drain.single(
-        queue=queue,
-        sink=sink,
-        mapper=Mapper(FieldMap.load(DONATIONS_FILE), ("Id",)),
-        deadline=Deadline(Budget(30), 0.5),
-        limiter=RateLimiter(1000.0),
-        settings=Settings(wait_time_seconds=0, batch_linger_seconds=0.05),
-    )
+    router = single(FieldMap.parse(DONATIONS_FILE.read_text(encoding="utf-8")), ("Id",))
+    drain = drain_of(queue, sink, router)
     # WHEN drained
     summary = drain.run()
     # THEN nine rows are written in one request, the bad message never reaches Airtable,
@@ -410,7 +441,7 @@ def test_a_bad_value_is_dead_lettered_and_the_rest_of_the_batch_is_written():
     assert summary.dead_lettered == 1 and queue.depth() == 0
 
 
-# -- data faults (issue 9, section 5) ---------------------------------------------------------
+# -- data faults: what Airtable would store wrongly is poison ------------------------------
 
 MAX_SAFE = 9_007_199_254_740_991  # 2^53 - 1: the largest integer an IEEE double holds exactly
 
@@ -465,7 +496,7 @@ def test_a_plain_entry_gets_the_2_to_the_53_rule_once_the_schema_says_the_field_
     # GIVEN a plain entry: without a schema the value passes as-is
     field_map = FieldMap.parse('{"Id": "Id", "ext": "Ext"}')
     body = message('{"Id": "a", "ext": 1234567890123456789}')
-    assert Mapper(field_map)(body).fields["Ext"] == 1234567890123456789
+    assert single(field_map)(body).fields["Ext"] == 1234567890123456789
     # WHEN the schema says "Ext" is a number field
     resolved = field_map.resolved(
         {"Id": "fldId000000000001", "Ext": "fldExt00000000001"},
@@ -473,13 +504,13 @@ def test_a_plain_entry_gets_the_2_to_the_53_rule_once_the_schema_says_the_field_
     )
     # THEN the same value is poison, with the human field name
     with pytest.raises(MappingError, match=r'^field "Ext": cannot convert 1234567890123456789 '):
-        Mapper(resolved)(body)
+        single(resolved)(body)
     # AND a text field still takes it as-is
     text = field_map.resolved(
         {"Id": "fldId000000000001", "Ext": "fldExt00000000001"},
         {"Id": "singleLineText", "Ext": "singleLineText"},
     )
-    assert Mapper(text)(body).fields == {
+    assert single(text)(body).fields == {
         "fldId000000000001": "a",
         "fldExt00000000001": 1234567890123456789,
     }

@@ -1,4 +1,4 @@
-"""Routes: one poller, many event types and tables (issue 10, section 1)."""
+"""Routes: one poller, many event types and tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from poller.errors import ConfigError, MappingError
 from poller.mapping import FieldMap
-from poller.model import DEFAULT_ROUTE, Message, Record
-from poller.routing import Route, Router, field_index, load_routes, parse_routes, single_route
+from poller.model import DEFAULT_ROUTE, Attribute, Message, Record
+from poller.routing import Route, Router, field_index, parse_routes, single_route
 
 DATA = Path(__file__).parent / "data"
 SNS_DONATION, EB_DONATION, EB_FUNDRAISER, LOOKALIKE, SNS_NOT_JSON = (
@@ -18,7 +18,7 @@ SNS_DONATION, EB_DONATION, EB_FUNDRAISER, LOOKALIKE, SNS_NOT_JSON = (
 )
 DOTNET = (DATA / "dotnet-producer.jsonl").read_text(encoding="utf-8").splitlines()
 
-#: The contract's example (issue 10), verbatim.
+#: The routes contract's example, verbatim.
 CONTRACT = json.loads((DATA / "routes-contract.json").read_text(encoding="utf-8"))
 
 
@@ -167,9 +167,23 @@ def test_conditions_read_nested_paths_and_sqs_values():
         {"event.type": "donation"}, {"$MessageAttributes.kind": "f"}, {"$MessageGroupId": "g"}, None
     )
     assert route_of(config, {"Id": "1", "event": {"type": "donation"}}) == "r0"
-    assert route_of(config, {"Id": "1"}, attributes={"kind": "f"}) == "r1"
+    assert route_of(config, {"Id": "1"}, attributes={"kind": Attribute("String", "f")}) == "r1"
     assert route_of(config, {"Id": "1"}, group_id="g") == "r2"
     assert route_of(config, {"Id": "1"}) == "r3"
+
+
+def test_a_condition_on_a_number_attribute_compares_numbers():
+    # GIVEN a route for priority 1, as a JSON number
+    config = routes_with({"$MessageAttributes.priority": {"in": [1, 2]}}, None)
+    # WHEN the attribute is a Number THEN it matches as a number (1.0 and "Number.int" too)
+    for attribute in (
+        Attribute("Number", "1"),
+        Attribute("Number", "1.0"),
+        Attribute("Number.int", "2"),
+    ):
+        assert route_of(config, {"Id": "1"}, attributes={"priority": attribute}) == "r0"
+    # AND a String attribute "1" is text, which a number never equals
+    assert route_of(config, {"Id": "1"}, attributes={"priority": Attribute("String", "1")}) == "r1"
 
 
 def test_envelope_keys_in_conditions():
@@ -405,14 +419,6 @@ def test_the_contract_parses_into_hashable_routes():
     )
     assert donations.field_map.spec("Donation Amount").type == "currency"
     assert donations.envelope is None and len(donations.when) == 1
-
-
-def test_routes_file(tmp_path):
-    path = tmp_path / "routes.json"
-    path.write_text(json.dumps(CONTRACT))
-    assert load_routes(path) == parse_routes(json.dumps(CONTRACT))
-    with pytest.raises(ConfigError, match="ROUTES_FILE cannot be read"):
-        load_routes(tmp_path / "nope.json")
 
 
 def test_every_problem_of_every_route_is_reported_at_once():
