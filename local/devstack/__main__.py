@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ BODY_CHARS = 100
 
 def local_env(stack: Any, **overrides: str | None) -> dict[str, str]:
     """The poller's environment for this stack, with the typed Donations mapping."""
-    return stack.poller_env(**{"FIELD_MAP": None, "FIELD_MAP_FILE": FIELD_MAP_FILE, **overrides})
+    return stack.poller_env(**{"FIELD_MAP": FIELD_MAP_FILE, **overrides})
 
 
 class MotoNotImplemented(logging.Filter):
@@ -94,9 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--timeout", type=int, default=60, help="the Lambda timeout to emulate, seconds"
     )
+    serve_parser = sub.choices["serve"]
+    serve_parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=ENV_FILE,
+        help="where to write the poller's environment (default: local.json at the repository's "
+        "root, which the poller CLI reads by default)",
+    )
     args = parser.parse_args(argv)
+    name = f"{parser.prog} {args.command}"
 
-    from .stack import LocalStack
+    if args.command == "serve":
+        live = live_stack(args.env_file)
+        if live:
+            print(
+                f"{name}: {_shown(args.env_file)} describes a local stack that is running "
+                f"({live} answers): stop that `make serve` first, or give this one "
+                "--env-file FILE to write another file",
+                file=sys.stderr,
+            )
+            return 1
+
+    from .stack import LocalStack, PortTaken
 
     quiet_moto()
     try:
@@ -107,43 +128,85 @@ def main(argv: list[str] | None = None) -> int:
             queue_name=args.queue_name,
         )
         stack = stack_cm.__enter__()
+    except PortTaken as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
-        print(
-            f"could not start the local stack on ports {args.sqs_port}/{args.airtable_port}: {exc}\n"
-            "set DEVSTACK_SQS_PORT / DEVSTACK_AIRTABLE_PORT to free ports",
-            file=sys.stderr,
-        )
-        return 2
+        print(f"{name}: could not start the local stack: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.command == "serve":
-            return serve(stack)
+            return serve(stack, args.env_file)
         return run_once(stack, args.messages, args.event, args.timeout)
     finally:
         stack_cm.__exit__(None, None, None)
 
 
 def serve(stack: Any, env_file: Path = ENV_FILE, stop: threading.Event | None = None) -> int:
-    """Write the CLI's env file, say how to use it, and serve until Ctrl-C, SIGTERM or `stop`."""
+    """Write the CLI's env file, say how to use it, and serve until Ctrl-C, SIGTERM or `stop`.
+    The file is removed when serving ends, so that it only ever describes a running stack
+    (after a crash it stays: a command that cannot reach it says so)."""
     env = local_env(stack)
     write_env_file(env_file, env)
-    print(f"SQS (moto)        {stack.sqs_endpoint}")
-    print(f"Airtable emulator {stack.airtable_url}")
-    print(f"QUEUE_URL             {stack.queue_url}")
-    print(f"DEAD_LETTER_QUEUE_URL {stack.dlq_url}")
-    print(
-        f"\nwrote the poller's environment to {_shown(env_file)} (mode 0600: it holds the local token)."
-    )
-    print("In another terminal, the poller CLI reads it from the repository root by default:")
-    print("  .venv/bin/poller status")
-    print("  .venv/bin/poller send --sample 40 && .venv/bin/poller run")
-    print("  .venv/bin/poller peek-dlq")
-    print("serving; Ctrl-C to stop", flush=True)
-    if stop is None:
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    try:
+        print(f"SQS (moto)        {stack.sqs_endpoint}")
+        print(f"Airtable emulator {stack.airtable_url}")
+        print(f"QUEUE_URL             {stack.queue_url}")
+        print(f"DEAD_LETTER_QUEUE_URL {stack.dlq_url}")
+        print(
+            f"\nwrote the poller's environment to {_shown(env_file)} (mode 0600: it holds the"
+            " local token; removed when this stops)."
+        )
+        if env_file.resolve() == ENV_FILE.resolve():
+            print(
+                "In another terminal, the poller CLI reads it from the repository root by default:"
+            )
+            option = ""
+        else:
+            print("In another terminal, point the poller CLI at it:")
+            option = f" --env-file {_shown(env_file)}"
+        print(f"  .venv/bin/poller status{option}")
+        print(f"  .venv/bin/poller send --sample 40{option} && .venv/bin/poller run{option}")
+        print(f"  .venv/bin/poller peek-dlq{option}")
+        print("serving; Ctrl-C to stop", flush=True)
+        if stop is None:
+            stop = threading.Event()
+            for number in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(number, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    finally:
+        remove_env_file(env_file, env)
     return 0
+
+
+def remove_env_file(path: Path, env: dict[str, str]) -> None:
+    """Delete `path` if it still holds `env` (another stack may have written it since)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text(encoding="utf-8")) == env:
+            path.unlink()
+
+
+def live_stack(path: Path) -> str | None:
+    """The endpoint of the stack `path` describes when something answers there, else None
+    (no file, not ours, or a stale one left by a stack that stopped without removing it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(env, dict):
+        return None
+    for variable in ("AWS_ENDPOINT_URL_SQS", "AIRTABLE_API_URL"):
+        url = str(env.get(variable) or "")
+        parts = urlsplit(url)
+        if not parts.hostname or not parts.port:
+            continue
+        with contextlib.suppress(OSError):
+            socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+            return url
+    return None
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
@@ -175,7 +238,7 @@ def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) 
     print(f"sent {len(bodies)} messages from {_shown(messages_path)} to {stack.queue_url}")
 
     os.environ.update(local_env(stack, POWERTOOLS_METRICS_DISABLED="true"))
-    os.environ.pop("FIELD_MAP", None)
+    os.environ.pop("FIELD_MAP_FILE", None)
     event = (
         json.loads(event_path.read_text())
         if event_path.exists()
@@ -215,9 +278,10 @@ def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) 
 
 def mapped_fields() -> tuple[str, ...]:
     """Every field the typed Donations mapping writes, in its order."""
-    from poller.mapping import FieldMap, resolve_map_file
+    from poller.config import json_or_file
+    from poller.mapping import FieldMap
 
-    return FieldMap.load(resolve_map_file(FIELD_MAP_FILE)).fields
+    return FieldMap.parse(json_or_file(FIELD_MAP_FILE, "FIELD_MAP", {})).fields
 
 
 def clip(text: str, width: int) -> str:

@@ -11,8 +11,11 @@ the space turned into an underscore), and pyairtable talks to the emulator throu
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
+import socket
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -63,19 +66,87 @@ def secrets_client(endpoint: str) -> Any:
     )
 
 
+class PortTaken(OSError):
+    """A port the local stack needs is held by another program (often another `make serve`)."""
+
+    def __init__(self, port: int, service: str, variable: str) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} is taken")
+        self.port, self.service, self.variable = port, service, variable
+
+    def __str__(self) -> str:
+        return (
+            f"port {self.port} ({self.service}) is taken by another program: stop the other "
+            f"local stack (a `make serve` still running?) or set {self.variable} to a free port"
+        )
+
+
+def _listening_socket(host: str, port: int, service: str, variable: str) -> socket.socket:
+    """A socket bound and listening on host:port, or `PortTaken` at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(port, service, variable) from None
+        raise
+    return sock
+
+
 @contextlib.contextmanager
 def moto_sqs(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """moto's SQS server in a thread of this process; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """moto's server (SQS, Secrets Manager, CloudWatch, ...) in a thread of this process;
+    yields its endpoint URL. The port is bound here, before the thread starts, so that a
+    taken port raises `PortTaken` at once (moto's own ThreadedMotoServer binds in its thread
+    and, when that fails, waits forever)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per SQS call is noise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    sock = _listening_socket(host, port, "moto's SQS", "DEVSTACK_SQS_PORT")
     try:
-        bound_host, bound_port = server.get_host_and_port()
+        server = make_server(
+            host,
+            sock.getsockname()[1],
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            fd=sock.fileno(),
+        )
+    finally:
+        sock.close()  # the server holds its own duplicate of the descriptor
+    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    thread.start()
+    try:
+        bound_host, bound_port = server.server_address[:2]
         yield f"http://{bound_host}:{bound_port}"
     finally:
-        server.stop()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
+def airtable_emulator(emulator: Emulator, host: str, port: int) -> Iterator[str]:
+    """The emulator served on host:port; `PortTaken` at once when the port is held."""
+    try:
+        served = emulator.serve(host=host, port=port)
+        url = served.__enter__()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(port, "the Airtable emulator", "DEVSTACK_AIRTABLE_PORT") from None
+        raise
+    try:
+        yield url
+    finally:
+        served.__exit__(None, None, None)
 
 
 def default_emulator_config(**overrides: Any) -> EmulatorConfig:
@@ -116,7 +187,7 @@ class LocalStack:
         with contextlib.ExitStack() as stack:
             endpoint = sqs_endpoint or stack.enter_context(moto_sqs(host=host, port=sqs_port))
             emulator = Emulator(emulator_config or default_emulator_config())
-            url = stack.enter_context(emulator.serve(host=host, port=airtable_port))
+            url = stack.enter_context(airtable_emulator(emulator, host, airtable_port))
             if host == "0.0.0.0":  # reachable from anywhere; talk to it over loopback here
                 endpoint = endpoint.replace("0.0.0.0", "127.0.0.1")
                 url = url.replace("0.0.0.0", "127.0.0.1")

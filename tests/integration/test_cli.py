@@ -236,6 +236,64 @@ def test_redrive_move_task_only_reports_the_failure(cli, stack, invoke):
     assert stack.counts(stack.dlq_url)["visible"] == 2
 
 
+def dead_letter_with_reasons(stack: LocalStack) -> list[str]:
+    """Three dead letters in the DLQ as the poller stores them (its reason attributes), two
+    of them for the same reason; returns their bodies."""
+    letters = [
+        ("not json at all", "MAPPING_ERROR", "body is not valid JSON"),
+        ("[1]", "MAPPING_ERROR", "body is JSON list, expected an object"),
+        ("[2]", "MAPPING_ERROR", "body is JSON list, expected an object"),
+    ]
+    for body, error_type, reason in letters:
+        stack.sqs.send_message(
+            QueueUrl=stack.dlq_url,
+            MessageBody=body,
+            MessageAttributes={
+                "poller.reason": {"DataType": "String", "StringValue": reason},
+                "poller.error_type": {"DataType": "String", "StringValue": error_type},
+            },
+        )
+    return [body for body, _, _ in letters]
+
+
+@pytest.mark.parametrize("method", ["auto", "move-task", "copy"])
+def test_redrive_dry_run_shows_what_would_move_and_moves_nothing(cli, stack, method):
+    # GIVEN three dead letters in the DLQ, for two reasons, and an empty source queue
+    bodies = dead_letter_with_reasons(stack)
+    # WHEN redrive runs with --dry-run, for a person and for a script
+    status, out, err = cli("redrive", "--dry-run", "--method", method)
+    data = cli_json(cli, "redrive", "--dry-run", "--method", method)
+    # THEN it says how many would move, where, and why they are there
+    assert status == 0, err
+    assert out.startswith(f"dry run: would move 3 message(s) from {stack.dlq_url} to ")
+    assert "nothing was moved" in out and "2 x MAPPING_ERROR: body is JSON list" in out
+    assert (data["dry_run"], data["would_move"], data["method"]) == (True, 3, method)
+    assert (data["from"], data["to"]) == (stack.dlq_url, stack.queue_url)
+    assert sorted((r["count"], r["reason"]) for r in data["reasons"]) == [
+        (1, "body is not valid JSON"),
+        (2, "body is JSON list, expected an object"),
+    ]
+    # AND nothing moved: every dead letter is still visible in the DLQ, the source is empty
+    assert stack.counts(stack.dlq_url) == {"visible": 3, "in_flight": 0, "delayed": 0}
+    assert stack.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert sorted(body for body, _ in stack.dead_letters()) == sorted(bodies)
+
+
+def test_redrive_dry_run_with_a_limit_counts_only_that_many(cli, stack):
+    # GIVEN three dead letters
+    dead_letter_with_reasons(stack)
+    # WHEN a dry run is limited to 2
+    data = cli_json(cli, "redrive", "--dry-run", "--limit", "2")
+    # THEN it would move 2 by the copy loop (a limit always copies), and moved none
+    assert (data["would_move"], data["method"]) == (2, "copy")
+    assert stack.counts(stack.dlq_url)["visible"] == 3 and stack.counts()["visible"] == 0
+
+
+def test_redrive_dry_run_of_an_empty_dlq_would_move_nothing(cli, stack):
+    status, out, _ = cli("redrive", "--dry-run")
+    assert status == 0 and out.startswith("dry run: would move 0 message(s)")
+
+
 # -- run --------------------------------------------------------------------------------
 
 

@@ -166,6 +166,11 @@ def test_no_command_shows_a_traceback_on_an_error(case, cli, env_file, tmp_path,
         assert "Traceback" not in out + err, (command, err)
         assert "<html" not in (out + err).lower(), (command, err)
         assert err.strip() or out.strip(), command
+        # AND when part of the local stack does not answer, it asks whether it is running
+        if case.startswith("unreachable"):
+            assert "is `make serve` running?" in err, (command, err)
+        elif case == "missing queue":
+            assert "make serve" not in err, (command, err)
 
 
 def test_move_task_on_moto_says_it_is_not_available(cli, stack):
@@ -392,9 +397,57 @@ def test_status_shows_the_last_systemic_failure_from_the_log_group(cli, stack, s
         r'\nsystemic failure +field \(route "default"\) at \S+: a field is gone; fix: rename\n',
         out,
     )
-    assert "unknown (no log group: pass --log-group)" in cli("status", "--no-reasons")[1]
     missing = cli("status", "--no-reasons", "--log-group", "/aws/lambda/nope")[1]
     assert "unknown (no log group /aws/lambda/nope)" in missing
+
+
+def test_status_on_the_local_stack_does_not_ask_for_a_log_group(cli, stack):
+    # GIVEN the local stack, whose function logs to the terminal of `poller run`
+    # WHEN status runs without --log-group
+    status, out, err = cli("status", "--no-reasons")
+    data = json.loads(cli("status", "--no-reasons", "--json")[1])
+    # THEN it reports the queues, and neither looks for a log group nor asks for one
+    assert status == 0 and stack.queue_url in out
+    assert "--log-group" not in out + err and "systemic failure" not in out
+    assert data["last_systemic_failure"]["found"] is False
+    assert data["last_systemic_failure"]["looked_up"] is False
+
+
+# -- a queue in another region than the environment's ------------------------------------------
+
+
+def test_a_queue_url_of_another_region_gets_a_warning_that_names_both(
+    cli, stack, env_file, tmp_path, sqs_endpoint
+):
+    # GIVEN a queue that exists in eu-west-1 (moto keeps each region's queues apart), named
+    # by its AWS-style URL, and an environment whose AWS_REGION is us-east-1
+    name = f"regional-{time.time_ns()}"
+    boto3.client(
+        "sqs",
+        endpoint_url=sqs_endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_queue(QueueName=name)
+    url = f"https://sqs.eu-west-1.amazonaws.com/123456789012/{name}"
+    path = variant(env_file, tmp_path, QUEUE_URL=url, DEAD_LETTER_QUEUE_URL=None)
+    path_in_region = variant(
+        env_file,
+        tmp_path,
+        QUEUE_URL=url,
+        DEAD_LETTER_QUEUE_URL=None,
+        AWS_REGION="eu-west-1",
+        AWS_DEFAULT_REGION="eu-west-1",
+    )
+    # WHEN status looks at it in us-east-1
+    status, _, err = cli("status", "--no-reasons", env=path)
+    # THEN SQS there has no such queue, and the warning says why and what to set
+    assert status == 1 and "does not exist" in err
+    assert "is a queue in eu-west-1, but AWS_REGION is us-east-1" in err
+    assert "AWS_REGION=eu-west-1" in err
+    # AND in the queue's own region, as the warning says, it is found, with no warning
+    status, out, err = cli("status", "--no-reasons", env=path_in_region)
+    assert status == 0 and url in out and "warning" not in err
 
 
 # -- make serve's env file ----------------------------------------------------------------------
@@ -410,17 +463,24 @@ def test_serve_writes_a_private_env_file_that_the_cli_reads_by_default(
     for name in local_env(stack):
         monkeypatch.delenv(name, raising=False)
     stop = threading.Event()
-    stop.set()  # serve only until it has written and printed
-    assert serve(stack, path, stop) == 0
-    printed = capsys.readouterr().out
-    # THEN the file is private, uses the typed mapping, and `poller status` needs no flag
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    env = json.loads(path.read_text())
-    assert env["FIELD_MAP_FILE"] == "field_maps/donations.json" and "FIELD_MAP" not in env
-    assert ".venv/bin/poller status" in printed
-    status = main(["status", "--no-reasons"])
-    out, err = capsys.readouterr()
-    assert status == 0 and stack.queue_url in out and "using local.json" in err
+    serving = threading.Thread(target=serve, args=(stack, path, stop))
+    serving.start()
+    try:
+        while not path.exists() and serving.is_alive():
+            time.sleep(0.01)
+        # THEN the file is private, uses the typed mapping, and `poller status` needs no flag
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        env = json.loads(path.read_text())
+        assert env["FIELD_MAP_FILE"] == "field_maps/donations.json" and "FIELD_MAP" not in env
+        status = main(["status", "--no-reasons"])
+        out, err = capsys.readouterr()
+        assert status == 0 and stack.queue_url in out and "using local.json" in err
+        assert ".venv/bin/poller status" in out
+    finally:
+        stop.set()
+        serving.join()
+    # AND once serving stops, the file is gone: it never describes a stack that is not running
+    assert not path.exists()
 
 
 # -- make run's report --------------------------------------------------------------------------

@@ -36,8 +36,10 @@ from .common import (
     env_file_path,
     environment,
     is_aws_error,
+    local_stack_hint,
     note,
     read_env_file,
+    region_mismatch,
     scoped_environ,
 )
 from .send import read_bodies
@@ -104,16 +106,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     name = f"{PROG} {args.command}"
-    path, implicit = None, False
     try:
         updates, drop = environment(args)
         path, implicit = env_file_path(args)
-        if implicit:
-            note(
-                f"using {path} (written by `make serve`; --env-file or POLLER_ENV_FILE= to change)"
-            )
-        with scoped_environ(updates, drop):
-            return int(args.handler(args))
+    except UsageError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    if implicit:
+        note(f"using {path} (written by `make serve`; --env-file or POLLER_ENV_FILE= to change)")
+    with scoped_environ(updates, drop):
+        mismatch = region_mismatch()
+        if mismatch:
+            note(f"warning: {mismatch}")
+        status = run_command(args, name)
+        if status not in (0, 2, 130) or args.command == "check-config":
+            # check-config succeeds with a schema check it could not run: say why too
+            hint = local_stack_hint(path)
+            if hint:
+                note(hint)
+        return status
+
+
+def run_command(args: argparse.Namespace, name: str) -> int:
+    """The command's exit status; an error it can name in one line, never a traceback."""
+    try:
+        return int(args.handler(args))
     except BrokenPipeError:  # `poller ... | head`: the reader has gone, which is fine
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -132,8 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if is_aws_error(exc):
             print(f"{name}: {aws_error_text(exc)}", file=sys.stderr)
-            if implicit and type(exc).__name__ == "EndpointConnectionError":
-                note(f"{path} points at the local stack: is `make serve` running?")
             return 1
         if isinstance(exc, PollerError):
             print(f"{name}: {exc}", file=sys.stderr)

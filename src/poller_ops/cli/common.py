@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from poller_ops import admin
 
@@ -128,13 +131,40 @@ def _text(value: Any) -> str:
 # -- AWS clients --------------------------------------------------------------------------
 
 
+def url_region(url: str | None) -> str | None:
+    """The region an SQS queue URL names (`https://sqs.<region>.amazonaws.com/...`), if any."""
+    match = _REGION_IN_URL.search(url or "")
+    return match.group(1) if match else None
+
+
+def region_mismatch() -> str | None:
+    """Why SQS would answer "The specified queue does not exist." for a queue that exists:
+    the region set in the environment is not the one the queue's URL names. None when they
+    agree (or either is unknown)."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        explicit = os.environ.get(variable, "").strip()
+        if explicit:
+            break
+    else:
+        return None
+    for name in ("QUEUE_URL", "DEAD_LETTER_QUEUE_URL"):
+        in_url = url_region(os.environ.get(name))
+        if in_url and in_url != explicit:
+            return (
+                f"{name} is a queue in {in_url}, but {variable} is {explicit}: SQS in "
+                f"{explicit} answers that the queue does not exist. Set {variable}={in_url} "
+                f"(or pass --region {in_url})"
+            )
+    return None
+
+
 def region(url: str | None) -> str | None:
     explicit = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if explicit:
         return explicit
-    match = _REGION_IN_URL.search(url or "")
-    if match:
-        return match.group(1)
+    in_url = url_region(url)
+    if in_url:
+        return in_url
     return _DEFAULT_LOCAL_REGION if os.environ.get("AWS_ENDPOINT_URL_SQS") else None
 
 
@@ -181,6 +211,71 @@ def dlq_url(sqs: Any, source: admin.QueueStatus | None = None) -> str:
         "no dead-letter queue: pass --dlq-url, set DEAD_LETTER_QUEUE_URL, or give the source "
         "queue a RedrivePolicy"
     )
+
+
+# -- the local stack ------------------------------------------------------------------------
+
+#: The variables that point a command at the local stack, and what answers there.
+LOCAL_SERVICES = (
+    ("AWS_ENDPOINT_URL_SQS", "moto's SQS"),
+    ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto's Secrets Manager"),
+    ("AIRTABLE_API_URL", "the Airtable emulator"),
+)
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def local_endpoints() -> list[tuple[str, str]]:
+    """(URL, what answers there) for each endpoint of this machine the environment names:
+    the local stack (`make serve`). Remote endpoints are not local, whatever they are."""
+    found: dict[str, str] = {}
+    for variable, service in LOCAL_SERVICES:
+        url = os.environ.get(variable, "").strip().rstrip("/")
+        if _loopback(urlsplit(url).hostname) and url not in found:
+            found[url] = service
+    return list(found.items())
+
+
+def on_local_stack() -> bool:
+    """Whether the queue is the local stack's (an SQS endpoint on this machine)."""
+    return any(service == "moto's SQS" for _, service in local_endpoints())
+
+
+def unreachable_local_endpoints() -> list[tuple[str, str]]:
+    """The local endpoints of the environment where nothing accepts a connection."""
+    dead = []
+    for url, service in local_endpoints():
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = "127.0.0.1" if parts.hostname in ("0.0.0.0", None) else parts.hostname
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+        except OSError:
+            dead.append((url, service))
+    return dead
+
+
+def local_stack_hint(env_file: Path | None) -> str | None:
+    """`nothing answers at ...: is make serve running?`, when the environment points at the
+    local stack and part of it is down; else None."""
+    dead = unreachable_local_endpoints()
+    if not dead:
+        return None
+    where = ", ".join(f"{url} ({service})" for url, service in dead)
+    origin = (
+        f" ({env_file} points there; it is stale if that stack has stopped)" if env_file else ""
+    )
+    return f"nothing answers at {where}{origin}: is `make serve` running?"
 
 
 def is_aws_error(exc: BaseException) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from poller_ops import admin
 
 from .common import CommandFailed, aws_error_text, client, dlq_url, emit, is_aws_error, queue_url
+from .status import reason_text
 
 #: Answers that mean "this endpoint has no StartMessageMoveTask" (moto: HTTP 500 with an
 #: HTML page; an SQS-compatible server without it: 400 with one of these codes).
@@ -44,6 +45,11 @@ def add_parsers(command: Any) -> None:
     )
     redrive.add_argument("--limit", type=int, help="move at most this many (uses the copy loop)")
     redrive.add_argument("--rate", type=int, help="move task: messages per second (max 500)")
+    redrive.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would move (how many, how, and why they are there); move nothing",
+    )
     redrive.set_defaults(handler=cmd_redrive)
 
 
@@ -81,6 +87,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     url = queue_url()
     sqs = client("sqs", url)
     source_dlq = dlq_url(sqs)
+    if args.dry_run:
+        return dry_run(args, sqs, source_dlq, url)
     try:
         result = admin.redrive(
             sqs, source_dlq, url, method=args.method, limit=args.limit, rate=args.rate
@@ -109,6 +117,56 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
     emit(args, {"from": source_dlq, "to": url, **result.to_dict()}, human)
     return 1 if result.send_failures or result.delete_failures else 0
+
+
+#: How each --method moves the messages (a --limit always takes the copy loop).
+_HOW = {
+    "auto": "StartMessageMoveTask (the copy loop where SQS has none)",
+    "move-task": "StartMessageMoveTask",
+    "copy": "the copy loop",
+}
+#: How many dead letters a dry run reads for their reasons.
+DRY_RUN_READ = 100
+
+
+def dry_run(args: argparse.Namespace, sqs: Any, source_dlq: str, url: str) -> int:
+    """What `redrive` would move, read without consuming anything: the DLQ's depth, the
+    method, and the reasons of the messages (as `peek-dlq` reads them)."""
+    depth = admin.status(sqs, source_dlq)
+    would_move = depth.visible if args.limit is None else min(args.limit, depth.visible)
+    method = "copy" if args.limit is not None else args.method
+    letters = admin.peek(sqs, source_dlq, limit=min(would_move, DRY_RUN_READ)) if would_move else []
+    grouped = admin.reasons(letters)
+    data = {
+        "dry_run": True,
+        "from": source_dlq,
+        "to": url,
+        "method": method,
+        "would_move": would_move,
+        "dead_letter_queue": {"messages": depth.visible, "in_flight": depth.in_flight},
+        "reasons_read": len(letters),
+        "reasons": [{"count": n, "error_type": t, "reason": r} for n, t, r in grouped],
+        "messages": [
+            {"message_id": x.message_id, "error_type": x.error_type, "reason": x.reason}
+            for x in letters
+        ],
+    }
+
+    def human() -> str:
+        of = f" (at most {args.limit} of {depth.visible})" if args.limit is not None else ""
+        lines = [
+            f"dry run: would move {would_move} message(s){of} from {source_dlq} to {url}"
+            f" by {_HOW[method]}; nothing was moved"
+        ]
+        if depth.in_flight:
+            lines.append(f"  ({depth.in_flight} more in flight in the DLQ, not counted)")
+        if grouped:
+            lines.append(f"  why they are there ({len(letters)} read, nothing consumed):")
+            lines += [f"    {n:>4} x {reason_text(t, r)}" for n, t, r in grouped]
+        return "\n".join(lines)
+
+    emit(args, data, human)
+    return 0
 
 
 def move_task_failure(exc: BaseException, sqs: Any) -> str:

@@ -14,10 +14,19 @@ from typing import Any
 
 from poller_ops import admin
 
-from .common import age_text, aws_error_text, client, emit, queue_url, rows, side_endpoint
+from .common import (
+    age_text,
+    aws_error_text,
+    client,
+    emit,
+    on_local_stack,
+    queue_url,
+    rows,
+    side_endpoint,
+)
 
-#: The function's structured log line for a failure every message would meet (issue 9 §1,
-#: `handler._Run.report`): {"message": "systemic failure: <route, detail, fix>",
+#: The function's structured log line for a failure every message would meet
+#: (`handler._Run.report`): {"message": "systemic failure: <route, detail, fix>",
 #: "systemic_cause": "auth|table|field|type|schema|secret", "route", "detail", "fix"}.
 SYSTEMIC_MESSAGE = "systemic failure"
 SYSTEMIC_FILTER = "{ $.systemic_cause = * }"
@@ -26,6 +35,8 @@ SYSTEMIC_WINDOW = timedelta(hours=24)
 #: function's log group /aws/lambda/STACK-poller (template.yaml, PollerLogGroup).
 _STACK_QUEUE = re.compile(r"^(?P<stack>.+)-Poller(?:DeadLetter)?Queue-[A-Za-z0-9]+(?:\.fifo)?$")
 _MAX_PAGES = 20
+#: On the local stack the function logs to the terminal of `poller run`: no log group to read.
+LOCAL_NOTE = "not looked up: on the local stack, `poller run` prints the function's log"
 
 
 def add_parser(command: Any) -> None:
@@ -97,7 +108,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 ("  messages", dlq.visible),
                 ("  in flight", dlq.in_flight),
             ]
-        items.append(("systemic failure", systemic_text(systemic)))
+        if systemic.get("looked_up", True):
+            items.append(("systemic failure", systemic_text(systemic)))
         lines = rows(items, "")
         why: list[str] = []
         if grouped:
@@ -105,7 +117,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             why += [f"    {n:>4} x {reason_text(t, r)}" for n, t, r in grouped]
         elif dlq is not None and dlq.visible and args.no_reasons:
             why.append("  why: not read (--no-reasons); see `poller peek-dlq`")
-        lines[-1:-1] = why
+        at = len(lines) - 1 if systemic.get("looked_up", True) else len(lines)
+        lines[at:at] = why  # under the dead-letter queue, before the systemic failure
         return "\n".join(lines)
 
     emit(args, data, human)
@@ -140,6 +153,8 @@ def last_systemic_failure(
     """{"found": True, "cause", "fix", "at", "log_group"}, or {"found": False, "note"}:
     never an error (like the age, this is a nicety of `status`)."""
     group = log_group(args, url)
+    if not group and on_local_stack():
+        return {"found": False, "note": LOCAL_NOTE, "looked_up": False}
     if not group:
         return {"found": False, "note": "unknown (no log group: pass --log-group)"}
     endpoint = side_endpoint(args.cloudwatch_endpoint_url, "AWS_ENDPOINT_URL_LOGS")
