@@ -2,11 +2,15 @@
 
 pyairtable talks to it through ``Api(token, endpoint_url=url)``. It enforces what the
 poller must survive: tokens and scopes, the 5 requests/s per-base limit and its lockout,
-the 10-record cap, typed fields with whole-request rejection, upsert rules, latency,
-arrival jitter and injected faults, and world changes (bases defined at runtime, fields
-renamed, retyped or deleted, tokens rotated). See README.md in this package for what it does not model.
+the 10-record cap, typed fields (links and attachments included) with whole-request
+rejection, upsert rules, latency, arrival jitter and injected faults; account conditions
+(capacity per base, a neighbour client, the monthly billing block, permission levels,
+record caps, outages with HTML pages); and world changes (bases defined at runtime, fields
+renamed, retyped or deleted, tokens rotated). See README.md in this package for what it
+does not model.
 """
 
+from .conditions import ALL_BASES
 from .config import (
     ALL_SCOPES,
     DEFAULT_MAX_BODY_BYTES,
@@ -20,9 +24,10 @@ from .config import (
 )
 from .emulator import USER_ID, Emulator
 from .schema import DONATIONS_BASE_ID, DONATIONS_TABLE_ID, donations_schema
-from .stats import EmulatorStats, WriteLogEntry
+from .stats import BaseStats, EmulatorStats, WriteLogEntry
 
 __all__ = [
+    "ALL_BASES",
     "ALL_SCOPES",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TOKEN",
@@ -33,6 +38,7 @@ __all__ = [
     "SCOPE_SCHEMA_WRITE",
     "SCOPE_WRITE",
     "USER_ID",
+    "BaseStats",
     "Emulator",
     "EmulatorConfig",
     "EmulatorStats",

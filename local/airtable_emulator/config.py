@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,8 @@ ALL_SCOPES: tuple[str, ...] = (SCOPE_READ, SCOPE_WRITE, SCOPE_SCHEMA, SCOPE_SCHE
 #: Airtable does not document its body limit. 2 MiB holds ten records with a full
 #: 100,000-character cell each, yet makes a runaway payload fail loudly in tests.
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+#: Bases per page of ``GET /v0/meta/bases`` (Airtable's page size).
+DEFAULT_BASES_PAGE_SIZE = 1000
 
 
 def _check_rate(name: str, value: float) -> None:
@@ -107,6 +111,10 @@ class EmulatorConfig:
     ``arrival_jitter_ms``: each API request is counted by the rate limiter at its real
     arrival plus a seeded uniform delay in ``[0, arrival_jitter_ms]`` ms, as a network
     that delays packets unevenly would make Airtable see it.
+
+    ``clock``: what arriving requests are stamped with and what lockouts, neighbour clients
+    and ``trigger_lockout`` measure time by (``time.monotonic`` by default; tests pass a fake
+    clock to make timing exact). ``bases_page_size``: bases per page of ``GET /v0/meta/bases``.
     """
 
     bases: dict[str, dict[str, Any]] = field(
@@ -120,6 +128,8 @@ class EmulatorConfig:
     seed: int = 0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     arrival_jitter_ms: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    bases_page_size: int = DEFAULT_BASES_PAGE_SIZE
 
     def __post_init__(self) -> None:
         if not isinstance(self.faults, Faults):
@@ -131,3 +141,9 @@ class EmulatorConfig:
         self.tokens = {token: check_scopes(scopes) for token, scopes in self.tokens.items()}
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
+        if not callable(self.clock):
+            raise TypeError("clock must be a callable returning seconds")
+        if isinstance(self.bases_page_size, bool) or not (
+            isinstance(self.bases_page_size, int) and self.bases_page_size >= 1
+        ):
+            raise ValueError("bases_page_size must be a whole number >= 1")

@@ -53,6 +53,16 @@ class Controlled(Protocol):
     def delete_field(self, base_id: str, table: str, field: str) -> None: ...
     def add_token(self, token: str, scopes: tuple[str, ...] = ...) -> None: ...
     def rotate_token(self, old: str, new: str) -> None: ...
+    def set_permission(self, token: str, base_id: str, level: str) -> None: ...
+    def set_capacity(self, base_id: str, rps: int | None) -> None: ...
+    def capacity(self, base_id: str) -> int | None: ...
+    def start_neighbour(self, base_id: str, rps: float) -> None: ...
+    def stop_neighbour(self, base_id: str) -> None: ...
+    def neighbour_stats(self, base_id: str) -> dict[str, int]: ...
+    def set_billing_block(self, base_id: str, on: bool, shape: str | None = None) -> None: ...
+    def set_outage(self, base_id: str, on: bool, status: int = ..., scope: str = ...) -> None: ...
+    def set_record_cap(self, base_id: str, cap: int | None) -> None: ...
+    def conditions(self) -> dict[str, Any]: ...
 
 
 def handle_control(emulator: Controlled, method: str, path: str, body: bytes) -> tuple[int, Any]:
@@ -72,6 +82,14 @@ def _route(emulator: Controlled, method: str, parts: list[str], body: bytes) -> 
         return _bases(emulator, method, parts[1:], body)
     if head == "tokens":
         return _tokens(emulator, method, parts[1:], body)
+    if head in _CONDITIONS and size == 2:
+        return _CONDITIONS[head](emulator, method, parts[1], body)
+    if (method, head, size) == ("GET", "conditions", 1):
+        return 200, emulator.conditions()
+    if (method, head, size) == ("POST", "permissions", 1):
+        data = _object(_json(body), "body", allowed={"token", "base", "level"})
+        emulator.set_permission(data.get("token"), data.get("base"), data.get("level"))
+        return 200, {"base": data.get("base"), "level": data.get("level")}
     if (method, head, size) == ("GET", "health", 1):
         return 200, {"ok": True}
     if (method, head, size) == ("GET", "stats", 1):
@@ -187,3 +205,81 @@ def _apply_config(emulator: Controlled, data: Any) -> None:
         if key in data:
             changes[key] = data[key]
     emulator.configure(**changes)
+
+
+# ------------------------------------------------------------- account conditions
+
+
+def _capacity(emulator: Controlled, method: str, base: str, body: bytes) -> tuple[int, Any]:
+    """``POST capacity/{base}`` with ``{"rps": n or null}``; ``GET`` reads it."""
+    if method == "POST":
+        data = _object(_json(body), "body", allowed={"rps"})
+        if "rps" not in data:
+            raise ValueError('the body must hold "rps" (a whole number, or null for the default)')
+        emulator.set_capacity(base, data["rps"])
+    elif method != "GET":
+        raise KeyError(method)
+    return 200, {"base": base, "rps": emulator.capacity(base)}
+
+
+def _neighbour(emulator: Controlled, method: str, base: str, body: bytes) -> tuple[int, Any]:
+    """``POST neighbour/{base}`` with ``{"rps": x}`` starts it, ``DELETE`` stops it,
+    ``GET`` reads its ``{"sent", "refused"}``."""
+    if method == "POST":
+        data = _object(_json(body), "body", allowed={"rps"})
+        if "rps" not in data:
+            raise ValueError('the body must hold "rps"')
+        emulator.start_neighbour(base, data["rps"])
+    elif method == "DELETE":
+        stats = emulator.neighbour_stats(base)
+        emulator.stop_neighbour(base)
+        return 200, stats
+    elif method != "GET":
+        raise KeyError(method)
+    return 200, emulator.neighbour_stats(base)
+
+
+def _switch(body: bytes, allowed: set[str]) -> dict[str, Any]:
+    data = _object(_json(body), "body", allowed=allowed | {"on"})
+    if not isinstance(data.get("on"), bool):
+        raise ValueError('the body must hold "on": true or false')
+    return data
+
+
+def _billing(emulator: Controlled, method: str, base: str, body: bytes) -> tuple[int, Any]:
+    """``POST billing-block/{base or *}`` with ``{"on": bool, "shape"?: "errors"|"error"}``."""
+    if method != "POST":
+        raise KeyError(method)
+    data = _switch(body, {"shape"})
+    emulator.set_billing_block(base, data["on"], data.get("shape"))
+    return 200, {"base": base, "on": data["on"]}
+
+
+def _outage(emulator: Controlled, method: str, base: str, body: bytes) -> tuple[int, Any]:
+    """``POST outage/{base or *}`` with ``{"on": bool, "status"?: int, "scope"?: "all"|"data"}``."""
+    if method != "POST":
+        raise KeyError(method)
+    data = _switch(body, {"status", "scope"})
+    options = {key: data[key] for key in ("status", "scope") if key in data}
+    emulator.set_outage(base, data["on"], **options)
+    return 200, {"base": base, "on": data["on"], **options}
+
+
+def _record_cap(emulator: Controlled, method: str, base: str, body: bytes) -> tuple[int, Any]:
+    """``POST record-cap/{base}`` with ``{"cap": n or null}``."""
+    if method != "POST":
+        raise KeyError(method)
+    data = _object(_json(body), "body", allowed={"cap"})
+    if "cap" not in data:
+        raise ValueError('the body must hold "cap" (a whole number, or null for none)')
+    emulator.set_record_cap(base, data["cap"])
+    return 200, {"base": base, "cap": data["cap"]}
+
+
+_CONDITIONS = {
+    "capacity": _capacity,
+    "neighbour": _neighbour,
+    "billing-block": _billing,
+    "outage": _outage,
+    "record-cap": _record_cap,
+}

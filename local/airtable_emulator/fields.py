@@ -16,33 +16,19 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from poller.fieldtypes import (
+    ATTACHMENT_TYPE,
+    CHECKBOX_TYPE,
+    COMPUTED_TYPES,
+    LINK_TYPE,
+    NUMBER_TYPES,
+    TEXT_TYPES,
+)
+
+from .cellrefs import CellContext, InvalidRef, attachment_cell, link_cell
+
 #: Airtable's documented maximum for a single-line or long-text cell.
 MAX_TEXT_LENGTH = 100_000
-
-TEXT_TYPES = frozenset(
-    {"singleLineText", "multilineText", "email", "url", "phoneNumber", "richText"}
-)
-NUMBER_TYPES = frozenset({"number", "currency", "percent", "duration", "rating"})
-SELECT_TYPES = frozenset({"singleSelect", "multipleSelects"})
-#: Fields whose value Airtable computes; any write to them is rejected.
-COMPUTED_TYPES = frozenset(
-    {
-        "formula",
-        "autoNumber",
-        "createdTime",
-        "lastModifiedTime",
-        "createdBy",
-        "lastModifiedBy",
-        "rollup",
-        "count",
-        "lookup",
-        "multipleLookupValues",
-        "button",
-    }
-)
-#: Types allowed in ``performUpsert.fieldsToMergeOn`` (Airtable's docs: text, number,
-#: date and select fields; never computed ones).
-MERGEABLE_TYPES = TEXT_TYPES | NUMBER_TYPES | SELECT_TYPES | {"date", "dateTime"}
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(
@@ -71,12 +57,18 @@ def is_empty(value: Any) -> bool:
 
 
 def normalize_cell(
-    field: dict[str, Any], value: Any, *, typecast: bool, new_choice: NewChoice
+    field: dict[str, Any],
+    value: Any,
+    *,
+    typecast: bool,
+    new_choice: NewChoice,
+    context: CellContext | None = None,
 ) -> Any:
     """Validate ``value`` for ``field`` and return it as Airtable would store it.
 
     ``None`` clears a cell. ``new_choice`` is told about select options that typecast
-    would create; the caller applies them only if the whole request is valid.
+    would create; the caller applies them only if the whole request is valid. ``context``
+    resolves links and attachments (without it their shape alone is checked).
     """
     field_type = field.get("type", "")
     name = field.get("name", "")
@@ -87,15 +79,25 @@ def normalize_cell(
         )
     if value is None:
         return None
+    try:
+        if field_type == LINK_TYPE:
+            return link_cell(field, value, typecast, context)
+        if field_type == ATTACHMENT_TYPE:
+            return attachment_cell(field, value, context)
+    except InvalidRef:
+        raise invalid_value(name) from None
     converter = _CONVERTERS.get(field_type)
     if converter is None:
         return value  # a type the emulator does not model: accepted as-is (see README)
     try:
         return converter(field, value, typecast, new_choice)
     except _Invalid:
-        raise CellError(
-            "INVALID_VALUE_FOR_COLUMN", f'Field "{name}" cannot accept the provided value'
-        ) from None
+        raise invalid_value(name) from None
+
+
+def invalid_value(name: str) -> CellError:
+    """Airtable's INVALID_VALUE_FOR_COLUMN for field ``name``."""
+    return CellError("INVALID_VALUE_FOR_COLUMN", f'Field "{name}" cannot accept the provided value')
 
 
 class _Invalid(Exception):
@@ -285,7 +287,7 @@ _Converter = Callable[[dict[str, Any], Any, bool, NewChoice], Any]
 _CONVERTERS: dict[str, _Converter] = {
     **dict.fromkeys(TEXT_TYPES, _text),
     **dict.fromkeys(NUMBER_TYPES, _number),
-    "checkbox": _checkbox,
+    CHECKBOX_TYPE: _checkbox,
     "date": _date,
     "dateTime": _date_time,
     "singleSelect": _single_select,

@@ -1,10 +1,21 @@
-"""A deliberately small subset of Airtable formulas, for ``filterByFormula``.
+"""A subset of Airtable formulas, for ``filterByFormula``.
 
 Silently ignoring a filter would return records the client did not ask for, so the
 emulator either evaluates a formula or rejects it with 422 INVALID_FILTER_BY_FORMULA.
-Supported: ``{Field}``, string and number literals, ``= != <> < > <= >=``, ``AND``,
-``OR``, ``NOT``, ``TRUE()``, ``FALSE()``, ``BLANK()`` and parentheses. That covers what
-``pyairtable.formulas.match()`` produces (e.g. ``AND({Id}='x', {Amount}=25)``).
+
+Supported:
+
+* ``{Field Name}`` references by name; ``\\}`` inside braces stands for ``}`` (what
+  ``pyairtable.formulas.Field`` writes for a name with a closing brace);
+* string literals in single or double quotes, a backslash escaping the next character;
+  numbers (``25``, ``2.5``, ``1e+20``, ``1.5e-07``), with a unary minus;
+* ``= != <> < > <= >=``, ``AND(...)`` and ``OR(...)`` with any number of arguments,
+  ``NOT(x)``, ``TRUE()``, ``FALSE()``, ``BLANK()``, ``RECORD_ID()`` and parentheses.
+
+That covers what ``pyairtable.formulas`` writes for ``match()``, ``EQ``/``NE``/``GT``...,
+``AND``/``OR``/``NOT`` over fields, strings, numbers and booleans. A cell that holds a list
+(multiple selects, links, attachments) is compared as its items joined with ", ", as
+Airtable's formulas see it (a link as the linked records' primary values).
 """
 
 from __future__ import annotations
@@ -15,21 +26,22 @@ from typing import Any
 
 from .errors import ApiError, unprocessable
 
-#: Evaluates a compiled formula against a record's fields (keyed by field name).
-Predicate = Callable[[dict[str, Any]], Any]
+#: Evaluates a compiled formula against a record's cells (keyed by field name) and id.
+Predicate = Callable[..., Any]
 
 _TOKEN_RE = re.compile(
     r"""\s*(?:
-        (?P<field>\{[^}]*\})
+        (?P<field>\{(?:\\\}|[^}])*\})
       | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<number>\d+(?:\.\d+)?)
+      | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
       | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
       | (?P<op><=|>=|!=|<>|=|<|>)
-      | (?P<punct>[(),])
+      | (?P<punct>[(),-])
     )""",
-    re.VERBOSE,
+    re.VERBOSE | re.DOTALL,
 )
-_FUNCTIONS = {"AND", "OR", "NOT", "TRUE", "FALSE", "BLANK"}
+_FUNCTIONS = {"AND", "OR", "NOT", "TRUE", "FALSE", "BLANK", "RECORD_ID"}
+_NO_ARGUMENTS = {"TRUE", "FALSE", "BLANK", "RECORD_ID"}
 
 
 def invalid_formula(detail: str) -> ApiError:
@@ -42,11 +54,15 @@ def invalid_formula(detail: str) -> ApiError:
 
 
 def compile_formula(text: str, field_names: set[str]) -> Predicate:
-    """Parse ``text`` into a predicate, or raise a 422 :class:`ApiError`."""
+    """Parse ``text`` into ``predicate(cells, record_id="")``, or raise a 422 ApiError."""
     parser = _Parser(_tokenize(text), field_names)
-    predicate = parser.expression()
+    evaluate = parser.expression()
     if parser.peek() is not None:
         raise invalid_formula(f"unexpected {parser.peek()[1]!r}")
+
+    def predicate(cells: dict[str, Any], record_id: str = "") -> Any:
+        return evaluate(cells, record_id)
+
     return predicate
 
 
@@ -64,8 +80,12 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+#: A compiled sub-expression: (cells by field name, record id) -> value.
+_Node = Callable[[dict[str, Any], str], Any]
+
+
 class _Parser:
-    """Recursive descent over the token list; each rule returns a predicate."""
+    """Recursive descent over the token list; each rule returns a node."""
 
     def __init__(self, tokens: list[tuple[str, str]], field_names: set[str]) -> None:
         self._tokens = tokens
@@ -82,7 +102,7 @@ class _Parser:
         self._index += 1
         return token
 
-    def expression(self) -> Predicate:
+    def expression(self) -> _Node:
         left = self._operand()
         token = self.peek()
         if token is None or token[0] != "op":
@@ -90,21 +110,24 @@ class _Parser:
         self._take()
         right = self._operand()
         operator = token[1]
-        return lambda fields: _compare(operator, left(fields), right(fields))
+        return lambda cells, rid: _compare(operator, left(cells, rid), right(cells, rid))
 
-    def _operand(self) -> Predicate:
+    def _operand(self) -> _Node:
         kind, value = self._take()
         if kind == "field":
-            name = value[1:-1]
+            name = value[1:-1].replace("\\}", "}")
             if name not in self._field_names:
                 raise invalid_formula(f"unknown field names: {name}")
-            return lambda fields: fields.get(name)
+            return lambda cells, _rid: cells.get(name)
         if kind == "string":
-            literal = re.sub(r"\\(.)", r"\1", value[1:-1])
-            return lambda _fields: literal
+            literal = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL)
+            return lambda _cells, _rid: literal
         if kind == "number":
-            number = float(value) if "." in value else int(value)
-            return lambda _fields: number
+            number = _number(value)
+            return lambda _cells, _rid: number
+        if value == "-":
+            inner = self._operand()
+            return lambda cells, rid: _negate(inner(cells, rid))
         if kind == "name" and value.upper() in _FUNCTIONS:
             return self._call(value.upper())
         if value == "(":
@@ -113,16 +136,16 @@ class _Parser:
             return inner
         raise invalid_formula(f"unsupported {value!r}")
 
-    def _call(self, name: str) -> Predicate:
+    def _call(self, name: str) -> _Node:
         self._take("(")
-        args: list[Predicate] = []
+        args: list[_Node] = []
         if self.peek() is not None and self.peek()[1] != ")":
             args.append(self.expression())
             while self.peek() is not None and self.peek()[1] == ",":
                 self._take(",")
                 args.append(self.expression())
         self._take(")")
-        if name in ("TRUE", "FALSE", "BLANK") and args:
+        if name in _NO_ARGUMENTS and args:
             raise invalid_formula(f"{name}() takes no arguments")
         if name == "NOT" and len(args) != 1:
             raise invalid_formula("NOT() takes one argument")
@@ -131,13 +154,26 @@ class _Parser:
         return _FUNCTION_BUILDERS[name](args)
 
 
-_FUNCTION_BUILDERS: dict[str, Callable[[list[Predicate]], Predicate]] = {
-    "AND": lambda args: lambda f: all(truthy(arg(f)) for arg in args),
-    "OR": lambda args: lambda f: any(truthy(arg(f)) for arg in args),
-    "NOT": lambda args: lambda f: not truthy(args[0](f)),
-    "TRUE": lambda _args: lambda _f: True,
-    "FALSE": lambda _args: lambda _f: False,
-    "BLANK": lambda _args: lambda _f: None,
+def _number(text: str) -> int | float:
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    return float(text)
+
+
+def _negate(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_formula("a minus sign must precede a number")
+    return -value
+
+
+_FUNCTION_BUILDERS: dict[str, Callable[[list[_Node]], _Node]] = {
+    "AND": lambda args: lambda c, r: all(truthy(arg(c, r)) for arg in args),
+    "OR": lambda args: lambda c, r: any(truthy(arg(c, r)) for arg in args),
+    "NOT": lambda args: lambda c, r: not truthy(args[0](c, r)),
+    "TRUE": lambda _args: lambda _c, _r: True,
+    "FALSE": lambda _args: lambda _c, _r: False,
+    "BLANK": lambda _args: lambda _c, _r: None,
+    "RECORD_ID": lambda _args: lambda _c, r: r,
 }
 
 
@@ -146,9 +182,15 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _scalar(value: Any) -> Any:
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
+        return ", ".join(_text(item) for item in value) if value else None
     if isinstance(value, bool):
         return int(value)
     return value
@@ -162,7 +204,7 @@ def _compare(operator: str, left: Any, right: Any) -> bool:
         a = blank if a is None else a
         b = blank if b is None else b
     if isinstance(a, str) != isinstance(b, str):
-        a, b = str(a), str(b)
+        a, b = _text(a), _text(b)
     if operator == "=":
         return bool(a == b)
     if operator in ("!=", "<>"):

@@ -39,6 +39,9 @@ class RateLimiter:
     the window is empty anyway, and doing the same keeps sub-second test lockouts faithful.
     ``reorder_seconds`` is how far out of order times may come (the jitter bound): arrivals
     older than the window plus that are forgotten.
+
+    ``rps`` is the default limit; :meth:`set_rps` gives one key a limit of its own (a base
+    whose capacity changes at run time), and ``None`` there returns it to the default.
     """
 
     WINDOW_SECONDS = 1.0
@@ -51,19 +54,36 @@ class RateLimiter:
         self.reorder_seconds = reorder_seconds
         self._arrivals: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}
+        self._rps_of: dict[str, int] = {}
+
+    def set_rps(self, key: str, rps: int | None) -> None:
+        """Limit ``key`` to ``rps`` from now on (None: back to the default ``rps``)."""
+        if rps is None:
+            self._rps_of.pop(key, None)
+        else:
+            self._rps_of[key] = rps
+
+    def rps_for(self, key: str) -> int | None:
+        """The limit that applies to ``key`` (None: not limited)."""
+        return self._rps_of.get(key, self.rps)
+
+    def overrides(self) -> dict[str, int]:
+        """The keys with a limit of their own."""
+        return dict(self._rps_of)
 
     def admit(self, key: str, now: float) -> Admission:
         """Decide one request counted at ``now`` (a monotonic time in seconds)."""
         if now < self._locked_until.get(key, float("-inf")):
             return Admission.LOCKED_OUT
-        if self.rps is None:
+        rps = self.rps_for(key)
+        if rps is None:
             return Admission.ACCEPTED
         arrivals = self._arrivals.setdefault(key, [])
         horizon = now - 2 * self.WINDOW_SECONDS - self.reorder_seconds
         drop = bisect.bisect_right(arrivals, horizon)
         if drop:
             del arrivals[:drop]
-        if self._overfills(arrivals, now, self.rps):
+        if self._overfills(arrivals, now, rps):
             self.start_lockout(key, now)
             return Admission.LOCKOUT_STARTED
         bisect.insort(arrivals, now)

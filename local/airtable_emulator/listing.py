@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import invalid_request, unprocessable
 from .formula import compile_formula, truthy
 from .schema import find_field, find_view
-from .store import StoredRecord, Table
+from .table import StoredRecord, Table
 
 MAX_PAGE_SIZE = 100
 MAX_ITERATORS = 1000
@@ -169,15 +170,24 @@ class Iterators:
         return token, snapshot[2], snapshot[2].index(next_id)
 
 
+#: A record's cells by field name as a formula sees them.
+Display = Callable[[Table, StoredRecord], dict[str, Any]]
+
+
 def list_page(
-    base_id: str, table: Table, params: ListParams, iterators: Iterators
+    base_id: str,
+    table: Table,
+    params: ListParams,
+    iterators: Iterators,
+    display: Display | None = None,
 ) -> dict[str, Any]:
-    """One page of records, with an ``offset`` when more remain."""
+    """One page of records, with an ``offset`` when more remain. ``display`` gives the
+    cells a formula sees (by default the stored cells by name)."""
     only = _selected_fields(table, params.fields)
     if params.offset:
         token, ids, start = iterators.resume(params.offset, base_id, table.id)
     else:
-        ids = [record.id for record in _matching(table, params)]
+        ids = [record.id for record in _matching(table, params, display or _by_name)]
         token, start = "", 0
     page: list[dict[str, Any]] = []
     index = start
@@ -209,14 +219,14 @@ def _selected_fields(table: Table, names: list[str] | None) -> set[str] | None:
     return selected
 
 
-def _matching(table: Table, params: ListParams) -> list[StoredRecord]:
+def _matching(table: Table, params: ListParams, display: Display) -> list[StoredRecord]:
     if params.view is not None and find_view(table.schema, params.view) is None:
         raise unprocessable("VIEW_NAME_NOT_FOUND", f'Could not find view "{params.view}"')
     records = list(table.records.values())
     if params.formula:
         names = {spec["name"] for spec in table.schema["fields"]}
         predicate = compile_formula(params.formula, names)
-        records = [r for r in records if truthy(predicate(_by_name(table, r)))]
+        records = [r for r in records if truthy(predicate(display(table, r), r.id))]
     for field_name, direction in reversed(params.sort):
         spec = find_field(table.schema, field_name)
         if spec is None:

@@ -18,6 +18,7 @@ class Kind(Enum):
 
     META = "meta"
     WHOAMI = "whoami"
+    BASES = "bases"
     CREATE_TABLE = "create_table"
     CREATE_FIELD = "create_field"
     LIST = "list"
@@ -32,6 +33,7 @@ class Kind(Enum):
 
 _SCOPES = {
     Kind.META: SCOPE_SCHEMA,
+    Kind.BASES: SCOPE_SCHEMA,
     Kind.CREATE_TABLE: SCOPE_SCHEMA_WRITE,
     Kind.CREATE_FIELD: SCOPE_SCHEMA_WRITE,
     Kind.LIST: SCOPE_READ,
@@ -40,6 +42,23 @@ _SCOPES = {
 }
 #: Writes in the sense of faults and write stats: POST/PATCH/PUT of records.
 _WRITES = {Kind.CREATE, Kind.UPDATE, Kind.UPDATE_RECORD}
+#: Record reads, writes and deletes: what a billing block refuses.
+DATA_KINDS = frozenset(
+    {
+        Kind.LIST,
+        Kind.LIST_POST,
+        Kind.GET_RECORD,
+        Kind.CREATE,
+        Kind.UPDATE,
+        Kind.UPDATE_RECORD,
+        Kind.DELETE,
+        Kind.DELETE_RECORD,
+    }
+)
+#: Operations that only read (allowed at the "read" and "comment" permission levels).
+READ_KINDS = frozenset({Kind.LIST, Kind.LIST_POST, Kind.GET_RECORD, Kind.META})
+#: Schema writes (allowed only at the "create" permission level).
+SCHEMA_WRITE_KINDS = frozenset({Kind.CREATE_TABLE, Kind.CREATE_FIELD})
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,11 @@ class Route:
     @property
     def is_write(self) -> bool:
         return self.kind in _WRITES
+
+    @property
+    def is_data(self) -> bool:
+        """A record read, write or delete (not a meta request)."""
+        return self.kind in DATA_KINDS
 
 
 _COLLECTION = {"GET": Kind.LIST, "POST": Kind.CREATE, "PATCH": Kind.UPDATE, "PUT": Kind.UPDATE}
@@ -90,9 +114,12 @@ def match_route(method: str, path: str) -> Route | None:
 
 
 def _match_meta(method: str, parts: list[str]) -> Route | None:
-    """``/v0/meta/...``: whoami, the base schema, and creating tables and fields."""
+    """``/v0/meta/...``: whoami, the bases list, the base schema, and creating tables and
+    fields."""
     if parts == ["whoami"] and method == "GET":
         return Route(Kind.WHOAMI, "")
+    if parts == ["bases"] and method == "GET":
+        return Route(Kind.BASES, "")
     if len(parts) < 3 or parts[0] != "bases" or parts[2] != "tables":
         return None
     if len(parts) == 3 and method == "GET":

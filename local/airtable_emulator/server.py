@@ -12,12 +12,11 @@ import json
 import socket
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .wire import CONTROL_PREFIX, ApiRequest, Service
+from .wire import CONTROL_PREFIX, JSON_CONTENT_TYPE, ApiRequest, Service
 
 #: Bodies up to this size are read and discarded before a 413, so the client gets the
 #: answer instead of a connection reset; larger ones just get the connection closed.
@@ -102,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length > emulator.max_body_bytes:
             self._discard(length)
             reply = emulator.reject_too_large()
-            self._send(reply.status, reply.body)
+            self._send(reply.status, reply.body, reply.content_type)
             return
         request = ApiRequest(
             method=self.command,
@@ -110,13 +109,14 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(split.query, keep_blank_values=True),
             authorization=self.headers.get("Authorization"),
             body=self.rfile.read(length),
-            arrived=time.monotonic(),
+            arrived=emulator.clock(),
+            url_length=len(self.path),
         )
         reply = emulator.handle(request)
         if reply.drop:
             self.close_connection = True  # the client sees the connection close, no answer
             return
-        self._send(reply.status, reply.body)
+        self._send(reply.status, reply.body, reply.content_type)
 
     def _content_length(self) -> int | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -145,10 +145,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             remaining -= len(chunk)
 
-    def _send(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    def _send(self, status: int, payload: Any, content_type: str = JSON_CONTENT_TYPE) -> None:
+        if content_type == JSON_CONTENT_TYPE:
+            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        else:
+            data = str(payload).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
             self.send_header("Connection", "close")

@@ -1,33 +1,58 @@
-"""In-memory tables and the record operations, each applied all-or-nothing.
+"""The record operations, each applied all-or-nothing.
 
 Every operation validates the whole request before touching anything, so a request that
 fails with 422 leaves no trace. That is the strict reading of Airtable's (unverified)
 behaviour that the field notes ask clients to be safe against: one bad record blocks
 the other nine. The caller holds the emulator lock around each call.
+
+Links and attachments are resolved through the base (a :class:`WriteContext`), which may
+plan records of its own (a typecast link to a name no record has creates one); the
+``room`` check (the base's record cap) sees every record the request would create before
+anything is applied.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from poller.fieldtypes import MERGEABLE_TYPES
+
+from .cellrefs import CellContext
 from .errors import invalid_request, not_found, unprocessable
-from .fields import MERGEABLE_TYPES, CellError, is_empty, json_number, normalize_cell
+from .fields import CellError, is_empty, normalize_cell
 from .schema import find_field
+from .table import StoredRecord, Table
 
 #: Airtable's cap on records per create, update, upsert or delete request.
 MAX_RECORDS_PER_REQUEST = 10
 MAX_MERGE_FIELDS = 3
 
 
-@dataclass
-class StoredRecord:
-    """One record; ``fields`` is keyed by field id and never holds empty values."""
+class WriteContext(CellContext, Protocol):
+    """A base's side of a write: references, and the records it plans for them."""
 
-    id: str
-    created_time: str
-    fields: dict[str, Any] = field(default_factory=dict)
+    def planned_records(self) -> int:
+        """How many records the references planned so far would create."""
+        ...
+
+    def commit(self, now: str) -> list[tuple[Table, str]]:
+        """Create the planned records; return them as ``(table, record id)``."""
+        ...
+
+
+@dataclass
+class WriteEnv:
+    """What one write request runs with."""
+
+    typecast: bool
+    new_id: Callable[[], str]
+    now: str
+    context: WriteContext | None = None
+    #: Called with the number of records the request would create, before anything is
+    #: applied; raises to refuse the request.
+    room: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -37,110 +62,16 @@ class WriteOutcome:
     records: list[StoredRecord]
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
-
-
-class Table:
-    """A table's schema (shared with the base's meta payload) and its records.
-
-    Records change only through :meth:`insert`, :meth:`write_cells`, :meth:`remove` and
-    :meth:`clear`, which keep per-field value indexes current: upsert matching is then a
-    lookup rather than a scan, so large benchmark tables do not make the lock a bottleneck.
-    """
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self.schema = schema
-        self.records: dict[str, StoredRecord] = {}
-        self._indexes: dict[str, dict[Any, set[str]]] = {}
-
-    @property
-    def id(self) -> str:
-        return str(self.schema["id"])
-
-    @property
-    def name(self) -> str:
-        return str(self.schema["name"])
-
-    def ids_with(self, field_id: str, value: Any) -> set[str]:
-        """Ids of the records whose cell ``field_id`` equals ``value``."""
-        index = self._indexes.get(field_id)
-        if index is None:
-            index = self._indexes[field_id] = {}
-            for record in self.records.values():
-                if field_id in record.fields:
-                    index.setdefault(_key(record.fields[field_id]), set()).add(record.id)
-        return index.get(_key(value), set())
-
-    def insert(self, record: StoredRecord) -> None:
-        self.records[record.id] = record
-        self._index(record)
-
-    def write_cells(self, record: StoredRecord, cells: dict[str, Any], *, replace: bool) -> None:
-        """Apply normalised cells: empty values clear, ``replace`` drops unsent ones (PUT)."""
-        self._unindex(record)
-        if replace:
-            record.fields = {}
-        for field_id, value in cells.items():
-            if is_empty(value):
-                record.fields.pop(field_id, None)
-            else:
-                record.fields[field_id] = value
-        self._index(record)
-
-    def drop_field(self, field_id: str) -> int:
-        """Clear field ``field_id`` in every record (a deleted or retyped field); return how
-        many cells held a value."""
-        self._indexes.pop(field_id, None)
-        cleared = 0
-        for record in self.records.values():
-            if record.fields.pop(field_id, None) is not None:
-                cleared += 1
-        return cleared
-
-    def remove(self, record_id: str) -> None:
-        self._unindex(self.records.pop(record_id))
-
-    def clear(self) -> None:
-        self.records.clear()
-        self._indexes.clear()
-
-    def _index(self, record: StoredRecord) -> None:
-        for field_id, index in self._indexes.items():
-            if field_id in record.fields:
-                index.setdefault(_key(record.fields[field_id]), set()).add(record.id)
-
-    def _unindex(self, record: StoredRecord) -> None:
-        for field_id, index in self._indexes.items():
-            if field_id in record.fields:
-                key = _key(record.fields[field_id])
-                ids = index.get(key, set())
-                ids.discard(record.id)
-                if not ids:
-                    index.pop(key, None)
-
-    def render(
-        self, record: StoredRecord, *, by_field_id: bool = False, only: set[str] | None = None
-    ) -> dict[str, Any]:
-        """The API form of a record: empty cells omitted, fields in schema order."""
-        cells: dict[str, Any] = {}
-        for spec in self.schema["fields"]:
-            if spec["id"] not in record.fields or (only is not None and spec["id"] not in only):
-                continue
-            value = record.fields[spec["id"]]
-            if isinstance(value, list):
-                value = list(value)
-            elif isinstance(value, float):
-                value = json_number(value)
-            cells[spec["id"] if by_field_id else spec["name"]] = value
-        return {"id": record.id, "createdTime": record.created_time, "fields": cells}
+    #: Records created in linked tables (typecast links), as ``(table, record id)``.
+    linked_created: list[tuple[Table, str]] = field(default_factory=list)
 
 
 class _Writer:
     """Validates one request's records against a table and collects pending changes."""
 
-    def __init__(self, table: Table, typecast: bool, new_id: Callable[[], str]) -> None:
+    def __init__(self, table: Table, env: WriteEnv) -> None:
         self.table = table
-        self.typecast = typecast
-        self.new_id = new_id
+        self.env = env
         self._new_choices: list[tuple[dict[str, Any], str]] = []
 
     def cells(self, payload: Any) -> dict[str, Any]:
@@ -154,7 +85,11 @@ class _Writer:
                 raise unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{key}"')
             try:
                 cells[spec["id"]] = normalize_cell(
-                    spec, value, typecast=self.typecast, new_choice=self._remember_choice
+                    spec,
+                    value,
+                    typecast=self.env.typecast,
+                    new_choice=self._remember_choice,
+                    context=self.env.context,
                 )
             except CellError as exc:
                 raise unprocessable(exc.error_type, exc.message) from None
@@ -164,13 +99,21 @@ class _Writer:
         if (spec, name) not in self._new_choices:
             self._new_choices.append((spec, name))
 
-    def commit_choices(self) -> None:
-        """Add the select options typecast asked for (only once the request is valid)."""
+    def commit(self, creating: int, outcome: WriteOutcome) -> None:
+        """Once the request is valid: check the room for ``creating`` records (plus those
+        the references planned), then add the select options and records typecast asked
+        for. Nothing is changed when the room check raises."""
+        context = self.env.context
+        planned = context.planned_records() if context is not None else 0
+        if self.env.room is not None:
+            self.env.room(creating + planned)
         for spec, name in self._new_choices:
             options = spec.setdefault("options", {})
             choices = options.setdefault("choices", [])
             if all(choice.get("name") != name for choice in choices):
-                choices.append({"id": "sel" + self.new_id()[3:], "name": name})
+                choices.append({"id": "sel" + self.env.new_id()[3:], "name": name})
+        if context is not None:
+            outcome.linked_created = context.commit(self.env.now)
 
 
 def check_count(records: Any, verb: str) -> list[Any]:
@@ -197,16 +140,14 @@ def _check_keys(entry: Any, allowed: set[str], required: Iterable[str]) -> dict[
     return entry
 
 
-def create_records(
-    table: Table, entries: list[Any], *, typecast: bool, new_id: Callable[[], str], now: str
-) -> WriteOutcome:
+def create_records(table: Table, entries: list[Any], env: WriteEnv) -> WriteOutcome:
     """POST: create every record, or none."""
-    writer = _Writer(table, typecast, new_id)
+    writer = _Writer(table, env)
     cells = [writer.cells(_check_keys(e, {"fields"}, ["fields"])["fields"]) for e in entries]
-    writer.commit_choices()
     outcome = WriteOutcome(records=[])
+    writer.commit(len(cells), outcome)
     for record_cells in cells:
-        record = StoredRecord(id=new_id(), created_time=now)
+        record = StoredRecord(id=env.new_id(), created_time=env.now)
         table.insert(record)
         table.write_cells(record, record_cells, replace=True)
         outcome.records.append(record)
@@ -217,14 +158,13 @@ def create_records(
 def update_records(
     table: Table,
     entries: list[Any],
+    env: WriteEnv,
     *,
-    typecast: bool,
     replace: bool,
-    new_id: Callable[[], str],
     missing_is_404: bool = False,
 ) -> WriteOutcome:
     """PATCH/PUT by record id: update every record, or none."""
-    writer = _Writer(table, typecast, new_id)
+    writer = _Writer(table, env)
     planned: list[tuple[StoredRecord, dict[str, Any]]] = []
     for entry in entries:
         _check_keys(entry, {"id", "fields"}, ["id", "fields"])
@@ -234,12 +174,11 @@ def update_records(
                 "INVALID_RECORDS", f"Record {record.id} appears more than once in the request"
             )
         planned.append((record, writer.cells(entry["fields"])))
-    writer.commit_choices()
+    outcome = WriteOutcome(records=[r for r, _ in planned], updated=[r.id for r, _ in planned])
+    writer.commit(0, outcome)
     for record, cells in planned:
         table.write_cells(record, cells, replace=replace)
-    return WriteOutcome(
-        records=[record for record, _ in planned], updated=[r.id for r, _ in planned]
-    )
+    return outcome
 
 
 def _existing(table: Table, record_id: Any, missing_is_404: bool) -> StoredRecord:
@@ -290,18 +229,16 @@ def upsert_records(
     table: Table,
     entries: list[Any],
     merge_on: list[dict[str, Any]],
+    env: WriteEnv,
     *,
-    typecast: bool,
     replace: bool,
-    new_id: Callable[[], str],
-    now: str,
 ) -> WriteOutcome:
     """PATCH/PUT with performUpsert: match on the merge fields, then create or update.
 
     Strict where Airtable is unverified: two records with the same merge key in one
     request, or a key matching several existing records, fail the whole request.
     """
-    writer = _Writer(table, typecast, new_id)
+    writer = _Writer(table, env)
     plan: list[tuple[StoredRecord | None, dict[str, Any]]] = []
     seen_keys: dict[tuple[Any, ...], int] = {}
     for position, entry in enumerate(entries, start=1):
@@ -324,11 +261,11 @@ def upsert_records(
                 "INVALID_RECORDS", f"Record {target.id} would be written twice by this request"
             )
         plan.append((target, cells))
-    writer.commit_choices()
     outcome = WriteOutcome(records=[])
+    writer.commit(sum(1 for target, _ in plan if target is None), outcome)
     for target, cells in plan:
         if target is None:
-            target = StoredRecord(id=new_id(), created_time=now)
+            target = StoredRecord(id=env.new_id(), created_time=env.now)
             table.insert(target)
             table.write_cells(target, cells, replace=True)
             outcome.created.append(target.id)

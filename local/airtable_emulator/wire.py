@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 #: Paths under this prefix are control endpoints (no token, not rate-limited, not counted).
 CONTROL_PREFIX = "/__emulator/"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+HTML_CONTENT_TYPE = "text/html"
 
 
 @dataclass(frozen=True)
@@ -23,18 +25,23 @@ class ApiRequest:
     query: dict[str, list[str]]
     authorization: str | None
     body: bytes
-    #: ``time.monotonic()`` when the request was fully read: what the limiter counts
-    #: (plus the configured arrival jitter).
+    #: The emulator's clock (``time.monotonic()`` unless configured otherwise) when the
+    #: request was fully read: what the limiter counts (plus the configured arrival jitter).
     arrived: float
+    #: Length of the request target as sent (path and query string, percent-encoded).
+    url_length: int = 0
 
 
 @dataclass(frozen=True)
 class Reply:
-    """The answer; ``drop`` means close the connection without sending anything."""
+    """The answer; ``drop`` means close the connection without sending anything.
+
+    A JSON ``content_type`` sends ``body`` as JSON; any other sends it as text (``str``)."""
 
     status: int
     body: Any
     drop: bool = False
+    content_type: str = JSON_CONTENT_TYPE
 
 
 class Service(Protocol):
@@ -43,6 +50,10 @@ class Service(Protocol):
     @property
     def max_body_bytes(self) -> int:
         """Bodies larger than this are refused with 413 before they are read."""
+        ...
+
+    def clock(self) -> float:
+        """The time an arriving request is stamped with (``ApiRequest.arrived``)."""
         ...
 
     def handle(self, request: ApiRequest) -> Reply:
