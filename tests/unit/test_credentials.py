@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from poller import logs
 from poller.credentials import (
     SecretUnavailableError,
     TokenNotConfiguredError,
@@ -108,3 +109,31 @@ def test_secret_shapes() -> None:
         token_from_secret('{"password": "x"}')
     with pytest.raises(ConfigError):
         token_from_secret({"token": 42})
+
+
+def test_every_token_read_is_masked_in_logs_a_rotated_one_too() -> None:
+    # GIVEN a secret whose tokens have no recognisable shape (only registration masks them)
+    secrets = FakeSecrets("first-token-without-a-shape")
+    source = TokenSource(secret_arn=ARN, fetch=secrets)
+    # WHEN the token is read, then rotated and read again
+    source.current()
+    secrets.value = "second-token-without-a-shape"
+    source.refresh()
+    # THEN both are masked in any text the logging policy redacts
+    text = logs.redact("old first-token-without-a-shape, new second-token-without-a-shape")
+    assert text == f"old {logs.MASK}, new {logs.MASK}"
+
+
+def test_a_local_token_is_masked_from_the_start() -> None:
+    TokenSource(token="local-token-without-a-shape")
+    assert logs.redact("sent local-token-without-a-shape") == f"sent {logs.MASK}"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"token": "patLOCAL", "secret_arn": ARN}],
+    ids=["neither", "both"],
+)
+def test_a_source_takes_exactly_one_of_a_token_and_a_secret(options: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        TokenSource(**options)

@@ -11,10 +11,17 @@ from collections.abc import Iterator
 import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from devstack.factories import donation
+from devstack.factories import DONATION_FIELD_MAP_JSON, Budget, donation
 from devstack.memory import MemoryQueue, MemorySink
 
 from poller import logs
+from poller.capacity import Capacity
+from poller.drain import Drain, Limits
+from poller.mapping import FieldMap
+from poller.model import DEFAULT_ROUTE
+from poller.pacing import Deadline, Pacer
+from poller.routing import Router, single_route
+from poller.writer import Destination, Writer
 
 #: Shaped like a real Airtable personal access token: pat + 14 + "." + 64 hex.
 PAT = "patTestLogs0000001." + "0123456789abcdef" * 4
@@ -228,7 +235,21 @@ def test_wire_debug_lets_library_debug_through_the_powertools_handler_still_mask
     assert source.registered_handler not in logging.getLogger("botocore").handlers
 
 
-def test_the_drain_never_logs_a_message_body_at_debug(make_drain, caplog):
+def donations_drain(queue: MemoryQueue, sink: MemorySink) -> Drain:
+    """The donations route over the fakes: no long polls, a pace that never waits."""
+    route = single_route(
+        "appDonations00001", "Donations", FieldMap.parse(DONATION_FIELD_MAP_JSON), ("Id",)
+    )
+    deadline = Deadline(Budget(30), 0.5)
+    writer = Writer(deadline, max_attempts=3, suspect=lambda message, error: False)
+    destination = Destination(DEFAULT_ROUTE, sink, Pacer(Capacity(1000.0)))
+    limits = Limits(wait_time_seconds=0, linger_seconds=0.05, poll_seconds=0.005)
+    return Drain(
+        queue, Router([route]), {DEFAULT_ROUTE: destination}, deadline, writer, limits=limits
+    )
+
+
+def test_the_drain_never_logs_a_message_body_at_debug(caplog):
     # GIVEN valid messages, poison, and a rejected record, with every logger at DEBUG
     queue, sink = MemoryQueue(), MemorySink(merge_on=("Id",))
     sink.reject = lambda fields: (
@@ -240,7 +261,7 @@ def test_the_drain_never_logs_a_message_body_at_debug(make_drain, caplog):
         queue.send(body)
     caplog.set_level(logging.DEBUG)
     # WHEN the queue is drained
-    summary = make_drain(queue, sink).run()
+    summary = donations_drain(queue, sink).run()
     # THEN the run logged (dead letters, rejections) but no body, nor a value only a body holds
     assert summary.dead_lettered == 3 and caplog.records
     text = "\n".join(r.getMessage() + repr(vars(r)) for r in caplog.records)
