@@ -71,6 +71,15 @@ class AccountControls:
             state.catch_up(base_id)
             return state.conditions.neighbour_stats(base_id)
 
+    def neighbour_next_arrival(self, base_id: str) -> float | None:
+        """On the emulator's clock, when the base's neighbour sends its next request (None:
+        no neighbour); tests with a fake clock use it to place requests between its own."""
+        state = self._state
+        with state.lock:
+            self._known(base_id)
+            state.catch_up(base_id)
+            return state.conditions.next_neighbour_arrival(base_id)
+
     def set_billing_block(self, base_id: str, on: bool, shape: str | None = None) -> None:
         """Block (``on``) or unblock every data request of ``base_id`` (``*``: every base;
         ``*`` off lifts every block) with 429 PUBLIC_API_BILLING_LIMIT_EXCEEDED, while meta

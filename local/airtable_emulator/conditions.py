@@ -116,6 +116,11 @@ class Conditions:
             return {"sent": 0, "refused": 0}
         return {"sent": neighbour.sent, "refused": neighbour.refused}
 
+    def next_neighbour_arrival(self, base_id: str) -> float | None:
+        """When the base's neighbour sends its next request (None: no neighbour)."""
+        neighbour = self._neighbours.get(base_id)
+        return neighbour.next_arrival() if neighbour is not None else None
+
     def catch_up(self, base_id: str, until: float) -> int:
         """Admit the neighbour's requests due at times <= ``until``, in time order.
         Returns how many lockouts they started."""

@@ -10,11 +10,35 @@ from airtable_emulator import ALL_SCOPES, DEFAULT_TOKEN, DONATIONS_BASE_ID, Emul
 from pyairtable import Api
 from pyairtable.api.table import Table
 
-__all__ = ["ALL_SCOPES", "BASE", "KINDS_BASE", "TABLE", "TOKEN", "Running", "custom_schema"]
+__all__ = [
+    "ALL_SCOPES",
+    "BASE",
+    "KINDS_BASE",
+    "TABLE",
+    "TOKEN",
+    "FakeClock",
+    "Running",
+    "custom_schema",
+]
 
 TOKEN = DEFAULT_TOKEN
 BASE = DONATIONS_BASE_ID
 TABLE = "Donations"
+
+
+class FakeClock:
+    """A clock that moves only when told: pass it as ``EmulatorConfig(clock=...)`` and every
+    request arrives at ``clock.now``, so windows, lockouts and neighbours are exact."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
 
 
 @dataclass
