@@ -1,55 +1,17 @@
-"""The function's settings, its environment (the public contract) and where the token lives."""
+"""The function's settings, its environment and where the token lives (the environment's
+names against the table of settings: test_template_settings.py)."""
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:airtable/pat-AbC123"
+from poller.settings import read
 
-#: Every variable the function reads (docs/configuration.md); all declared so that
-#: `sam local invoke --env-vars` can override them (it drops undeclared ones).
-CONTRACT = {
-    "QUEUE_URL",
-    "DEAD_LETTER_QUEUE_URL",
-    "AIRTABLE_BASE_ID",
-    "AIRTABLE_TABLE",
-    "AIRTABLE_TOKEN_SECRET_ARN",
-    "AIRTABLE_TOKEN",
-    "AIRTABLE_API_URL",
-    "FIELD_MAP",
-    "FIELD_MAP_FILE",
-    "MERGE_ON",
-    "ROUTES",
-    "ROUTES_FILE",
-    "ENVELOPE",
-    "SCHEMA_CHECK",
-    "WAIT_TIME_SECONDS",
-    "AIRTABLE_MAX_RPS",
-    "AIRTABLE_TOKEN_MAX_RPS",
-    "SYSTEMIC_RETRY_SECONDS",
-    "WIRE_DEBUG",
-    "AIRTABLE_TIMEOUT_SECONDS",
-    "AIRTABLE_LOCKOUT_SECONDS",
-    "AIRTABLE_TYPECAST",
-    "MAX_IN_FLIGHT_WRITES",
-    "WRITE_MAX_ATTEMPTS",
-    "DEAD_LETTER_AFTER_RECEIVES",
-    "BATCH_LINGER_SECONDS",
-    "MAX_BUFFERED_MESSAGES",
-    "STOP_MARGIN_SECONDS",
-    "AWS_ENDPOINT_URL_SQS",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_LOG_LEVEL",
-}
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:airtable/pat-AbC123"
 
 
 def test_the_function_is_python313_on_arm64_with_one_run_at_a_time(
@@ -96,29 +58,6 @@ def test_async_invocations_are_never_retried_and_expire_quickly(
     assert properties["MaximumEventAgeInSeconds"] == 60
 
 
-def test_every_contract_variable_is_declared(deploy: Callable[..., Any]) -> None:
-    # GIVEN the deployed function's environment THEN it declares exactly the contract
-    assert set(deploy().environment) == CONTRACT
-
-
-def test_every_variable_the_code_reads_is_declared(deploy: Callable[..., Any]) -> None:
-    # GIVEN the variable names the poller's configuration reads (LAMBDA_TASK_ROOT is set by
-    # the Lambda runtime itself)
-    source = (ROOT / "src" / "poller" / "config.py").read_text()
-    names = {
-        node.value
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Constant)
-        and isinstance(node.value, str)
-        and node.value.isupper()
-        and "_" in node.value
-        and " " not in node.value
-    } - {"LAMBDA_TASK_ROOT"}
-    assert {"QUEUE_URL", "FIELD_MAP"} <= names  # the scan finds them at all
-    # THEN the template declares each of them (or a local run could not set it)
-    assert names <= set(deploy().environment), sorted(names - set(deploy().environment))
-
-
 @pytest.mark.parametrize(
     ("field_map", "field_map_file", "accepted"),
     [
@@ -133,10 +72,12 @@ def test_exactly_one_of_field_map_and_field_map_file_is_accepted(
 ) -> None:
     # GIVEN FieldMap and FieldMapFile WHEN CloudFormation checks the template's rules
     stack = deploy(FieldMap=field_map, FieldMapFile=field_map_file)
-    # THEN it accepts exactly one of them, and passes both to the function as they are
+    # THEN it accepts exactly one of them, and the function reads the one given as FIELD_MAP
     assert (stack.rule_failures == []) is accepted, stack.rule_failures
-    assert stack.environment["FIELD_MAP"] == field_map
-    assert stack.environment["FIELD_MAP_FILE"] == field_map_file
+    if accepted:
+        found = read(stack.environment)
+        assert [e for e in found.errors if e.variable.startswith("FIELD_MAP")] == []
+        assert found["FIELD_MAP"] == (field_map or field_map_file)
 
 
 @pytest.mark.parametrize(
@@ -184,12 +125,12 @@ def test_the_new_knobs_have_production_defaults(deploy: Callable[..., Any]) -> N
     # GIVEN the deployed environment
     env = deploy().environment
     # THEN envelopes are detected, wire debugging is off, the token's limit is Airtable's
-    # 50 requests/s, a systemic failure is re-checked every 15 minutes, and no routes are set
-    assert env["ENVELOPE"] == "auto"
-    assert env["WIRE_DEBUG"] == "false"
-    assert float(env["AIRTABLE_TOKEN_MAX_RPS"]) == 50
-    assert int(env["SYSTEMIC_RETRY_SECONDS"]) == 900
-    assert (env["ROUTES"], env["ROUTES_FILE"]) == ("", "")
+    # 50 requests/s, and no routes are set
+    found = read(env)
+    assert found["ENVELOPE"] == "auto"
+    assert found["WIRE_DEBUG"] is False
+    assert found["AIRTABLE_TOKEN_MAX_RPS"] == 50
+    assert found["ROUTES"] is None and "ROUTES" not in found.given
 
 
 def test_a_routes_file_blanks_the_single_table_variables(deploy: Callable[..., Any]) -> None:
@@ -201,11 +142,12 @@ def test_a_routes_file_blanks_the_single_table_variables(deploy: Callable[..., A
         MergeOn="Id",
     )
     env = stack.environment
-    # THEN the function gets the routes file and none of the single-table settings, so it
+    # THEN the function reads the routes file and none of the single-table settings, so it
     # never sees both styles
-    assert env["ROUTES_FILE"] == "routes/donations.json"
-    single = ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "FIELD_MAP_FILE", "MERGE_ON")
-    assert {name: env[name] for name in single} == dict.fromkeys(single, "")
+    found = read(env)
+    assert found["ROUTES"] == "routes/donations.json"
+    single = ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "MERGE_ON")
+    assert [name for name in single if name in found.given] == []
     # AND the template's rules accept it
     assert stack.rule_failures == []
 

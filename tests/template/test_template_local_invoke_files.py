@@ -7,7 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from poller.config import Config
+from poller.settings import BY_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = ROOT / "events" / "env-vars.json"
@@ -57,6 +60,18 @@ def test_the_local_environment_is_a_valid_poller_configuration(sam: dict[str, An
     # THEN it uses the local token (not a secret), the Donations mapping and upserts on Id
     assert config.token == "patLocalDevToken"
     assert config.token_secret_arn is None
-    assert config.merge_on == ("Id",)
+    assert config.routes[0].merge_on == ("Id",)
     assert config.queue_url.endswith("/donations")
     assert config.dead_letter_queue_url and config.dead_letter_queue_url.endswith("/donations-dlq")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="events/env-vars.json sets the retired SCHEMA_CHECK and the deprecated FIELD_MAP_FILE",
+)
+def test_the_env_vars_file_sets_only_current_names() -> None:
+    # GIVEN the file's variables THEN each is a setting or a runtime name: nothing retired or
+    # renamed, which a local run would read with a warning or not at all
+    env = json.loads(ENV_VARS.read_text())["PollerFunction"]
+    stale = sorted(n for n in env if n not in BY_NAME and not n.startswith(("AWS_", "POWERTOOLS_")))
+    assert stale == []

@@ -64,7 +64,7 @@ def test_each_environment_uses_the_typed_donations_mapping(environment: str) -> 
     assert "FieldMap" not in values
     path = ROOT / "src" / "poller" / values["FieldMapFile"]
     assert path.is_file(), f"{path} is not in the function's package: sam build would not ship it"
-    mapping = FieldMap.load(path)
+    mapping = FieldMap.parse(path.read_text(encoding="utf-8"))
     # ... which maps every Donations key to its field, each with a type
     assert {s.source: s.field for s in mapping.specs} == DONATIONS_MAP
     assert all(s.type for s in mapping.specs)
@@ -74,7 +74,9 @@ def test_each_environment_uses_the_typed_donations_mapping(environment: str) -> 
 def test_the_typed_mapping_converts_a_dotnet_creation_date() -> None:
     # GIVEN the shipped mapping and a CreationDate as Newtonsoft.Json writes DateTime.UtcNow
     # (seven fractional digits)
-    mapping = FieldMap.load(ROOT / "src" / "poller" / "field_maps" / "donations.json")
+    mapping = FieldMap.parse(
+        (ROOT / "src" / "poller" / "field_maps" / "donations.json").read_text(encoding="utf-8")
+    )
     spec = mapping.spec("Creation Date")
     assert spec is not None
     # WHEN mapped THEN Airtable gets ISO 8601 UTC with milliseconds
