@@ -17,7 +17,7 @@ the capacity is learned from the lockouts themselves:
   (2 minutes, doubled by each failed probe up to 6 hours), and at once when a new month
   starts. A probe that runs `PROBE_HOLD_SECONDS` without a lockout has succeeded.
 * **Keeping.** `to_json` / `from_json` carry it across containers (see `paces.PaceStore`),
-  with the base's Airtable requests this month and whether the base was found full.
+  with the base's Airtable requests this month.
 
 Times here are wall-clock seconds (`time.time`): they outlive a container.
 """
@@ -57,8 +57,6 @@ class Capacity:
     probe_interval: float = PROBE_FIRST_SECONDS
     next_probe_at: float = 0.0
     probing_since: float | None = None
-    #: the base refused new records for its plan's record limit; a write must prove otherwise
-    full: bool = False
     month: str = ""
     #: Airtable requests this poller sent to the base in `month`
     requests: int = 0
@@ -124,11 +122,6 @@ class Capacity:
         self.requests += requests
         self.changed = True
 
-    def mark_full(self, full: bool) -> None:
-        if self.full != full:
-            self.full = full
-            self.changed = True
-
     def _turn_month(self) -> None:
         """A new month resets the count, and lets a learned limit be probed at once (a
         workspace's monthly slowdown lifts when the month turns)."""
@@ -145,7 +138,6 @@ class Capacity:
             "limit": self.limit,
             "probe_interval": self.probe_interval,
             "next_probe_at": round(self.next_probe_at, 3),
-            "full": self.full,
             "month": self.month,
             "requests": self.requests,
         }
@@ -165,7 +157,6 @@ class Capacity:
                 float(data.get("probe_interval", PROBE_FIRST_SECONDS)), PROBE_MAX_SECONDS
             ),
             next_probe_at=float(data.get("next_probe_at", 0.0)),
-            full=bool(data.get("full", False)),
             month=str(data.get("month", "")),
             requests=int(data.get("requests", 0)),
             wall=wall,

@@ -5,8 +5,9 @@ One thread runs the loop and owns every decision; writer threads only run `Write
 and hand back an `Outcome` (a verdict per message). The loop:
 
 1. `_receive`s only what the bases can write before the deadline (`_may_receive`): each
-   base's pace and lockout bound its share, and a base that is full, locked out or stopped
-   bounds the whole receive, since a receive cannot choose its route;
+   base's pace and lockout bound its share, a base that is locked out or stopped bounds the
+   whole receive (a receive cannot choose its route), and until a write succeeds in the run
+   one batch at a time is received (what the preflight cannot prove, a write does);
 2. maps each message (`mapper`): poison gets its verdict at once, the rest waits in the
    `Batcher`;
 3. `_dispatch`es a request of one route when it is full or has lingered and its base's next
@@ -103,6 +104,9 @@ class Drain:
         self.closed: dict[str, SystemicFailure] = {}
         #: routes that had records written in this run
         self.wrote: set[str] = set()
+        #: a write succeeded in this run: what the preflight cannot prove (room for new
+        #: records, say) is proved; until then, one batch at a time is received
+        self.proven = False
         self.out_of_time: set[int] = set()
         self.receiving = True
         self.queue_empty = False
@@ -142,6 +146,8 @@ class Drain:
             self.receiving = False  # a stopped route's messages must not be received
             return False
         held = self._held_messages()
+        if not self.proven and held:
+            return False
         if (
             held + SQS_BATCH > self.limits.max_held_messages
             or self._held_bytes > self.limits.max_held_bytes
@@ -155,8 +161,6 @@ class Drain:
         if free + SQS_BATCH > self.limits.buffer_messages:
             return False
         for key, pacer in self.pacers.items():
-            if pacer.capacity.full and self.summary.received >= SQS_BATCH:
-                return False  # a full base is tested with one batch per run
             writable = self._writable(pacer)
             if writable < SQS_BATCH:
                 self.receiving = False  # it only shrinks from here
@@ -232,7 +236,7 @@ class Drain:
                 if route is None or pacer.next_slot() - now > pacer.interval:
                     break
                 takeable = self.batcher.take(route, SQS_BATCH, self.closed, peek=True)
-                flush = not self.receiving
+                flush = not self.receiving or not self.proven
                 if not takeable or not (
                     len(takeable) == SQS_BATCH
                     or now - takeable[0].since >= self.limits.linger_seconds
@@ -284,6 +288,7 @@ class Drain:
         summary.throttled += outcome.throttled
         if outcome.written:
             self.wrote.add(request.route)
+            self.proven = True
         if outcome.failure is not None and request.route not in self.closed:
             self.closed[request.route] = outcome.failure
             log.error(
