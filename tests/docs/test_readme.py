@@ -1,4 +1,4 @@
-"""The README stays short and its links land; the docs cite only what a reader can find.
+"""The README's links land, and no file of the project points outside the repository.
 
 The site itself is checked by `make docs` (`mkdocs build --strict`: a broken link or anchor
 between pages, or a page left out of the nav, fails it). These tests cover what MkDocs does
@@ -10,26 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
-
-
-def test_the_readme_fits_on_a_few_screens() -> None:
-    assert len(README.read_text().splitlines()) <= 250
-
-
-def test_the_readme_has_what_a_newcomer_needs_in_order() -> None:
-    # GIVEN the README's second-level headings
-    headings = re.findall(r"^## (.+)$", README.read_text(), re.M)
-    # THEN the two commands, the local tour, Deploy and the configuration come in that order,
-    # before the links to everything else
-    wanted = ["Two commands", "A five-minute local tour", "Deploy", "Configuration at a glance"]
-    assert [h for h in headings if h in wanted] == wanted
-    assert "Documentation" in headings
 
 
 def anchors(markdown: Path) -> set[str]:
@@ -57,16 +41,6 @@ def test_every_link_of_the_readme_lands() -> None:
 def test_the_readme_links_every_page_of_the_site() -> None:
     linked = {link.partition("#")[0] for link in _LINK.findall(README.read_text())}
     assert {f"docs/{page.name}" for page in DOCS} <= linked
-
-
-@pytest.mark.parametrize("document", [README, *DOCS], ids=lambda p: p.name)
-def test_no_document_cites_what_a_reader_cannot_find(document: Path) -> None:
-    # GIVEN a document of the repository
-    text = document.read_text()
-    # THEN it points at no file outside the repository and at no private notes
-    assert "FIELD-NOTES" not in text
-    assert "/work/" not in text
-    assert "the issue measured" not in text
 
 
 def test_no_file_of_the_project_points_outside_the_repository() -> None:

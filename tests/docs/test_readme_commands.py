@@ -150,28 +150,6 @@ def simple(kind_wanted: str) -> list[Any]:
 # ------------------------------------------------------------------ the section as a whole
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/deploy.md"])
-def test_the_deploy_steps_cover_the_whole_path(document: str) -> None:
-    # GIVEN the document's Deploy commands
-    text = "\n".join(c.text for c in documented()[document])
-    # THEN they go from the tools to a row: activate, token, tables, validate, build, deploy,
-    # the secret, the queue URL, a test message, a run and a look at the result
-    for step in (
-        "source .venv/bin/activate",
-        "read -rs AIRTABLE_TOKEN",
-        "poller init-tables",
-        "sam validate --lint",
-        "sam build",
-        "sam deploy --guided",
-        "aws secretsmanager put-secret-value",
-        "OutputKey=='QueueUrl'",
-        "poller send",
-        "aws lambda invoke",
-        "poller status",
-    ):
-        assert step in text, f"{document}'s Deploy lost the step {step!r}"
-
-
 def test_every_command_is_of_a_known_kind() -> None:
     unknown = [
         str(c) for c in all_commands() for _, w in c.simple_commands() if w and kind(w) == "unknown"
