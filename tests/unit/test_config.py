@@ -331,11 +331,6 @@ def test_the_task_root_is_read_from_the_environment(tmp_path):
     assert config.routes[0].field_map.fields == ("Id", "Amount")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.json_or_file treats only a value starting with '{' as JSON: a JSON array "
-    "is looked up as a file path, and the error says it is 'neither JSON nor a file'",
-)
 def test_a_json_value_that_is_not_an_object_is_named_as_such():
     # GIVEN FIELD_MAP holding JSON that is not an object (a list)
     text = problems(FIELD_MAP='[{"Id": "Id"}]')

@@ -168,11 +168,6 @@ def test_a_tool_that_reads_no_queue_may_leave_queue_url_unset() -> None:
         Config.from_env({**env, "QUEUE_URL": "not a url"}, require_queue=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.json_or_file treats only a value starting with '{' as JSON: a routes list "
-    "is looked up as a file path, and the error says it is 'neither JSON nor a file'",
-)
 def test_routes_written_as_a_bare_list_say_what_the_value_must_be() -> None:
     # GIVEN the routes as a JSON list, without the {"routes": ...} object around them
     text = problems(ROUTES=json.dumps(ROUTES["routes"]))
