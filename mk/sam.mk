@@ -6,10 +6,13 @@
 #   make scan          checkov on the template, before and after the SAM transform
 #   make build         sam build for Lambda (arm64) into .aws-sam/build
 #   make build-host    the same template built for this machine's architecture into
-#                      .aws-sam/build-host (the arm64 build's native wheels cannot load here)
-#   make invoke-built  the stand-in for `sam local invoke` (which needs Docker): run the
-#                      host build's handler on python3.13 with only the built dependencies
-#                      plus boto3 against the local stack
+#                      .aws-sam/build-host (the arm64 build's native wheels cannot load here);
+#                      it never writes .aws-sam/build, which a plain `sam deploy` ships
+#   make invoke-built  the stand-in for `sam local invoke` (which needs Docker): the host
+#                      build's handler (the template's Handler) invoked once with
+#                      events/scheduled-event.json on python3.13 with only the built
+#                      dependencies plus boto3, against the local stack (`make serve`'s, or
+#                      one of its own with the sample messages); prints the run summary
 #   make deploy        sam build && sam deploy --config-env $(SAM_ENV_NAME) (needs AWS)
 
 SAM := $(BIN)/sam
@@ -25,6 +28,10 @@ SAM_ENV_NAME ?= default
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := $(VENV)-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
+# What the Lambda runtime provides: python3.13 with boto3 (the dev venv's version) and
+# nothing else, so that the built function can only import what it packages.
+LAMBDA_VENV := $(VENV)-lambda
 
 .PHONY: validate scan checkov sam-requirements build build-host invoke-built deploy
 
@@ -61,10 +68,16 @@ build-host: $(VENV)/.installed sam-requirements
 	$(SAM_RUN) $(SAM) build --template-file template.yaml --build-dir $(SAM_HOST_BUILD_DIR) \
 		--parameter-overrides Architecture=$(HOST_ARCH)
 
-# The build tests reuse these builds instead of building their own.
-invoke-built: build build-host
-	SAM_BUILD_DIR=$(SAM_BUILD_DIR) SAM_HOST_BUILD_DIR=$(SAM_HOST_BUILD_DIR) $(SAM_RUN) \
-		$(BIN)/pytest -q tests/build
+$(LAMBDA_VENV)/.installed: $(VENV)/.installed
+	@test -n "$(PY313)" || { echo "no python3.13 on this machine: the Lambda runtime is python3.13"; exit 1; }
+	@echo "creating $(LAMBDA_VENV): python3.13 with only boto3, as the Lambda runtime provides it"
+	$(PY313) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+		"boto3==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("boto3"))')"
+	touch $@
+
+invoke-built: build-host $(LAMBDA_VENV)/.installed
+	$(BIN)/python -m devstack.built --build-dir $(SAM_HOST_BUILD_DIR) --python $(LAMBDA_VENV)/bin/python
 
 deploy: build
 	$(SAM_RUN) $(SAM) deploy --config-env $(SAM_ENV_NAME) --template-file $(SAM_BUILD_DIR)/template.yaml

@@ -4,10 +4,12 @@
 
 Run it with an interpreter that has only boto3 installed (the runtime ships boto3) and
 LAMBDA_TASK_ROOT set to the built function's directory, which goes first on sys.path, as
-/var/task does in Lambda. The handler is called LAMBDA_INVOCATIONS times in this one process
-(a cold start, then warm ones), each with a fresh context whose clock starts at the call.
-The last line of standard output is `RESULT {json}`: each call's return value and the file
-every loaded module came from.
+/var/task does in Lambda. It imports nothing from this repository: only the standard
+library, then the handler named by _HANDLER. The handler is called LAMBDA_INVOCATIONS times
+in this one process (a cold start, then warm ones), each with a fresh context whose clock
+starts at the call. The last line of standard output is `RESULT {json}`: each call's return
+value (or, for a call that raised, Lambda's `{"errorType", "errorMessage"}`), and the file
+every loaded module came from. The handler's own output (its log lines) comes before it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import json
 import os
 import sys
 import time
+import traceback
 import uuid
+from typing import Any
 
 
 class LambdaContext:
@@ -37,6 +41,15 @@ class LambdaContext:
         return max(int((self.deadline - time.monotonic()) * 1000), 0)
 
 
+def invoke(handler: Any, event: Any, context: LambdaContext) -> Any:
+    """The handler's return value, or what Lambda returns for an invocation that raised."""
+    try:
+        return handler(event, context)
+    except Exception as exc:
+        traceback.print_exc()
+        return {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+
+
 def main() -> None:
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     sys.path.insert(0, task_root)
@@ -46,7 +59,7 @@ def main() -> None:
         event = json.load(file)
     timeout_ms = int(os.environ["LAMBDA_TIMEOUT_MS"])
     results = [
-        handler(event, LambdaContext(timeout_ms))
+        invoke(handler, event, LambdaContext(timeout_ms))
         for _ in range(int(os.environ.get("LAMBDA_INVOCATIONS", "1")))
     ]
     files = {

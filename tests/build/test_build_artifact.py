@@ -12,6 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[2]
+
 #: ELF e_machine values.
 EM_AARCH64, EM_X86_64 = 183, 62
 HOST_MACHINE = EM_AARCH64 if platform.machine() in ("aarch64", "arm64") else EM_X86_64
@@ -77,12 +79,48 @@ def test_the_artifact_holds_the_pinned_dependencies_and_not_boto3(arm64_artifact
     assert {"pyairtable", "aws-lambda-powertools"} <= set(wanted)
     assert {name: present.get(name) for name in wanted} == wanted
     # ... with the poller's code, and without boto3/botocore, which the runtime ships
-    assert (arm64_artifact / "poller" / "handler.py").is_file()
-    assert list((arm64_artifact / "poller" / "field_maps").glob("*.json"))  # FieldMapFile
+    assert (arm64_artifact / "lambda_function.py").is_file()  # the Handler, at the task root
+    assert (arm64_artifact / "handler.py").is_file()
+    assert list((arm64_artifact / "field_maps").glob("*.json"))  # FieldMapFile
     assert not {"boto3", "botocore", "s3transfer"} & set(present)
     # AND it stays small (~15 MB unzipped; boto3 alone would add ~30 MB)
     size = sum(f.stat().st_size for f in arm64_artifact.rglob("*") if f.is_file())
     assert size < 30 * 2**20, f"artifact is {size / 2**20:.1f} MB"
+
+
+def distribution_files(artifact: Path) -> set[str]:
+    """The top-level names the installed distributions put in the artifact (their RECORDs)."""
+    names = set()
+    for record in artifact.glob("*.dist-info/RECORD"):
+        for line in record.read_text().splitlines():
+            path = line.split(",", 1)[0]
+            if path and not path.startswith(".."):
+                names.add(path.split("/", 1)[0])
+    return names
+
+
+def test_the_artifact_holds_the_function_s_package_and_its_dependencies_only(
+    arm64_artifact: Path,
+) -> None:
+    # GIVEN what sam build put at the task root, and what the function's own directory
+    # (CodeUri, src/poller) holds
+    source = ROOT / "src" / "poller"
+    own = {p.name for p in source.iterdir() if p.name != "__pycache__"}
+    present = {p.name for p in arm64_artifact.iterdir() if p.name != "__pycache__"}
+    # THEN every entry is the function's own code (the handler's module and the package it
+    # loads) or a file of a dependency it packages: nothing else of the repository
+    assert present - own - distribution_files(arm64_artifact) == set()
+    assert (arm64_artifact / "lambda_function.py").is_file()
+    # AND none of the operator tooling, the local stack or the tests came along
+    assert not {"poller_ops", "devstack", "airtable_emulator", "tests", "bench"} & present
+    own_files = [
+        path
+        for name in own
+        for path in [arm64_artifact / name, *(arm64_artifact / name).rglob("*")]
+        if path.is_file()
+    ]
+    assert own_files
+    assert [p for p in own_files if p.name.startswith("test_") or p.name == "conftest.py"] == []
 
 
 def test_the_host_build_has_this_machines_native_code(host_artifact: Path) -> None:

@@ -1,88 +1,40 @@
 """The stand-in for `sam local invoke` (which needs Docker): the host build's handler, on
 python3.13 with only the built dependencies plus boto3, drains a queue into the emulator.
 
-The function's environment is built as `sam local invoke --env-vars events/env-vars.json`
-would build it: the variables template.yaml declares, overridden by the env-vars file, with
-host.docker.internal (the host, seen from a container) replaced by this machine's local
-stack. `make invoke-built` runs this file after building.
+The function's environment is built by `devstack.built`, what `make invoke-built` runs: as
+`sam local invoke --env-vars events/env-vars.json` would build it (the variables the built
+template declares, overridden by the env-vars file), with host.docker.internal (the host,
+seen from a container) replaced by this machine's local stack.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from devstack import LocalStack, donation
-from samtranslator.yaml_helper import yaml_parse
+from devstack.built import (
+    DEFAULT_ENV_VARS,
+    DEFAULT_EVENT,
+    BuiltFunction,
+    built_function,
+    invoke,
+    sam_local_environment,
+)
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 POISON = "not json at all"
 
 
-def sam_local_environment(stack: LocalStack) -> dict[str, str]:
-    """What the function sees under sam local invoke --env-vars events/env-vars.json."""
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    function = template["Resources"]["PollerFunction"]["Properties"]
-    declared = function["Environment"]["Variables"]
-    # SAM gives unresolved intrinsics an empty value; the env-vars file overrides them
-    env = {k: v if isinstance(v, str) else "" for k, v in declared.items()}
-    overrides = json.loads((ROOT / "events" / "env-vars.json").read_text())["PollerFunction"]
-    assert set(overrides) <= set(declared), "sam local invoke would drop undeclared variables"
-    for name, value in overrides.items():
-        env[name] = value.replace("http://host.docker.internal:9324", stack.sqs_endpoint).replace(
-            "http://host.docker.internal:8787", stack.airtable_url
-        )
-    # What the Lambda runtime itself sets (SAM passes the shell's credentials into the
-    # container; moto accepts any)
-    env.update(
-        {
-            "_HANDLER": function["Handler"],
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_LAMBDA_FUNCTION_NAME": "sqs-airtable-poller-poller",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function["MemorySize"]),
-            "LAMBDA_TIMEOUT_MS": str(60_000),
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
-    )
-    return env
-
-
-def invoke_built(
-    python: Path, artifact: Path, env: dict[str, str], invocations: int
-) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            str(python),
-            "-I",
-            str(HERE / "lambda_runtime.py"),
-            str(ROOT / "events" / "scheduled-event.json"),
-        ],
-        cwd=artifact,
-        env={
-            **env,
-            "LAMBDA_TASK_ROOT": str(artifact),
-            "LAMBDA_INVOCATIONS": str(invocations),
-            "PATH": "/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-        },
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, f"the built handler failed:\n{result.stdout}\n{result.stderr}"
-    (line,) = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
-    return json.loads(line.removeprefix("RESULT "))
+def function_of(artifact: Path) -> BuiltFunction:
+    """The function as its build directory's template describes it."""
+    return built_function(artifact.parent)
 
 
 def test_the_built_handler_drains_the_queue_into_airtable(
@@ -90,14 +42,20 @@ def test_the_built_handler_drains_the_queue_into_airtable(
 ) -> None:
     # GIVEN the local stack with the queue names of events/env-vars.json, holding 25
     # donations and one message that cannot be mapped
+    function = function_of(host_artifact)
     with LocalStack.start(queue_name="donations") as stack:
-        env = sam_local_environment(stack)
+        env = sam_local_environment(
+            function, DEFAULT_ENV_VARS, stack.sqs_endpoint, stack.airtable_url
+        )
         assert (env["QUEUE_URL"], env["DEAD_LETTER_QUEUE_URL"]) == (stack.queue_url, stack.dlq_url)
+        assert env["_HANDLER"] == "lambda_function.lambda_handler"
         donations = [donation(n) for n in range(25)]
         stack.send_messages([*donations, POISON])
 
         # WHEN the built handler runs in a Lambda-like python3.13, cold and then warm
-        report = invoke_built(lambda_python, host_artifact, env, invocations=2)
+        report = invoke(
+            lambda_python, function, env, DEFAULT_EVENT, invocations=2, log=io.StringIO()
+        )
 
         # THEN every donation is a row, the poison message is in the DLQ, the queue is empty
         rows = stack.rows()
@@ -128,3 +86,35 @@ def test_the_built_handler_drains_the_queue_into_airtable(
         if Path(f).is_relative_to(dev_prefix) or Path(f).is_relative_to(ROOT / "src")
     ]
     assert leaked == []
+
+
+def test_make_invoke_built_prints_the_summary_of_one_run_on_the_sample_messages(
+    host_artifact: Path, lambda_python: Path, tmp_path: Path
+) -> None:
+    # GIVEN the host build and no `make serve` running (no local.json)
+    # WHEN `python -m devstack.built`, what `make invoke-built` runs, invokes it
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devstack.built",
+            "--build-dir",
+            str(host_artifact.parent),
+            "--python",
+            str(lambda_python),
+            "--env-file",
+            str(tmp_path / "local.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    # THEN it ran the handler once against a stack of its own holding the sample messages,
+    # with the function's log on stderr and only its summary, as JSON, on stdout
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["stopped_because"] == "empty"
+    assert (summary["received"], summary["dead_lettered"]) == (17, 4)
+    assert '"run finished"' in done.stderr
+    assert "invoking lambda_function.lambda_handler" in done.stderr
