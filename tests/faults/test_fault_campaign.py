@@ -56,8 +56,6 @@ from devstack.factories import DONATION_FIELD_MAP, donation
 from devstack.stack import BASE_ID, LocalStack, default_emulator_config
 from faultkit import Access, AccessLog, Poller, PollerRun
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
 SEED = int(os.environ.get("FAULT_SEED", "20261124"))
 VALID = 300
 DUPLICATES = 15  # 5% of the valid messages, sent twice

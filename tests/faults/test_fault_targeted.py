@@ -20,8 +20,6 @@ from devstack.factories import donation
 from devstack.stack import BASE_ID, LocalStack, default_emulator_config
 from faultkit import AccessLog, Poller
 
-pytestmark = pytest.mark.integration
-
 FAST = {
     "WAIT_TIME_SECONDS": "1",
     "AIRTABLE_TIMEOUT_SECONDS": "2",

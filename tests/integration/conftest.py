@@ -1,25 +1,45 @@
 """Integration tests: real boto3 over HTTP to moto's SQS server, real pyairtable over HTTP to
-the project's Airtable emulator, and the real Lambda handler."""
+the project's Airtable emulator, and the real Lambda handler (helpers: harness.py).
+
+Every test collected under this folder is marked `integration`, and `slow` when it is
+named in SLOW (it takes more than a few seconds)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from devstack import LambdaContext
 from devstack.stack import LocalStack, default_emulator_config, moto_sqs
+from harness import LOCKOUT_SECONDS, Container
 
-SCHEDULED_EVENT = {
-    "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "123456789012",
-    "time": "2026-11-24T12:00:00Z",
-    "region": "us-east-1",
-    "resources": ["arn:aws:events:us-east-1:123456789012:rule/poller-schedule"],
-    "detail": {},
-}
+HERE = Path(__file__).resolve().parent
+#: Tests that take more than a few seconds: a module's file name (all of its tests) or
+#: "file::test" (every parametrization of that test).
+SLOW = frozenset(
+    {
+        "test_cli_local_stack.py",
+        "test_end_to_end.py::test_drains_a_queue_with_duplicates_and_poison_exactly_once",
+        "test_end_to_end.py::test_the_token_never_appears_in_the_output",
+        "test_log_safety.py",
+        "test_observability.py",
+        "test_routes.py::test_every_event_type_and_envelope_lands_once_in_its_own_table",
+        "test_systemic_conditions.py",
+        "test_world_changes.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what this folder holds (the hook sees every collected item: only ours)."""
+    for item in items:
+        path = Path(item.path).resolve()
+        if not path.is_relative_to(HERE):
+            continue
+        item.add_marker(pytest.mark.integration)
+        name = getattr(item, "originalname", item.name)
+        if path.name in SLOW or f"{path.name}::{name}" in SLOW:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -32,26 +52,12 @@ def sqs_endpoint() -> Iterator[str]:
 @pytest.fixture
 def stack(sqs_endpoint: str) -> Iterator[LocalStack]:
     """Fresh queues and a fresh emulator with Airtable's real 5 req/s limit and a short lockout."""
-    config = default_emulator_config(lockout_seconds=1.0)
+    config = default_emulator_config(lockout_seconds=LOCKOUT_SECONDS)
     with LocalStack.start(sqs_endpoint=sqs_endpoint, emulator_config=config) as local:
         yield local
 
 
-Invoke = Callable[..., dict[str, Any]]
-
-
 @pytest.fixture
-def invoke(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Call the real handler with the scheduled event, after setting the poller's environment."""
-
-    def call(timeout_s: float = 60, **env: str) -> dict[str, Any]:
-        for name, value in stack.poller_env(POWERTOOLS_METRICS_DISABLED="true", **env).items():
-            monkeypatch.setenv(name, value)
-        for name, value in env.items():
-            if value == "":
-                monkeypatch.delenv(name, raising=False)
-        from poller.handler import lambda_handler
-
-        return lambda_handler(SCHEDULED_EVENT, LambdaContext(timeout_ms=int(timeout_s * 1000)))
-
-    return call
+def invoke(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Container:
+    """The real handler on `stack`, in this process: `invoke(timeout_s=60, **env)`."""
+    return Container(stack, monkeypatch)

@@ -1,0 +1,137 @@
+"""What the integration tests share: the real handler called again and again in this process
+(a warm Lambda container), the log lines it wrote, and facts read from moto's server
+without spending a receive.
+
+The poller waits out Airtable's 30 s lockout after a 429: a fact, not a setting. These
+tests shrink the lockout on both sides, the emulator's (`default_emulator_config(
+lockout_seconds=...)`) and the one of the pacers the runtime builds (`Container`), so that
+a 429 costs a second, not half a minute, and the poller never waits less than the emulator
+locks it out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from devstack import LambdaContext
+from devstack.stack import ACCOUNT, REGION, LocalStack
+
+from poller import runtime
+from poller.capacity import Capacity
+from poller.errors import RunFailedError
+from poller.pacing import Pacer
+from poller_ops.samples import SCHEDULED_EVENT
+
+#: The emulator's lockout in these tests, and what the poller's pacers wait after a 429.
+LOCKOUT_SECONDS = 1.0
+EMPTY = {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+def pacers_with_lockout(seconds: float) -> type[Pacer]:
+    """A `Pacer` that waits `seconds` after a 429 instead of Airtable's 30 s."""
+
+    class ShortLockoutPacer(Pacer):
+        def __init__(self, capacity: Capacity, **kwargs: Any) -> None:
+            kwargs.setdefault("lockout_seconds", seconds)
+            super().__init__(capacity, **kwargs)
+
+    return ShortLockoutPacer
+
+
+class Container:
+    """The real `lambda_handler` on `stack`, with the poller's environment plus `env` (a value
+    of None or "" unsets a variable). The environment persists between calls, and so does
+    the handler's runtime: every call after the first is a warm start.
+
+    `container(**env)` sets more variables and invokes, raising what the handler raises;
+    `container.run()` returns a failed run's summary too, with `raised` (the error's text).
+    Every JSON line the handler logged is in `lines`."""
+
+    def __init__(
+        self,
+        stack: LocalStack,
+        monkeypatch: pytest.MonkeyPatch,
+        *,
+        lockout_seconds: float = LOCKOUT_SECONDS,
+        **env: str | None,
+    ) -> None:
+        self.stack = stack
+        self.monkeypatch = monkeypatch
+        self.env: dict[str, str | None] = {"POWERTOOLS_METRICS_DISABLED": "true"}
+        self.lines: list[dict[str, Any]] = []
+        monkeypatch.setattr(runtime, "Pacer", pacers_with_lockout(lockout_seconds))
+        self.set(**env)
+
+    def set(self, **env: str | None) -> None:
+        self.env.update(env)
+        for name, value in self.stack.poller_env(**self.env).items():
+            self.monkeypatch.setenv(name, value)
+        for name, value in self.env.items():
+            if not value:
+                self.monkeypatch.delenv(name, raising=False)
+
+    def __call__(self, timeout_s: float = 60, **env: str | None) -> dict[str, Any]:
+        if env:
+            self.set(**env)
+        from poller.handler import lambda_handler
+
+        context = LambdaContext(timeout_ms=int(timeout_s * 1000))
+        with self._captured():
+            return lambda_handler(SCHEDULED_EVENT, context)
+
+    def run(self, timeout_s: float = 60, **env: str | None) -> dict[str, Any]:
+        try:
+            return self(timeout_s, **env)
+        except RunFailedError as failed:
+            return {**failed.summary, "raised": str(failed)}
+
+    def logged(self, message: str) -> list[dict[str, Any]]:
+        """The lines whose message starts with `message`."""
+        return [line for line in self.lines if str(line.get("message", "")).startswith(message)]
+
+    @contextmanager
+    def _captured(self) -> Iterator[None]:
+        """Every line the handler and the core wrote, through the Powertools handler itself
+        (its JSON formatter and its filters), read from its stream."""
+        from poller.handler import logger
+
+        stream_handler = logger.registered_handler
+        previous, buffer = stream_handler.stream, io.StringIO()
+        stream_handler.stream = buffer  # assigned: setStream would flush the old stream
+        try:
+            yield
+        finally:
+            stream_handler.stream = previous
+            self.lines += [json.loads(x) for x in buffer.getvalue().splitlines() if x.strip()]
+
+
+def receive_counts(stack: LocalStack) -> list[int]:
+    """Each message's ApproximateReceiveCount in the source queue, read from moto's server in
+    this process (receiving them would spend a count)."""
+    from moto.sqs.models import sqs_backends
+
+    name = stack.queue_url.rsplit("/", 1)[-1]
+    queue = sqs_backends[ACCOUNT][REGION].get_queue(name)
+    return sorted(m.approximate_receive_count for m in queue._messages)
+
+
+def untouched(stack: LocalStack, count: int) -> bool:
+    """`count` messages wait, none was ever received, and the DLQ is empty."""
+    return (
+        stack.counts() == {**EMPTY, "visible": count}
+        and receive_counts(stack) == [0] * count
+        and stack.dead_letters() == []
+    )
+
+
+def rows_by_id(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    """The Donations rows by Id; fails if one Id is on two rows."""
+    rows = stack.rows()
+    by_id = {r["fields"]["Id"]: r["fields"] for r in rows}
+    assert len(by_id) == len(rows), "a donation was written twice"
+    return by_id
