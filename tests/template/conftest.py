@@ -259,11 +259,12 @@ def evaluate(template: dict[str, Any], **overrides: str) -> Stack:
     return Stack(parameters, resources, outputs, rule_failures)
 
 
-#: Values for the parameters that have no default.
+#: Values for the parameters that have no usable default (the template's rules require them).
 REQUIRED = {
     "AirtableBaseId": "appTestBase000001",
     "AirtableTable": "Donations",
     "FieldMap": '{"Id":"Id","DonationAmount":"Donation Amount"}',
+    "MergeOn": "Id",
 }
 EXISTING_QUEUE_ARN = "arn:aws:sqs:eu-west-1:111122223333:orders"
 EXISTING_DLQ_ARN = "arn:aws:sqs:eu-west-1:111122223333:orders-dlq"

@@ -223,7 +223,7 @@ def test_the_declared_endpoint_overrides_are_names_botocore_reads(
     session = boto3.Session(
         aws_access_key_id="x", aws_secret_access_key="y", region_name="us-east-1"
     )
-    clients = {"SQS": "sqs", "SECRETS_MANAGER": "secretsmanager"}
+    clients = {"SQS": "sqs", "SECRETS_MANAGER": "secretsmanager", "SSM": "ssm", "S3": "s3"}
     for name in declared:
         service = clients[name.removeprefix("AWS_ENDPOINT_URL_")]
         # WHEN it is set THEN botocore sends that service there (AWS_ENDPOINT_URL_SECRETSMANAGER,

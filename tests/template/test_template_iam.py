@@ -1,9 +1,13 @@
 """Least privilege, checked exactly: one action or resource more than listed fails a test.
 
-The function may: receive, delete and change visibility on its queue and read that queue's
-attributes; send to its DLQ; read its one secret; and write its own log streams. The Batch
-API calls (DeleteMessageBatch, ChangeMessageVisibilityBatch) are authorised by their
-single-message actions, so they are not IAM actions of their own.
+The function may: receive, delete and change visibility on its queue, read that queue's
+attributes, and send to it (a message not at fault, on its last receive, is requeued as a
+fresh copy); send to its DLQ and read the DLQ's attributes (a run checks that it exists);
+read its one secret; read and write the SSM parameters that keep each base's pace, under
+PACE_PARAMETER_PREFIX; read and delete offloaded bodies in LargePayloadBucket, when set; and
+write its own log streams. The Batch API calls (DeleteMessageBatch,
+ChangeMessageVisibilityBatch) are authorised by their single-message actions, so they are not
+IAM actions of their own.
 """
 
 from __future__ import annotations
@@ -17,19 +21,32 @@ QUEUE_ARN = "arn:aws:sqs:eu-west-1:111122223333:orders"
 DLQ_ARN = "arn:aws:sqs:eu-west-1:111122223333:orders-dlq"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:airtable/pat-AbC123"
 LOG_STREAMS = "arn:aws:logs:us-east-1:123456789012:log-group:ref:PollerLogGroup:log-stream:*"
+#: One parameter per base, named by its id (not known when the stack is made).
+PACES = "arn:aws:ssm:us-east-1:123456789012:parameter/poller-test/pace/*"
+BUCKET = "producer-payloads"
+#: Offloaded bodies, keyed by the producer (not known when the stack is made).
+OBJECTS = f"arn:aws:s3:::{BUCKET}/*"
+#: The only resources with a wildcard, each for names only known at run time.
+WILDCARDS = {LOG_STREAMS, PACES, OBJECTS}
 QUEUE_ACTIONS = (
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibility",
     "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
 )
 
 
-def expected_grants(queue: str, dlq: str | None, secret: str) -> set[tuple[str, str]]:
+def expected_grants(
+    queue: str, dlq: str | None, secret: str, bucket: bool = False
+) -> set[tuple[str, str]]:
     grants = {(action, queue) for action in QUEUE_ACTIONS}
     if dlq:
-        grants.add(("sqs:SendMessage", dlq))
+        grants |= {("sqs:SendMessage", dlq), ("sqs:GetQueueAttributes", dlq)}
     grants.add(("secretsmanager:GetSecretValue", secret))
+    grants |= {("ssm:GetParameter", PACES), ("ssm:PutParameter", PACES)}
+    if bucket:
+        grants |= {("s3:GetObject", OBJECTS), ("s3:DeleteObject", OBJECTS)}
     grants |= {("logs:CreateLogStream", LOG_STREAMS), ("logs:PutLogEvents", LOG_STREAMS)}
     return grants
 
@@ -54,6 +71,12 @@ VARIANTS = {
     "own queue without DLQ, created secret": (
         {"ExistingQueueArn": QUEUE_ARN},
         expected_grants(QUEUE_ARN, None, "ref:AirtableTokenSecret"),
+    ),
+    "created queues, offloaded bodies": (
+        {"LargePayloadBucket": BUCKET},
+        expected_grants(
+            "PollerQueue.Arn", "PollerDeadLetterQueue.Arn", "ref:AirtableTokenSecret", bucket=True
+        ),
     ),
 }
 
@@ -84,8 +107,20 @@ def test_no_grant_uses_a_wildcard_action_or_resource(
         for action, resource in stack.grants(role_id):
             assert "*" not in action, (role_id, action)
             assert resource != "*", (role_id, action)
-            # the one wildcard allowed: log stream names, which Lambda picks at run time
-            assert "*" not in resource or resource == LOG_STREAMS, (role_id, resource)
+            # the wildcards allowed: log stream names, which Lambda picks at run time, the
+            # pace parameters, named by base id, and the producer's object keys
+            assert "*" not in resource or resource in WILDCARDS, (role_id, resource)
+
+
+def test_the_pace_grant_covers_exactly_the_parameters_the_function_names(
+    deploy: Callable[..., Any],
+) -> None:
+    # GIVEN the deployed function's PACE_PARAMETER_PREFIX (it keeps {prefix}/{base id})
+    stack = deploy()
+    prefix = stack.environment["PACE_PARAMETER_PREFIX"]
+    # THEN the role may read and write the parameters under it, and no others
+    pace_grants = {r for a, r in stack.grants("PollerRole") if a.startswith("ssm:")}
+    assert pace_grants == {f"arn:aws:ssm:us-east-1:123456789012:parameter{prefix}/*"}
 
 
 def test_the_role_is_the_functions_and_only_lambda_can_assume_it(
@@ -141,7 +176,7 @@ def test_a_grant_more_would_fail_the_check(deploy: Callable[..., Any]) -> None:
     # GIVEN the default stack with one action added to the role (the check can fail)
     stack = deploy()
     statement = stack.properties("PollerRole")["Policies"][0]["PolicyDocument"]["Statement"][0]
-    statement["Action"] = [*statement["Action"], "sqs:SendMessage"]
+    statement["Action"] = [*statement["Action"], "sqs:PurgeQueue"]
     # WHEN compared with the listed set THEN the extra grant shows
     extra = stack.grants("PollerRole") - VARIANTS["created queues, created secret"][1]
-    assert extra == {("sqs:SendMessage", "PollerQueue.Arn")}
+    assert extra == {("sqs:PurgeQueue", "PollerQueue.Arn")}

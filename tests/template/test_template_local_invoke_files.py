@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from poller.config import Config
 from poller.settings import BY_NAME
 
@@ -51,8 +49,8 @@ def test_the_local_environment_is_a_valid_poller_configuration(sam: dict[str, An
     literals = {k: v for k, v in declared.items() if isinstance(v, str)}
     overrides = json.loads(ENV_VARS.read_text())["PollerFunction"]
     # (SAM gives an intrinsic it cannot resolve the value "", samcli/local/lambdafn/env_vars.py:
-    # right for ROUTES_FILE, whose parameter is empty by default in a single-table setup.)
-    may_stay_empty = {"ROUTES_FILE"}
+    # right for ROUTES, whose parameter is empty by default in a single-table setup.)
+    may_stay_empty = {"ROUTES"}
     assert set(declared) - set(literals) - may_stay_empty <= set(overrides)
     env = {**dict.fromkeys(may_stay_empty, ""), **literals, **overrides}
     # WHEN the poller builds its configuration from it
@@ -65,10 +63,6 @@ def test_the_local_environment_is_a_valid_poller_configuration(sam: dict[str, An
     assert config.dead_letter_queue_url and config.dead_letter_queue_url.endswith("/donations-dlq")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="events/env-vars.json sets the retired SCHEMA_CHECK and the deprecated FIELD_MAP_FILE",
-)
 def test_the_env_vars_file_sets_only_current_names() -> None:
     # GIVEN the file's variables THEN each is a setting or a runtime name: nothing retired or
     # renamed, which a local run would read with a warning or not at all

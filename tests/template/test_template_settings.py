@@ -14,7 +14,7 @@ import pytest
 
 from poller.config import Config
 from poller.errors import ConfigError, ConfigErrors
-from poller.settings import BY_NAME, RETIRED, SETTINGS, Setting
+from poller.settings import BY_NAME, SETTINGS, Setting
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Names the function may be given that are not settings: the runtime's and the libraries'.
@@ -113,12 +113,6 @@ def function_env(environment: dict[str, str]) -> dict[str, str]:
 # -- names ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template.yaml still sets retired names (SCHEMA_CHECK, SYSTEMIC_RETRY_SECONDS, "
-    "AIRTABLE_LOCKOUT_SECONDS, STOP_MARGIN_SECONDS, BATCH_LINGER_SECONDS, MAX_BUFFERED_MESSAGES) "
-    "and the deprecated FIELD_MAP_FILE and ROUTES_FILE",
-)
 def test_the_function_is_given_only_declared_settings(sam: dict[str, Any]) -> None:
     # GIVEN the names the template sets for the function
     names = set(variables(sam))
@@ -127,23 +121,11 @@ def test_the_function_is_given_only_declared_settings(sam: dict[str, Any]) -> No
     assert undeclared == []
 
 
-@pytest.mark.xfail(strict=True, reason="template.yaml does not declare PACE_PARAMETER_PREFIX")
 def test_every_setting_is_declared_so_that_a_local_run_can_set_it(sam: dict[str, Any]) -> None:
     # GIVEN the one table of settings WHEN compared with the template's environment
     # THEN every setting is declared (sam local invoke --env-vars drops undeclared variables)
     missing = [s.name for s in SETTINGS if s.name not in variables(sam)]
     assert missing == []
-
-
-def test_the_names_are_checked_against_the_table_not_a_copy_of_it(sam: dict[str, Any]) -> None:
-    # GIVEN the template's names WHEN split the way the two tests above split them
-    names = set(variables(sam))
-    declared = {n for n in names if n in BY_NAME}
-    runtime = {n for n in names if RUNTIME.match(n)}
-    # THEN the function reads most of its settings from the template, and the rest are
-    # exactly the names the table retired or renamed (nothing the code has never heard of)
-    assert {"QUEUE_URL", "FIELD_MAP", "MERGE_ON", "WAIT_TIME_SECONDS"} <= declared
-    assert names - declared - runtime <= set(RETIRED) | set(ALIAS_OF)
 
 
 # -- values and parameter constraints -----------------------------------------------------------
@@ -228,9 +210,18 @@ def samconfig_parameters(environment: str) -> dict[str, str]:
     return CfnParameterOverridesType().convert(settings["parameter_overrides"], None, None)
 
 
-def deployed_config(deploy: Callable[..., Any], sam: dict[str, Any], **overrides: str) -> Config:
+def deployed_config(deploy: Callable[..., Any], **parameters: str) -> Config:
+    """The configuration the function of a stack that the template's rules accept builds."""
+    stack = deploy(**parameters)
+    assert stack.rule_failures == []
+    return Config.from_env(function_env(stack.environment))
+
+
+def samconfig_stack(sam: dict[str, Any], environment: str, **overrides: str) -> dict[str, str]:
+    """Every parameter of a samconfig environment's stack: its values, else the defaults (not
+    the fixture's filler values, which would add an inline FieldMap beside FieldMapFile)."""
     defaults = {k: str(v["Default"]) for k, v in sam["Parameters"].items() if "Default" in v}
-    return Config.from_env(function_env(deploy(**{**defaults, **overrides}).environment))
+    return {**defaults, **samconfig_parameters(environment), **overrides}
 
 
 @pytest.mark.parametrize("environment", ["default", "dev", "prod"])
@@ -238,26 +229,23 @@ def test_each_samconfig_environment_deploys_a_configuration_the_poller_builds(
     environment: str, deploy: Callable[..., Any], sam: dict[str, Any]
 ) -> None:
     # GIVEN the environment's parameters, with a base id for the placeholder it ships with
-    parameters = {**samconfig_parameters(environment), "AirtableBaseId": "appTestBase000001"}
+    parameters = samconfig_stack(sam, environment, AirtableBaseId="appTestBase000001")
     # WHEN its stack's function builds its configuration
-    config = deployed_config(deploy, sam, **parameters)
+    config = deployed_config(deploy, **parameters)
     # THEN it is valid: the typed Donations mapping, upserting on Id, through the secret
     (route,) = config.routes
     assert route.merge_on == ("Id",) and route.field_map.spec("Donation Amount") is not None
     assert config.token_secret_arn == SECRET_STAND_IN and config.token is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template.yaml sets the retired SCHEMA_CHECK and SYSTEMIC_RETRY_SECONDS, and passes "
-    "FieldMapFile as the deprecated FIELD_MAP_FILE: every cold start logs three warnings",
-)
 @pytest.mark.parametrize("environment", ["default", "prod"])
 def test_each_samconfig_environment_deploys_a_configuration_without_warnings(
     environment: str, deploy: Callable[..., Any], sam: dict[str, Any]
 ) -> None:
-    parameters = {**samconfig_parameters(environment), "AirtableBaseId": "appTestBase000001"}
-    assert deployed_config(deploy, sam, **parameters).warnings == ()
+    # GIVEN the environment's stack WHEN its function builds its configuration THEN no
+    # retired or deprecated name is in it (each would be a warning at every cold start)
+    parameters = samconfig_stack(sam, environment, AirtableBaseId="appTestBase000001")
+    assert deployed_config(deploy, **parameters).warnings == ()
 
 
 @pytest.mark.parametrize("environment", ["default", "dev", "prod"])
@@ -265,40 +253,35 @@ def test_a_samconfig_deployed_before_its_base_id_is_replaced_is_refused(
     environment: str, deploy: Callable[..., Any], sam: dict[str, Any]
 ) -> None:
     # GIVEN samconfig.toml as it ships, with its placeholder base id
-    parameters = samconfig_parameters(environment)
+    parameters = samconfig_stack(sam, environment)
     assert parameters["AirtableBaseId"].startswith("appREPLACEME")
     # WHEN the stack's function builds its configuration THEN the placeholder is named
     with pytest.raises(ConfigErrors) as raised:
-        deployed_config(deploy, sam, **parameters)
+        deployed_config(deploy, **parameters)
     (error,) = raised.value.errors
     assert error.variable == "AIRTABLE_BASE_ID" and "is a placeholder" in error.problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigErrors,
-    reason="template.yaml's MergeOn defaults to empty (documented as create mode), which leaves "
-    "MERGE_ON unset: the poller now requires it (MERGE_ON=none for create mode)",
-)
-def test_the_template_defaults_deploy_a_configuration_the_poller_builds(
-    deploy: Callable[..., Any], sam: dict[str, Any]
-) -> None:
-    # GIVEN only the required parameters (a base, a table, an inline mapping), the rest defaults
-    config = deployed_config(
-        deploy,
-        sam,
-        AirtableBaseId="appTestBase000001",
-        AirtableTable="Donations",
-        FieldMap='{"Id":"Id","DonationAmount":"Donation Amount"}',
-    )
-    # THEN the function builds its configuration
-    assert config.routes[0].table == "Donations"
-
-
-def test_an_empty_merge_on_parameter_reaches_the_function_as_unset(
+def test_the_template_refuses_a_single_table_stack_without_merge_on(
     deploy: Callable[..., Any],
 ) -> None:
-    # GIVEN the template's default MergeOn WHEN deployed THEN MERGE_ON is empty, which the
-    # poller reads as unset (so the test above is about the default, not the stand-ins)
-    assert deploy().environment["MERGE_ON"] == ""
-    assert deploy(MergeOn="none").environment["MERGE_ON"] == "none"
+    # GIVEN a single-table stack without MergeOn WHEN CloudFormation checks the template's
+    # rules THEN it is refused, saying how to choose (the poller would refuse it at each run)
+    failures = deploy(MergeOn="").rule_failures
+    assert failures == [
+        "Set MergeOn to the field(s) to upsert on (e.g. Id), or to none to create a row per "
+        "message."
+    ]
+    # AND a stack that routes its messages needs none
+    assert deploy(MergeOn="", RoutesFile="routes.json").rule_failures == []
+
+
+@pytest.mark.parametrize(("merge_on", "expected"), [("Id", ("Id",)), ("none", ())])
+def test_a_stack_the_rules_accept_deploys_a_configuration_the_poller_builds(
+    deploy: Callable[..., Any], merge_on: str, expected: tuple[str, ...]
+) -> None:
+    # GIVEN only the required parameters (a base, a table, an inline mapping, MergeOn)
+    # WHEN the function builds its configuration THEN it is valid, with no warning
+    config = deployed_config(deploy, MergeOn=merge_on)
+    assert config.routes[0].merge_on == expected and config.warnings == ()
+    assert config.pace_parameter_prefix == "/poller-test/pace"
