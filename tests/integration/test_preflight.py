@@ -1,24 +1,24 @@
-"""The schema check at cold start, through pyairtable against the emulator's meta endpoint,
-and typed mappings end to end: a table whose names and types differ from the message keys."""
+"""The check before every run (the token, the bases, the schema, one read per base), through
+pyairtable against the emulator's meta endpoints, and typed mappings end to end: a table
+whose names and types differ from the message keys.
+
+Whatever the check finds, the run receives nothing: a failure that every message would meet
+costs no receive count.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from airtable_emulator import SCOPE_READ, SCOPE_WRITE, donations_schema
-from devstack import LambdaContext, donation
+from airtable_emulator import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE, donations_schema
+from devstack import donation
 from devstack.feeder import as_bodies
 from devstack.stack import BASE_ID, TOKEN, LocalStack, default_emulator_config
-
-from poller.errors import ConfigErrors
-from poller.schema import SchemaMismatchError
-from poller_ops.samples import SCHEDULED_EVENT
+from harness import LOCKOUT_SECONDS, Container, untouched
 
 TYPED_DONATIONS = {
     "Id": {"field": "Id", "type": "text", "required": True},
@@ -28,58 +28,30 @@ TYPED_DONATIONS = {
     "DonorDisplayName": {"field": "Donor Display Name", "type": "text"},
     "GiftAid": {"field": "Gift Aid", "type": "checkbox"},
 }
-
-StartStack = Callable[..., LocalStack]
+Start = Callable[..., Container]
 
 
 @pytest.fixture
-def start_stack(sqs_endpoint: str) -> Iterator[StartStack]:
-    """A local stack with a custom base schema and token scopes."""
+def start(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Start]:
+    """A local stack with a custom base schema and token scopes, and the real handler on it."""
     with contextlib.ExitStack() as stacks:
 
         def start(
             schema: dict[str, Any] | None = None,
-            scopes: tuple[str, ...] = (SCOPE_READ, SCOPE_WRITE, "schema.bases:read"),
-        ) -> LocalStack:
+            scopes: tuple[str, ...] = (SCOPE_READ, SCOPE_WRITE, SCOPE_SCHEMA),
+            **env: str | None,
+        ) -> Container:
             config = default_emulator_config(
-                lockout_seconds=1.0,
+                lockout_seconds=LOCKOUT_SECONDS,
                 bases={BASE_ID: schema or donations_schema()},
                 tokens={TOKEN: scopes},
             )
-            return stacks.enter_context(
+            stack = stacks.enter_context(
                 LocalStack.start(sqs_endpoint=sqs_endpoint, emulator_config=config)
             )
+            return Container(stack, monkeypatch, **env)
 
         yield start
-
-
-@pytest.fixture
-def run_handler(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
-    """The real handler on `stack`, with the poller's environment plus `env`."""
-
-    def call(stack: LocalStack, **env: str) -> dict[str, Any]:
-        for name, value in stack.poller_env(POWERTOOLS_METRICS_DISABLED="true", **env).items():
-            monkeypatch.setenv(name, value)
-        for name, value in env.items():
-            if value == "":
-                monkeypatch.delenv(name, raising=False)
-        from poller.handler import lambda_handler
-
-        return lambda_handler(SCHEDULED_EVENT, LambdaContext(timeout_ms=60_000))
-
-    return call
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The handler's JSON log lines, read from its own stream (robust to pytest's capture)."""
-    from poller import handler
-
-    buffer = io.StringIO()
-    stream_handler = handler.logger.registered_handler
-    previous, stream_handler.stream = stream_handler.stream, buffer  # no flush of the old one
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
-    stream_handler.stream = previous
 
 
 def base_schema() -> dict[str, Any]:
@@ -95,107 +67,109 @@ def field_named(schema: dict[str, Any], name: str) -> dict[str, Any]:
     return next(f for f in schema["tables"][0]["fields"] if f["name"] == name)
 
 
-def untouched(stack: LocalStack, count: int) -> bool:
-    """Every message still visible and never received (nothing in flight, no DLQ)."""
-    return stack.counts() == {"visible": count, "in_flight": 0, "delayed": 0} and not (
-        stack.dead_letters()
-    )
+def held(container: Container, count: int) -> dict[str, Any]:
+    """The systemic-failure line of a run that received nothing and left `count` messages
+    untouched."""
+    summary = container.run()
+    assert summary["stopped_because"] == "systemic" and summary["received"] == 0, summary
+    assert untouched(container.stack, count) and container.stack.rows() == []
+    [line] = container.logged("systemic failure")
+    return line
 
 
-# Each breaks the table (or MERGE_ON) in one way: (the problem expected, MERGE_ON).
-def renamed(schema: dict[str, Any]) -> tuple[str, str]:
+# Each breaks the table (or MERGE_ON) in one way: (the problem expected, its cause, MERGE_ON).
+def renamed(schema: dict[str, Any]) -> tuple[str, str, str]:
     field_named(schema, "Donor Display Name")["name"] = "Display Name"
     return (
-        'FIELD_MAP targets "Donor Display Name" (from "DonorDisplayName"), which the table '
-        'does not have (it has "Id", "Creation Date", "Donor Id", "Fundraiser Id", '
-        '"Donation Amount", "Display Name", "Gift Aid"); did you mean "Display Name"?',
+        'targets "Donor Display Name" (from "DonorDisplayName"), which the table does not '
+        'have (it has "Id", "Creation Date", "Donor Id", "Fundraiser Id", "Donation Amount", '
+        '"Display Name", "Gift Aid"); did you mean "Display Name"?',
+        "field",
         "Id",
     )
 
 
-def retyped(schema: dict[str, Any]) -> tuple[str, str]:
+def retyped(schema: dict[str, Any]) -> tuple[str, str, str]:
     field_named(schema, "Donation Amount").update(type="singleLineText", options=None)
-    return 'FIELD_MAP writes currency to "Donation Amount", a singleLineText field', "Id"
+    return 'writes currency to "Donation Amount", a singleLineText field', "type", "Id"
 
 
-def bad_merge_key(schema: dict[str, Any]) -> tuple[str, str]:
-    return 'MERGE_ON names "Gift Aid", a checkbox field', "Id,Gift Aid"
+def bad_merge_key(schema: dict[str, Any]) -> tuple[str, str, str]:
+    return 'merges on "Gift Aid", a checkbox field', "type", "Id,Gift Aid"
 
 
 @pytest.mark.parametrize("break_table", [renamed, retyped, bad_merge_key])
-def test_a_table_that_does_not_fit_stops_the_run_before_any_receive(
-    start_stack, run_handler, break_table
-):
+def test_a_table_that_does_not_fit_stops_the_run_before_any_receive(start, break_table):
     # GIVEN a table changed behind the mapping's back, and five waiting messages
     schema = base_schema()
-    expected, merge_on = break_table(schema)
-    stack = start_stack(schema)
-    stack.send_messages(as_bodies([donation(n) for n in range(5)]))
-    # WHEN the handler starts cold
-    started = time.monotonic()
-    with pytest.raises(SchemaMismatchError) as raised:
-        run_handler(stack, FIELD_MAP=json.dumps(TYPED_DONATIONS), MERGE_ON=merge_on)
-    # THEN it fails at once with that one problem, having received and written nothing
-    assert time.monotonic() - started < 2.0
-    [problem] = [str(e) for e in raised.value.errors]
-    assert problem.startswith(expected)
-    assert untouched(stack, 5) and stack.rows() == []
+    expected, cause, merge_on = break_table(schema)
+    container = start(schema, FIELD_MAP=json.dumps(TYPED_DONATIONS), MERGE_ON=merge_on)
+    container.stack.send_messages(as_bodies([donation(n) for n in range(5)]))
+    # WHEN the handler runs
+    line = held(container, 5)
+    # THEN it names that one problem, its cause and the fix, having received nothing
+    assert line["systemic_cause"] == cause and line["route"] == "default"
+    assert line["detail"].startswith(expected)
+    assert line["fix"] and line["fix"] in line["message"]
 
 
-def test_every_problem_is_listed_in_one_error(start_stack, run_handler, logs):
+def test_every_problem_is_listed_in_one_line(start):
     # GIVEN a renamed field, a wrong type and an invalid merge key at once
     schema = base_schema()
     expected = [renamed(schema)[0], retyped(schema)[0], bad_merge_key(schema)[0]]
-    stack = start_stack(schema)
-    stack.send_messages(as_bodies([donation(1)]))
-    # WHEN the handler starts
-    with pytest.raises(SchemaMismatchError) as raised:
-        run_handler(stack, FIELD_MAP=json.dumps(TYPED_DONATIONS), MERGE_ON="Id,Gift Aid")
-    # THEN one error lists all three, one per line, and one structured log line has them
-    text = str(raised.value)
-    assert "(3 problem(s)); no message was received" in text
-    assert all(e in text for e in expected) and len(text.splitlines()) == 4
-    [line] = [entry for entry in logs() if entry["message"].startswith("schema check failed")]
-    assert line["level"] == "ERROR" and len(line["problems"]) == 3
-    assert untouched(stack, 1)
+    container = start(schema, FIELD_MAP=json.dumps(TYPED_DONATIONS), MERGE_ON="Id,Gift Aid")
+    container.stack.send_messages(as_bodies([donation(1)]))
+    # WHEN the handler runs
+    line = held(container, 1)
+    # THEN one structured line lists all three (a missing field is the cause named)
+    assert line["level"] == "ERROR" and line["systemic_cause"] == "field"
+    assert all(e in line["detail"] for e in expected)
 
 
-def test_without_the_schema_scope_the_check_is_skipped_and_logged_once(
-    start_stack, run_handler, logs
-):
-    # GIVEN a token that may write records but not read the schema
-    stack = start_stack(scopes=(SCOPE_READ, SCOPE_WRITE))
+@pytest.mark.parametrize("schema_check", [None, "on", "off"])
+def test_a_token_without_the_schema_scope_is_refused_before_any_receive(start, schema_check):
+    # GIVEN a token that may write records but not read the schema, and SCHEMA_CHECK unset
+    # or set (a retired variable: it changes nothing)
+    container = start(scopes=(SCOPE_READ, SCOPE_WRITE), SCHEMA_CHECK=schema_check)
+    container.stack.send_messages(as_bodies([donation(n) for n in range(3)]))
+    # WHEN the handler runs THEN it names the missing scope and receives nothing
+    line = held(container, 3)
+    assert line["systemic_cause"] == "token" and "schema.bases:read" in line["detail"]
+    assert bool(container.logged("SCHEMA_CHECK is no longer read")) == bool(schema_check)
+
+
+def test_a_token_without_the_write_scope_is_refused_before_any_receive(start):
+    # GIVEN a token that may read records and the schema, but not write records
+    container = start(scopes=(SCOPE_READ, SCOPE_SCHEMA))
+    container.stack.send_messages(as_bodies([donation(n) for n in range(3)]))
+    # WHEN the handler runs THEN it names the missing scope and receives nothing
+    line = held(container, 3)
+    assert line["systemic_cause"] == "token" and "data.records:write" in line["detail"]
+
+
+def test_the_check_costs_four_requests_per_run_that_finds_messages_none_when_empty(start):
+    # GIVEN a warm container on one base
+    container = start()
+    stack, emulator = container.stack, container.stack.emulator
     stack.send_messages(as_bodies([donation(n) for n in range(3)]))
-    # WHEN the handler runs cold, then warm
-    first = run_handler(stack)
-    stack.send_messages(as_bodies([donation(n) for n in range(3, 5)]))
-    second = run_handler(stack)
-    # THEN both runs write, and "skipped" is logged once, with how to enable the check
-    assert (first["written"], second["written"]) == (3, 2)
-    skipped = [e for e in logs() if e["message"].startswith("schema check skipped")]
-    assert len(skipped) == 1 and "schema.bases:read" in skipped[0]["message"]
-
-
-def test_schema_check_on_requires_the_scope(start_stack, run_handler):
-    # GIVEN SCHEMA_CHECK=on and a token without schema.bases:read
-    stack = start_stack(scopes=(SCOPE_READ, SCOPE_WRITE))
-    stack.send_messages(as_bodies([donation(1)]))
-    # WHEN the handler runs THEN it refuses to start, naming SCHEMA_CHECK
-    with pytest.raises(ConfigErrors) as raised:
-        run_handler(stack, SCHEMA_CHECK="on")
-    assert [e.variable for e in raised.value.errors] == ["SCHEMA_CHECK"]
-    assert untouched(stack, 1)
-
-
-def test_schema_check_off_leaves_the_mismatch_to_the_first_write(start_stack, run_handler):
-    # GIVEN a renamed field and SCHEMA_CHECK=off
-    schema = base_schema()
-    renamed(schema)
-    stack = start_stack(schema)
-    stack.send_messages(as_bodies([donation(1)]))
-    # WHEN the handler runs THEN no schema error: Airtable's 422 stops the run instead
-    with pytest.raises(Exception, match="UNKNOWN_FIELD_NAME"):
-        run_handler(stack, FIELD_MAP=json.dumps(TYPED_DONATIONS), SCHEMA_CHECK="off")
+    container()
+    # WHEN a run finds the queue empty
+    emulator.reset_stats()
+    empty = container()
+    # THEN it made no Airtable request at all
+    assert empty["received"] == 0 and emulator.stats.requests == 0
+    # WHEN a run finds messages waiting
+    stack.send_messages(as_bodies([donation(n) for n in range(3, 6)]))
+    summary = container()
+    stats = emulator.stats
+    # THEN it checked before it wrote: whoami and the bases list (no base), then the base's
+    # schema and one read of its table, then one write for the three records
+    base = stats.base(BASE_ID)
+    assert stats.requests - base.data_requests - base.meta_requests == 2
+    assert base.operations == {"meta": 1, "list": 1, "update": 1}
+    # AND the summary counts every one of them, the write alone as a write request
+    assert summary["airtable_requests"] == stats.requests == 5
+    assert summary["requests"] == 1 and summary["written"] == 3
 
 
 # -- a table whose names and types differ from the message keys --------------------------
@@ -266,12 +240,16 @@ def gifts_schema() -> dict[str, Any]:
     }
 
 
-def test_a_table_with_other_names_and_types_gets_correct_rows(start_stack, run_handler, tmp_path):
+@pytest.mark.parametrize("variable", ["FIELD_MAP", "FIELD_MAP_FILE"])
+def test_a_table_with_other_names_and_types_gets_correct_rows(start, tmp_path, variable):
     # GIVEN a "Gifts" table whose fields differ in name and type from the message keys, and
-    # a mapping file (FIELD_MAP_FILE) with nested paths, conversions and envelope values
-    stack = start_stack(gifts_schema())
+    # a mapping file with nested paths, conversions and envelope values, named by FIELD_MAP
+    # or by its deprecated alias FIELD_MAP_FILE
     map_file = tmp_path / "gifts.json"
     map_file.write_text(json.dumps(GIFTS_MAP))
+    mapping = {"FIELD_MAP": None, variable: str(map_file)}
+    container = start(gifts_schema(), AIRTABLE_TABLE=GIFTS_TABLE, MERGE_ON="Gift Ref", **mapping)
+    stack = container.stack
     gifts = [
         {"ref": "g-1", "at": "2018-05-01T02:30:00+02:00", "amount": {"value": "25.50"},
          "donor": {"name": "Ada"}, "giftAid": "true", "units": 2.0, "note": "never sent"},
@@ -289,15 +267,8 @@ def test_a_table_with_other_names_and_types_gets_correct_rows(start_stack, run_h
                 MessageAttributes={"Channel": {"DataType": "String", "StringValue": channel}},
             )["MessageId"]
         )
-    # WHEN the handler drains the queue (the schema check passes first)
-    summary = run_handler(
-        stack,
-        AIRTABLE_TABLE=GIFTS_TABLE,
-        FIELD_MAP="",
-        FIELD_MAP_FILE=str(map_file),
-        MERGE_ON="Gift Ref",
-        SCHEMA_CHECK="on",
-    )
+    # WHEN the handler drains the queue (the check before the run passes first)
+    summary = container()
     # THEN the two good messages are rows with converted values, under the table's names
     rows = {
         r["fields"]["Gift Ref"]: r["fields"] for r in stack.emulator.records(BASE_ID, GIFTS_TABLE)
@@ -331,3 +302,6 @@ def test_a_table_with_other_names_and_types_gets_correct_rows(start_stack, run_h
         "field \"Amount\": cannot convert str 'lots' to currency"
     )
     assert summary["written"] == 2 and summary["dead_lettered"] == 1
+    # AND the deprecated alias works, with one warning that names the variable to set
+    deprecated = container.logged("FIELD_MAP_FILE is deprecated: set FIELD_MAP")
+    assert len(deprecated) == (variable == "FIELD_MAP_FILE")
