@@ -12,12 +12,13 @@ How an answer is read (Airtable's error envelopes, FIELD-NOTES):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html import unescape
 from typing import Any
 
 import requests
 from pyairtable import Api, Table
+from pyairtable.formulas import AND, EQ, OR, Field, to_formula_str
 
 from .errors import (
     RecordsRejectedError,
@@ -31,6 +32,8 @@ from .systemic import Cause
 
 #: Airtable: at most 10 records per create, update, upsert or delete request.
 MAX_RECORDS_PER_REQUEST = 10
+#: Airtable: at most 100 records per page of a list request.
+PAGE_SIZE = 100
 CONNECT_TIMEOUT_SECONDS = 3.05
 #: The 429 of a workspace that has used its monthly API calls (not a 30 s lockout).
 BILLING_LIMIT = "PUBLIC_API_BILLING_LIMIT_EXCEEDED"
@@ -86,6 +89,36 @@ class AirtableTable:
             ids = tuple(r["id"] for r in upserted["records"])
             created = len(upserted["createdRecords"])
             return WriteResult(ids, created=created, updated=len(ids) - created)
+
+    def find(
+        self, keys: Sequence[tuple[Any, ...]], key_fields: Sequence[str], fields: Sequence[str]
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records whose `key_fields` (names: formulas name fields, never ids) hold one
+        of `keys`, page by page (each page is one request), keyed by field id. pyairtable
+        sends a long formula as `POST .../listRecords`."""
+        formula = OR(
+            *[AND(*[EQ(Field(n), v) for n, v in zip(key_fields, key, strict=True)]) for key in keys]
+        )
+        pages = self.table.iterate(
+            formula=to_formula_str(formula),
+            fields=list(fields),
+            use_field_ids=True,
+            page_size=PAGE_SIZE,
+        )
+        while True:
+            with answers():
+                page = next(pages, None)
+            if page is None:
+                return
+            yield page
+
+    def delete(self, record_ids: Sequence[str]) -> None:
+        """Remove up to 10 records by id in one request."""
+        if record_ids:
+            with answers():
+                self.table.api.delete(
+                    self.table.urls.records, params={"records[]": list(record_ids)}
+                )
 
 
 class answers:

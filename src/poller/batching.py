@@ -16,7 +16,9 @@ Single-threaded: only the drain loop calls it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .model import Message, Record
@@ -56,11 +58,48 @@ def rank(record: Record, message: Message) -> tuple[float, int, int]:
     return (version, message.sent_at_ms, message.sequence)
 
 
-class Batcher:
+class KeyLocks:
+    """Keys in flight, per scope (a table and its key fields); thread-safe."""
+
     def __init__(self) -> None:
+        self._held: set[tuple[str, Key]] = set()
+        self._cond = threading.Condition()
+
+    def try_lock(self, keys: Iterable[tuple[str, Key]]) -> bool:
+        keys = set(keys)
+        with self._cond:
+            if keys & self._held:
+                return False
+            self._held |= keys
+            return True
+
+    def lock(self, keys: Iterable[tuple[str, Key]], timeout: float) -> bool:
+        keys, ends = set(keys), time.monotonic() + timeout
+        with self._cond:
+            while keys & self._held:
+                if (
+                    not self._cond.wait(timeout=ends - time.monotonic())
+                    and time.monotonic() >= ends
+                ):
+                    return False
+            self._held |= keys
+            return True
+
+    def unlock(self, keys: Iterable[tuple[str, Key]]) -> None:
+        with self._cond:
+            self._held -= set(keys)
+            self._cond.notify_all()
+
+
+class Batcher:
+    """`locks` hold each key in flight, scoped by `scope(route)` (the route's table): shared
+    with the writers, so that a link stub never writes a key a request holds."""
+
+    def __init__(self, locks: KeyLocks | None = None, scope: Callable[[str], str] = str) -> None:
         self._entries: list[Entry] = []
         self._by_key: dict[Key, Entry] = {}
-        self._keys_in_flight: set[Key] = set()
+        self._locks = locks or KeyLocks()
+        self._scope = scope
         self._groups_in_flight: set[str] = set()
         self._blocked: set[str] = set()
 
@@ -98,10 +137,7 @@ class Batcher:
                 break
             groups = entry.groups
             busy = groups & (self._groups_in_flight | self._blocked | skipped)
-            if busy or entry.route in closed or (entry.key in self._keys_in_flight):
-                skipped |= groups
-                continue
-            if entry.route != route:
+            if busy or entry.route in closed or entry.route != route or not self._free(entry, peek):
                 skipped |= groups  # a later entry of its group must not overtake it
                 continue
             taken.append(entry)
@@ -109,17 +145,27 @@ class Batcher:
             return taken
         for entry in taken:
             self._remove(entry)
-            if entry.key is not None:
-                self._keys_in_flight.add(entry.key)
             self._groups_in_flight |= entry.groups
         return taken
 
     def done(self, entries: Iterable[Entry]) -> None:
         """A request of these entries has ended: their keys and groups are free again."""
         for entry in entries:
-            if entry.key is not None:
-                self._keys_in_flight.discard(entry.key)
+            if entry.record.key is not None:
+                self._locks.unlock([(self._scope(entry.route), entry.record.key)])
             self._groups_in_flight -= entry.groups
+
+    def _free(self, entry: Entry, peek: bool) -> bool:
+        """Take the entry's key lock (peek: only look); False when another request holds it."""
+        if entry.record.key is None:
+            return True
+        key = [(self._scope(entry.route), entry.record.key)]
+        if peek:
+            if not self._locks.try_lock(key):
+                return False
+            self._locks.unlock(key)
+            return True
+        return self._locks.try_lock(key)
 
     def block(self, groups: Iterable[str]) -> None:
         """FIFO: nothing more of these groups is written in this run."""

@@ -54,6 +54,9 @@ TYPES = (
     "date",
     "dateTime",
     "singleSelect",
+    "multipleSelects",
+    "attachment",
+    "link",
 )
 #: Airtable's own type names, accepted as synonyms so a schema can be copied as-is.
 ALIASES = {
@@ -88,12 +91,29 @@ class Options:
 
     #: Accept numeric strings ("25.50") for number, currency, percent and integer.
     coerce: bool = False
-    #: The zone of naive date-times, and the zone whose calendar day `date` takes.
-    timezone: str = "UTC"
+    #: The zone of naive date-times, and the zone whose calendar day `date` takes: the
+    #: entry's, else the dateTime field's own `timeZone`, else UTC.
+    timezone: str | None = None
     #: Accept numbers for date and dateTime as seconds ("s") or milliseconds ("ms") since 1970.
     epoch: str | None = None
-    #: For singleSelect: the only values allowed (checked against the table by the schema check).
+    #: For selects: the only values allowed (checked against the table by the schema check).
     choices: tuple[str, ...] = ()
+    #: A local time that happens twice, or not at all, at a daylight-saving change: take the
+    #: "earlier" or the "later" instant (unset: such a time is poison).
+    dst: str | None = None
+    #: percent: 100 when values are sent as percentages (25 for 25%) rather than fractions.
+    scale: float = 1.0
+    #: rating: the field's `max` (from the schema).
+    max: int | None = None
+    #: link: the linked table, its key field, and what a key with no row does.
+    table: str = ""
+    link_key: str = ""
+    if_missing: str = "create"
+
+
+class Links(tuple[str, ...]):
+    """The keys of a link entry's records in the linked table; the writer puts their record
+    ids in the cell."""
 
 
 class InexactFloat(float):
@@ -144,9 +164,9 @@ def canonical_type(name: str) -> str | None:
     return name if name in TYPES else None
 
 
-def zone(name: str) -> tzinfo:
-    """The tzinfo for an IANA name; UTC without needing the tz database."""
-    if name.upper() in ("UTC", "Z", "ETC/UTC"):
+def zone(name: str | None) -> tzinfo:
+    """The tzinfo for an IANA name (None: UTC); UTC without needing the tz database."""
+    if name is None or name.upper() in ("UTC", "Z", "ETC/UTC"):
         return UTC
     try:
         return ZoneInfo(name)
@@ -274,7 +294,9 @@ def _moment(kind: str, value: Any, options: Options) -> datetime | date:
             return date.fromisoformat(text)
         if _DATETIME.match(text):
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-            return moment if moment.tzinfo else moment.replace(tzinfo=local)
+            return moment if moment.tzinfo else _local(kind, moment, local, options)
+    except ConversionError:
+        raise
     except ValueError:
         raise _refuse(kind, value, "not a valid date") from None
     raise _refuse(kind, value, "expected ISO 8601")
@@ -307,15 +329,87 @@ def _single_select(kind: str, value: Any, options: Options) -> str:
     return name
 
 
+def _local(kind: str, naive: datetime, local: tzinfo, options: Options) -> datetime:
+    """A naive time in `local`: one instant, or the one `dst` picks when a daylight-saving
+    change makes the time happen twice (an overlap) or not at all (a gap)."""
+    instants = {naive.replace(tzinfo=local, fold=f).astimezone(UTC) for f in (0, 1)}
+    if len(instants) == 1:
+        return naive.replace(tzinfo=local)
+    if options.dst not in ("earlier", "later"):
+        first = naive.replace(tzinfo=local, fold=0)
+        gap = first.astimezone(UTC).astimezone(local).replace(tzinfo=None) != naive
+        what = "does not exist" if gap else "happens twice"
+        raise ConversionError(
+            f"{naive.isoformat()} {what} in {options.timezone} (a daylight-saving change); "
+            'set "dst": "earlier" or "later" on the entry to say which instant is meant'
+        )
+    return (min if options.dst == "earlier" else max)(instants)
+
+
+def _percent(kind: str, value: Any, options: Options) -> int | float:
+    number = _parse_number(kind, value, options) / options.scale
+    if options.scale == 1.0 and abs(number) > 10:
+        raise ConversionError(
+            f"{preview(value)} would be {number:,.0%}: a percent field stores a fraction "
+            '(0.25 shows as 25%); send fractions, or set "scale": 100 to send percentages'
+        )
+    return number
+
+
+def _integer_rating(kind: str, value: Any, options: Options) -> int:
+    number = _integer(kind, value, options)
+    if options.max is not None and not 0 <= number <= options.max:
+        raise ConversionError(f"{number} is outside the rating field's 0 to {options.max}")
+    return number
+
+
+def _many(kind: str, value: Any) -> list[Any]:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise _refuse(kind, value, "expected a non-empty string or a list of them")
+    return values
+
+
+def _multiple_selects(kind: str, value: Any, options: Options) -> list[str]:
+    names = _many(kind, value)
+    unknown = [n for n in names if options.choices and n not in options.choices]
+    if unknown:
+        raise ConversionError(
+            f"{preview(unknown)} are not among the options {list(options.choices)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _attachment(kind: str, value: Any, options: Options) -> list[dict[str, str]]:
+    urls = _many(kind, value)
+    bad = [u for u in urls if not re.match(r"^https://[^\s/]+\S*$", u)]
+    if bad:
+        raise ConversionError(
+            f"{preview(bad[0])} is not an https URL (Airtable fetches attachments from public URLs)"
+        )
+    return [{"url": u} for u in urls]
+
+
+def _link(kind: str, value: Any, options: Options) -> Links:
+    values = value if isinstance(value, list) else [value]
+    keys = [_text(kind, v, options) for v in values if v is not None and v != ""]
+    if not keys:
+        raise _refuse(kind, value, "expected a key or a list of keys of the linked table")
+    return Links(dict.fromkeys(keys))
+
+
 _Converter = Callable[[str, Any, Options], Any]
 _CONVERTERS: dict[str, _Converter] = {
     "text": _text,
     "number": _number,
     "currency": _number,
-    "percent": _number,
-    "integer": _integer,
+    "percent": _percent,
+    "integer": _integer_rating,
     "checkbox": _checkbox,
     "date": _date,
     "dateTime": _date_time,
     "singleSelect": _single_select,
+    "multipleSelects": _multiple_selects,
+    "attachment": _attachment,
+    "link": _link,
 }

@@ -26,8 +26,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from .batching import Batcher, Entry
+from .batching import Batcher, Entry, KeyLocks
 from .errors import MappingError
+from .mirror import LOOKUP_KEYS
 from .model import Message, Record, Verdict
 from .pacing import Clock, Deadline, Pacer, Sleep
 from .ports import QueuePort
@@ -77,6 +78,7 @@ class Drain:
         limits: Limits = Limits(),
         max_receive_count: int | None = None,
         summary: RunSummary | None = None,
+        locks: KeyLocks | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
@@ -91,7 +93,7 @@ class Drain:
         self.clock = clock
         self.sleep = sleep
         self.summary = summary or RunSummary()
-        self.batcher = Batcher()
+        self.batcher = Batcher(locks, lambda route: self.destinations[route].scope or route)
         self.settler = Settler(
             queue,
             self.summary,
@@ -249,7 +251,13 @@ class Drain:
                     self.out_of_time.add(key)
                     break
                 entries = self.batcher.take(route, SQS_BATCH, self.closed)
-                request = Request(self.destinations[route], entries, pacer.reserve())
+                destination = self.destinations[route]
+                prefetch = (
+                    self.batcher.waiting(route)[: LOOKUP_KEYS - len(entries)]
+                    if destination.mirror
+                    else []
+                )
+                request = Request(destination, entries, pacer.reserve(), prefetch)
                 self.pending[pool.submit(self.writer.write, request)] = request
 
     def _next_route(self, pacer: Pacer) -> str | None:
@@ -281,6 +289,7 @@ class Drain:
         summary = self.summary
         summary.batches += 1
         summary.written += outcome.written
+        summary.stale += outcome.stale
         summary.created += outcome.created
         summary.updated += outcome.updated
         summary.requests += outcome.requests

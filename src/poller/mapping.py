@@ -67,7 +67,19 @@ from .model import Message
 from .sources import EMPTY, ENVELOPE_PREFIX, MISSING, check_source, read_source
 
 ENTRY_KEYS = frozenset(
-    {"field", "type", "required", "default", "coerce", "timezone", "epoch", "choices"}
+    {
+        "field",
+        "type",
+        "required",
+        "default",
+        "coerce",
+        "timezone",
+        "epoch",
+        "choices",
+        "dst",
+        "scale",
+    }
+    | {"table", "key", "if_missing"}
 )
 EXAMPLE = '{"Id": "Id", "DonationAmount": {"field": "Donation Amount", "type": "currency"}}'
 
@@ -169,26 +181,35 @@ class FieldMap:
         return cls(tuple(specs), description)
 
     def resolved(
-        self,
-        field_ids: Mapping[str, str],
-        field_types: Mapping[str, str] = EMPTY,
-        variable: str = "FIELD_MAP",
+        self, field_ids: Mapping[str, str], fields: Sequence[Mapping[str, Any]]
     ) -> FieldMap:
-        """This map with each target's Airtable field id and type attached, so that records
-        are keyed by field id. `field_ids` maps a field name (or id) to its id, `field_types`
-        a name or id to its Airtable type (the meta endpoint's `fields[].type`); see
-        `routing.field_index`. Raise a `ConfigError` naming every target the table lacks."""
+        """This map bound to a table: each target's field id (`field_ids`: target name to
+        id, as `schema.fit` resolved them), its Airtable type, and the options that change a
+        value's meaning there (a dateTime field's `timeZone` unless the entry sets
+        `timezone`; a rating's `max`). Records are then keyed by field id."""
+        by_id = {str(f.get("id")): f for f in fields}
         specs = []
-        missing = []
         for spec in self.specs:
-            field_id = field_ids.get(spec.field)
-            if field_id is None:
-                missing.append(spec.field)
-                continue
-            kind = field_types.get(spec.field) or field_types.get(field_id)
-            specs.append(replace(spec, field_id=field_id, airtable_type=kind))
-        if missing:
-            raise ConfigError(variable, f"targets field(s) {missing} that the table does not have")
+            field = by_id.get(field_ids.get(spec.field, ""), {})
+            options = field.get("options") or {}
+            changes: dict[str, Any] = {}
+            zone_name = options.get("timeZone")
+            if (
+                spec.options.timezone is None
+                and isinstance(zone_name, str)
+                and zone_name not in ("client", "utc")
+            ):
+                changes["timezone"] = zone_name
+            if isinstance(options.get("max"), int):
+                changes["max"] = options["max"]
+            specs.append(
+                replace(
+                    spec,
+                    field_id=field_ids.get(spec.field),
+                    airtable_type=field.get("type"),
+                    options=replace(spec.options, **changes),
+                )
+            )
         return replace(self, specs=tuple(specs))
 
     @property
@@ -279,26 +300,54 @@ def _spec(source: str, entry: Any) -> FieldSpec:
 
 
 def _options(source: str, entry: Mapping[str, Any]) -> Options:
-    timezone = entry.get("timezone", "UTC")
-    if not isinstance(timezone, str):
+    timezone = entry.get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
         raise ValueError(f'entry "{source}": "timezone" must be an IANA name such as "UTC"')
     try:
         zone(timezone)
     except ConversionError as exc:
         raise ValueError(f'entry "{source}": {exc}') from None
+    kind = entry.get("type")
+    dst, scale, if_missing = (
+        entry.get("dst"),
+        entry.get("scale", 1),
+        entry.get("if_missing", "create"),
+    )
+    if dst not in (None, "earlier", "later"):
+        raise ValueError(f'entry "{source}": "dst" must be "earlier" or "later", got {dst!r}')
+    if scale not in (1, 100) or ("scale" in entry and kind != "percent"):
+        raise ValueError(
+            f'entry "{source}": "scale" is 100 (percentages) on a "percent" entry, got {scale!r}'
+        )
+    link = (entry.get("table"), entry.get("key"))
+    if kind == "link" and not all(isinstance(v, str) and v.strip() for v in link):
+        raise ValueError(f'entry "{source}": a link names the linked "table" and its "key" field')
+    if kind != "link" and ("table" in entry or "key" in entry or "if_missing" in entry):
+        raise ValueError(
+            f'entry "{source}": "table", "key" and "if_missing" apply to "type": "link"'
+        )
+    if if_missing not in ("create", "dead_letter"):
+        raise ValueError(
+            f'entry "{source}": "if_missing" must be "create" or "dead_letter", got {if_missing!r}'
+        )
     epoch = entry.get("epoch")
     if epoch is not None and epoch not in EPOCH_UNITS:
         raise ValueError(f'entry "{source}": "epoch" must be "s" or "ms", got {epoch!r}')
     choices = entry.get("choices", [])
     if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
         raise ValueError(f'entry "{source}": "choices" must be a list of option names')
-    if choices and entry.get("type") != "singleSelect":
-        raise ValueError(f'entry "{source}": "choices" only applies to "type": "singleSelect"')
+    if choices and entry.get("type") not in ("singleSelect", "multipleSelects"):
+        raise ValueError(f'entry "{source}": "choices" applies to the select types')
     options = Options(
         coerce=bool(entry.get("coerce", False)),
         timezone=timezone,
         epoch=epoch,
         choices=tuple(choices),
+        dst=dst,
+        scale=float(scale),
+        table=str(link[0] or ""),
+        link_key=str(link[1] or ""),
+        if_missing=if_missing,
     )
     return _envelope_options(source, options)
 
@@ -394,7 +443,7 @@ def merge_key(
     field_map: FieldMap | None = None,
     variable: str = "MERGE_ON",
 ) -> tuple[str, ...] | None:
-    """The record's merge key (one JSON text per merge field), None without `merge_on`;
+    """The record's merge key (one `key_text` per merge field), None without `merge_on`;
     raise MappingError naming the field (by name) when a merge field is missing or empty."""
     if not merge_on:
         return None
@@ -405,5 +454,13 @@ def merge_key(
             spec = field_map.spec(name) if field_map is not None else None
             shown = spec.field if spec is not None else name
             raise MappingError(f'merge key field "{shown}" ({variable}) is missing or empty')
-        key.append(json.dumps(value, sort_keys=True))
+        key.append(key_text(value))
     return tuple(key)
+
+
+def key_text(value: Any) -> str:
+    """A key value as keys are compared: a string as it is, a number as a double (25 and
+    25.0 are one key, as in Airtable), anything else as JSON."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)

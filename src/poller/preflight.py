@@ -43,7 +43,7 @@ from .errors import (
     TransientSinkError,
 )
 from .pacing import Deadline, Pacer
-from .routing import Route, field_index
+from .routing import Route
 from .schema import Fit, find, fit
 from .systemic import Cause, SystemicFailure, cause_of_misfit
 
@@ -171,14 +171,14 @@ class Preflight:
         fitted: list[Route] = []
         for route in routes:
             known = self.known.setdefault(route.name, Known())
-            found = fit(schema, route, known.ids)
+            found = fit(schema, route, known.ids, self.typecast)
             failure = self._judge(route, found, known)
             if failure is not None:
                 result.failures.append(failure)
                 continue
             known.ids = {"": found.table_id, **found.field_ids}
-            ids, types = field_index(found.fields)
-            resolved = route.resolved({**ids, **found.field_ids}, types)
+            links = [(f, t, str(k["id"])) for f, t, k in found.links]
+            resolved = route.resolved(found.field_ids, found.fields, links)
             result.routes[route.name] = resolved
             result.fits[route.name] = found
             table = self.api.table(base_id, found.table_id)

@@ -38,12 +38,13 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
 from .errors import ConfigError, MappingError
-from .mapping import FieldMap, load_config_json, map_fields, merge_key
-from .model import DEFAULT_ROUTE, Message, Record
+from .mapping import FieldMap, FieldSpec, load_config_json, map_fields, merge_key
+from .model import DEFAULT_ROUTE, Action, Message, Record
 from .sources import check_source, is_missing, read_source
 
 _BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
@@ -51,6 +52,7 @@ _BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 FIELD_ID = re.compile(r"^fld[A-Za-z0-9]{14}$")
 ROUTE_KEYS = frozenset(
     {"name", "description", "when", "base", "table", "fields", "merge_on", "envelope"}
+    | {"action", "version", "deleted_field"}
 )
 OPERATORS = ("exists", "in")
 MAX_MERGE_FIELDS = 3  # Airtable's performUpsert.fieldsToMergeOn takes 1 to 3 fields
@@ -99,6 +101,14 @@ class Route:
     merge_on: tuple[str, ...] = ()
     when: tuple[Condition, ...] = ()
     envelope: str | None = None
+    action: Action = Action.UPSERT
+    #: (source, field): where a message's version is read, and the field that stores it
+    version: tuple[str, str] | None = None
+    #: action delete: the checkbox ticked instead of removing the row (a soft delete)
+    deleted_field: str | None = None
+    #: the ids the schema resolved: of `deleted_field`, and of each link's table and key
+    deleted_field_id: str | None = None
+    links: tuple[tuple[str, str, str], ...] = ()  # (link field id, table id, key field id)
 
     def matches(self, unwrapped: Unwrapped, message: Message) -> bool:
         return all(condition.holds(unwrapped, message) for condition in self.when)
@@ -112,27 +122,26 @@ class Route:
         """The variable an operator fixes for this route's mistakes."""
         return "FIELD_MAP" if self.name == DEFAULT_ROUTE else "ROUTES"
 
-    def resolved(self, field_ids: Mapping[str, str], field_types: Mapping[str, str]) -> Route:
-        """This route writing by field id: `field_ids` maps field name (and id) to id,
-        `field_types` name or id to Airtable type, as `field_index` builds them from the
-        schema (the meta endpoint's `tables[].fields`). Records are then keyed by field id
-        and `merge_on` holds ids; reasons keep the field names. Raise a `ConfigError` for a
-        target or merge field the table does not have."""
-        prefix = "" if self.name == DEFAULT_ROUTE else f'route "{self.name}" '
-        try:
-            field_map = self.field_map.resolved(field_ids, field_types, self.variable)
-        except ConfigError as exc:
-            raise ConfigError(exc.variable, prefix + exc.problem) from None
-        merge_on = []
-        for name in self.merge_on:
-            spec = field_map.spec(name) or field_map.spec(field_ids.get(name, name))
-            if spec is None or spec.field_id is None:
-                variable = "MERGE_ON" if self.name == DEFAULT_ROUTE else "ROUTES"
-                raise ConfigError(
-                    variable, f"{prefix}merges on {name!r}, which the route's fields do not fill"
-                )
-            merge_on.append(spec.field_id)
-        return replace(self, field_map=field_map, merge_on=tuple(merge_on))
+    def resolved(
+        self,
+        field_ids: Mapping[str, str],
+        fields: Sequence[Mapping[str, Any]],
+        links: Sequence[tuple[str, str, str]] = (),
+    ) -> Route:
+        """This route writing by field id, as `schema.fit` resolved its table (`field_ids`:
+        target name to id; `fields`: the table's fields; `links`: each link field's id with
+        its linked table's id and key field id). Records are then keyed by field id, and
+        `merge_on` holds ids; reasons keep the field names."""
+        field_map = self.field_map.resolved(field_ids, fields)
+        merge_on = tuple(field_ids.get(name, name) for name in self.merge_on)
+        deleted = field_ids.get(self.deleted_field) if self.deleted_field else None
+        return replace(
+            self,
+            field_map=field_map,
+            merge_on=merge_on,
+            deleted_field_id=deleted,
+            links=tuple(links),
+        )
 
     def record(self, unwrapped: Unwrapped, message: Message) -> Record:
         """The record for a message this route matched; raise MappingError for poison."""
@@ -140,7 +149,41 @@ class Route:
         fields = map_fields(self.field_map, unwrapped, message, label=label)
         variable = "MERGE_ON" if self.name == DEFAULT_ROUTE else f'route "{self.name}" merge_on'
         key = merge_key(fields, self.merge_on, self.field_map, variable)
-        return Record(fields=fields, key=key, route=self.name)
+        version = self._version(fields) if self.version else None
+        action = self.action
+        if action is Action.DELETE and self.deleted_field:  # a soft delete is an upsert
+            fields = {
+                **{k: fields[k] for k in self.merge_on},
+                self.deleted_field_id or self.deleted_field: True,
+            }
+            if self.version:
+                spec = self.field_map.spec(self.version[1])
+                fields[spec.key if spec else self.version[1]] = self._stored(version)
+            action = Action.UPSERT
+        return Record(fields=fields, key=key, route=self.name, action=action, version=version)
+
+    def _version(self, fields: Mapping[str, Any]) -> float:
+        """The message's version as a number: a number, or an ISO date-time (its instant)."""
+        spec = self.field_map.spec(self.version[1]) if self.version else None
+        value = fields.get(spec.key) if spec else None
+        if isinstance(value, bool) or value is None or value == "":
+            raise MappingError(
+                f'the version "{self.version[0]}" is missing' if self.version else ""
+            )
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise MappingError(
+                f'the version "{self.version[0]}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'
+            ) from None
+
+    def _stored(self, version: float | None) -> Any:
+        spec = self.field_map.spec(self.version[1]) if self.version else None
+        if version is None or spec is None or spec.airtable_type != "dateTime":
+            return version
+        return datetime.fromtimestamp(version, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def single_route(
@@ -158,27 +201,8 @@ def single_route(
         field_map=field_map,
         merge_on=tuple(merge_on),
         envelope=envelope,
+        action=Action.UPSERT if merge_on else Action.CREATE,
     )
-
-
-def field_index(
-    airtable_fields: Sequence[Mapping[str, Any]],
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(field_ids, field_types) for `Route.resolved`, from a table's fields as the meta
-    endpoint lists them (`[{"id": "fld...", "name": "...", "type": "..."}]`, e.g.
-    `schema.SchemaCheck.airtable_fields`). Both are keyed by name and by id."""
-    field_ids: dict[str, str] = {}
-    field_types: dict[str, str] = {}
-    for field in airtable_fields:
-        field_id, name, kind = field.get("id"), field.get("name"), field.get("type")
-        if not isinstance(field_id, str):
-            continue
-        for key in (field_id, name):
-            if isinstance(key, str):
-                field_ids.setdefault(key, field_id)
-                if isinstance(kind, str):
-                    field_types.setdefault(key, kind)
-    return field_ids, field_types
 
 
 class Router:
@@ -317,8 +341,26 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
             problem(f'"fields" {exc.problem}')
     merge_on = _merge_on(entry.get("merge_on"), field_map, problem) if "merge_on" in entry else ()
     when = _when(entry.get("when"), problem)
+    action = entry.get("action", "upsert" if merge_on else "create")
+    if action not in ("upsert", "create", "delete"):
+        problem(f'"action" must be upsert, create or delete, got {action!r}')
+    elif action != "create" and "merge_on" in entry and not merge_on:
+        pass  # _merge_on reported it
+    elif action in ("upsert", "delete") and not merge_on:
+        problem(f'action {action} needs "merge_on": the key of the rows it finds')
+    version = _version(entry.get("version"), problem) if "version" in entry else None
+    deleted = entry.get("deleted_field")
+    if deleted is not None and (
+        action != "delete" or not isinstance(deleted, str) or not deleted.strip()
+    ):
+        problem('"deleted_field" names the checkbox of a soft delete, on action delete')
     if problems or field_map is None:
         return None, problems
+    if version is not None and field_map.spec(version[1]) is None:
+        field_map = FieldMap(
+            (*field_map.specs, FieldSpec(version[0], version[1], required=True)),
+            field_map.description,
+        )
     route = Route(
         name=name.strip(),
         base_id=base,
@@ -327,8 +369,27 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
         merge_on=merge_on,
         when=when,
         envelope=envelope,
+        action=Action(action),
+        version=version,
+        deleted_field=deleted,
     )
     return route, []
+
+
+def _version(value: Any, problem: Callable[[str], None]) -> tuple[str, str] | None:
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"source", "field"}
+        or not all(isinstance(v, str) and v.strip() for v in value.values())
+    ):
+        problem(f'"version" must be {{"source": ..., "field": ...}}, got {value!r}')
+        return None
+    try:
+        check_source(value["source"])
+    except ValueError as exc:
+        problem(f'"version" {exc}')
+        return None
+    return value["source"], value["field"]
 
 
 def _merge_on(

@@ -16,16 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .airtable import make_api
+from . import mirror
+from .airtable import AirtableTable, make_api
+from .batching import KeyLocks
 from .config import Config
 from .credentials import TokenSource
 from .drain import Drain, Limits
 from .errors import ConfigError, RecordsRejectedError, SinkError, TransientSinkError
-from .model import Message
+from .model import Action, Message
 from .paces import PaceStore
 from .pacing import Deadline, Pacer
 from .preflight import Checked, Preflight
-from .routing import Router
+from .routing import Route, Router
 from .sqs import SqsQueue
 from .summary import RunSummary
 from .systemic import SystemicFailure
@@ -66,6 +68,8 @@ class Runtime:
         self.pacers = {base: Pacer(self.paces.load(base, config.base_rps)) for base in config.bases}
         self.preflight = Preflight(self.api, self.tokens, self.pacers, typecast=config.typecast)
         self.queue = SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url, s3=s3)
+        #: the rows this container knows: record ids and stored versions, per table and key
+        self.directory = mirror.Directory()
 
     def run(self, remaining_ms: Callable[[], int]) -> RunResult:
         before = {base: pacer.requests for base, pacer in self.pacers.items()}
@@ -100,10 +104,11 @@ class Runtime:
             summary.error = "; ".join(summary.stopped_routes.values())
             self._keep()
             return RunResult(summary, checked.failures, missing_dlq)
+        locks = KeyLocks()
         drain = Drain(
             self.queue,
             Router(tuple(checked.routes.values()), config.envelope),
-            self._destinations(checked),
+            self._destinations(checked, deadline, locks),
             deadline,
             self._writer(deadline, checked, facts.max_receive_count),
             limits=Limits(
@@ -113,6 +118,7 @@ class Runtime:
             ),
             max_receive_count=facts.max_receive_count,
             summary=summary,
+            locks=locks,
         )
         summary = drain.run()
         for route in drain.wrote:
@@ -121,11 +127,50 @@ class Runtime:
         missing_dlq = missing_dlq or drain.settler.dead_letter_queue_missing
         return RunResult(summary, list(drain.closed.values()), missing_dlq)
 
-    def _destinations(self, checked: Checked) -> dict[str, Destination]:
-        return {
-            name: Destination(name, checked.tables[name], self.pacers[route.base_id])
-            for name, route in checked.routes.items()
-        }
+    def _destinations(
+        self, checked: Checked, deadline: Deadline, locks: KeyLocks
+    ) -> dict[str, Destination]:
+        """Each route's table and pacer, and for a route that reads before it writes
+        (versions, deletes, links) its `Mirror`, over every table of its base."""
+        tables: dict[str, mirror.Table] = {}
+        for name, route in checked.routes.items():
+            fit, sink = checked.fits[name], checked.tables[name]
+            names = {str(f["id"]): str(f.get("name")) for f in fit.fields}
+            types = {str(f["id"]): str(f.get("type")) for f in fit.fields}
+            version = route.field_map.spec(route.version[1]) if route.version else None
+            own = mirror.scope(fit.table_id, route.merge_on)
+            tables[own] = mirror.Table(
+                sink, route.merge_on, names, types, version.field_id if version else None
+            )
+            for _field, table_id, key in fit.links:
+                stub = AirtableTable(
+                    self.api.table(route.base_id, table_id), [str(key["id"])], typecast=False
+                )
+                key_id = str(key["id"])
+                tables.setdefault(
+                    mirror.scope(table_id, [key_id]),
+                    mirror.Table(
+                        stub,
+                        (key_id,),
+                        {key_id: str(key.get("name"))},
+                        {key_id: str(key.get("type"))},
+                    ),
+                )
+        out = {}
+        for name, route in checked.routes.items():
+            fit, pacer = checked.fits[name], self.pacers[route.base_id]
+            own = mirror.scope(fit.table_id, route.merge_on)
+            links = tuple(
+                (link_id, mirror.scope(table_id, [str(key["id"])]), _if_missing(route, link_id))
+                for link_id, table_id, key in fit.links
+            )
+            needed = route.version is not None or route.action is Action.DELETE or links
+            found = None
+            if needed:
+                resolver = mirror.Resolver(self.directory, locks, tables, pacer, deadline)
+                found = mirror.Mirror(resolver, own, route.version is not None, links)
+            out[name] = Destination(name, checked.tables[name], pacer, found, own)
+        return out
 
     def _writer(
         self, deadline: Deadline, checked: Checked, max_receive_count: int | None
@@ -166,3 +211,8 @@ class Runtime:
 
     def requests_this_month(self) -> dict[str, int]:
         return {base: pacer.capacity.requests for base, pacer in self.pacers.items()}
+
+
+def _if_missing(route: Route, link_id: str) -> str:
+    spec = route.field_map.spec(link_id)
+    return spec.options.if_missing if spec else "create"

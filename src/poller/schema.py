@@ -15,13 +15,16 @@ from typing import Any
 
 from .errors import ConfigError
 from .fieldtypes import (
+    ATTACHMENT_TYPE,
     CHECKBOX_TYPE,
     COMPUTED_TYPES,
     DATE_TYPES,
+    LINK_TYPE,
     MERGEABLE_TYPES,
     NUMBER_TYPES,
     SELECT_TYPES,
     TEXT_TYPES,
+    VERSION_TYPES,
 )
 from .mapping import FieldSpec
 from .routing import Route
@@ -38,6 +41,8 @@ ACCEPTS: Mapping[str, frozenset[str]] = {
     "dateTime": TEXT_TYPES | {"dateTime"},
     "singleSelect": TEXT_TYPES | {"singleSelect"},
     "multipleSelects": frozenset({"multipleSelects"}),
+    "attachment": frozenset({ATTACHMENT_TYPE}),
+    "link": frozenset({LINK_TYPE}),
 }
 #: The mapping type that converts values for an Airtable field type (for advice).
 SUGGESTED_TYPE: Mapping[str, str] = {
@@ -68,6 +73,9 @@ class Fit:
     field_ids: dict[str, str] = field(default_factory=dict)
     fields: tuple[Mapping[str, Any], ...] = ()
     problems: list[SchemaProblem] = field(default_factory=list)
+    #: each link entry: (its field id, the linked table's id, the linked key field as the
+    #: schema describes it)
+    links: list[tuple[str, str, Mapping[str, Any]]] = field(default_factory=list)
 
     def type_of(self, target: str) -> str:
         found = find(self.fields, self.field_ids.get(target, target))
@@ -83,9 +91,12 @@ def find(items: Sequence[Mapping[str, Any]], id_or_name: str) -> Mapping[str, An
     return None
 
 
-def fit(schema: Mapping[str, Any], route: Route, known: Mapping[str, str] = {}) -> Fit:
+def fit(
+    schema: Mapping[str, Any], route: Route, known: Mapping[str, str] = {}, typecast: bool = False
+) -> Fit:
     """Check `route` against the base's schema. `known` maps the route's table and target
-    names to the ids they last resolved to (`"": table id`)."""
+    names to the ids they last resolved to (`"": table id`). With `typecast`, Airtable would
+    turn a plain value in a link field into a new linked record: refused."""
     tables = schema.get("tables") or []
     variable = route.variable
     table = (find(tables, known[""]) if known.get("") else None) or find(tables, route.table)
@@ -108,9 +119,29 @@ def fit(schema: Mapping[str, Any], route: Route, known: Mapping[str, str] = {}) 
             result.problems.append(SchemaProblem(variable, problem, "field"))
             continue
         result.field_ids[spec.field] = str(found["id"])
-        problem = type_problem(spec, found)
+        problem = type_problem(spec, found, typecast) or _link_problem(spec, found, tables, result)
+        if (
+            route.version
+            and spec.field == route.version[1]
+            and found.get("type") not in VERSION_TYPES
+        ):
+            problem = f'stores the version in "{spec.field}", a {found.get("type")} field; it must be a number or dateTime field'
         if problem:
             result.problems.append(SchemaProblem(variable, problem, "type"))
+    if route.deleted_field:
+        found = find(fields, known.get(route.deleted_field, "")) or find(
+            fields, route.deleted_field
+        )
+        if found is None or found.get("type") != CHECKBOX_TYPE:
+            what = "the table does not have" if found is None else f"a {found.get('type')} field"
+            problem = (
+                f'marks deletes in "{route.deleted_field}", {what}; it must be a checkbox field'
+            )
+            result.problems.append(
+                SchemaProblem(variable, problem, "field" if found is None else "type")
+            )
+        else:
+            result.field_ids[route.deleted_field] = str(found["id"])
     for name in route.merge_on:
         found = find(fields, result.field_ids.get(name, name))
         if found is not None and found.get("type") not in MERGEABLE_TYPES:
@@ -122,11 +153,18 @@ def fit(schema: Mapping[str, Any], route: Route, known: Mapping[str, str] = {}) 
     return result
 
 
-def type_problem(spec: FieldSpec, field: Mapping[str, Any]) -> str | None:
+def type_problem(spec: FieldSpec, field: Mapping[str, Any], typecast: bool = False) -> str | None:
     field_type = str(field.get("type", ""))
     name = spec.field
     if field_type in COMPUTED_TYPES:
         return f'targets "{name}", a computed {field_type} field that cannot be written'
+    if spec.type is None and field_type == ATTACHMENT_TYPE:
+        return f'writes plain values to "{name}", an attachment field; declare "type": "attachment"'
+    if spec.type is None and field_type == LINK_TYPE and typecast:
+        return (
+            f'writes plain values to "{name}", a link field, with AIRTABLE_TYPECAST on: Airtable '
+            'would create a linked record for every name it does not find; declare "type": "link"'
+        )
     if spec.type is None:
         return None  # a plain entry sends values as they come: only the field can be checked
     accepted = ACCEPTS[spec.type]
@@ -140,6 +178,22 @@ def type_problem(spec: FieldSpec, field: Mapping[str, Any]) -> str | None:
         missing = [c for c in spec.options.choices if c not in options]
         if missing:
             return f'declares choices {missing} for "{name}", which are not options of the field (options: {options})'
+    return None
+
+
+def _link_problem(
+    spec: FieldSpec, field: Mapping[str, Any], tables: Sequence[Mapping[str, Any]], result: Fit
+) -> str | None:
+    """A link entry's field must link to its `table`, which must have its `key` field."""
+    if spec.type != "link":
+        return None
+    linked = find(tables, spec.options.table)
+    if linked is None or (field.get("options") or {}).get("linkedTableId") != linked.get("id"):
+        return f'links "{spec.field}" to table "{spec.options.table}", but the field links another table'
+    key = find(linked.get("fields") or [], spec.options.link_key)
+    if key is None or key.get("type") not in MERGEABLE_TYPES:
+        return f'finds linked records by "{spec.options.link_key}", which table "{spec.options.table}" does not have as a text or number field'
+    result.links.append((str(field["id"]), str(linked["id"]), key))
     return None
 
 

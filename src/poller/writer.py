@@ -33,10 +33,11 @@ from .errors import (
     ThrottledError,
     TransientSinkError,
 )
-from .model import Fate, Message, Verdict
+from .mirror import Mirror
+from .model import Action, Fate, Message, Verdict
 from .pacing import Backoff, Clock, Deadline, Pacer, Sleep
 from .ports import SinkPort
-from .systemic import SystemicFailure
+from .systemic import Cause, SystemicFailure
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class Destination:
     name: str
     sink: SinkPort
     pacer: Pacer
+    #: what the route needs resolved before it writes (versions, links, deletes)
+    mirror: Mirror | None = None
+    #: the table and key fields its keys belong to (`mirror.scope`): one writer per key
+    scope: str = ""
 
 
 @dataclass(eq=False)
@@ -60,6 +65,8 @@ class Request:
     destination: Destination
     entries: list[Entry]
     slot: float
+    #: entries of the route still waiting: one lookup reads their keys too
+    prefetch: list[Entry] = field(default_factory=list)
 
     @property
     def route(self) -> str:
@@ -72,6 +79,7 @@ class Outcome:
 
     verdicts: list[Verdict] = field(default_factory=list)
     written: int = 0
+    stale: int = 0
     created: int = 0
     updated: int = 0
     requests: int = 0
@@ -88,7 +96,7 @@ class Outcome:
 
     def add(self, other: Outcome) -> None:
         self.verdicts += other.verdicts
-        for name in ("written", "created", "updated", "requests", "retries", "throttled"):
+        for name in ("written", "stale", "created", "updated", "requests", "retries", "throttled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failure = self.failure or other.failure
         self.out_of_time = self.out_of_time or other.out_of_time
@@ -99,11 +107,17 @@ class Outcome:
         return self.failure is not None or self.out_of_time
 
     def settle(
-        self, entries: list[Entry], fate: Fate, reason: str = "", error_type: str = ""
+        self,
+        entries: list[Entry],
+        fate: Fate,
+        reason: str = "",
+        error_type: str = "",
+        *,
+        blameless: bool = True,
     ) -> None:
         for entry in entries:
             for message in entry.messages:
-                self.verdicts.append(Verdict(message, fate, reason, error_type))
+                self.verdicts.append(Verdict(message, fate, reason, error_type, blameless))
             if fate is Fate.RELEASE:
                 self.released_groups |= entry.groups
 
@@ -141,12 +155,59 @@ class Writer:
         self._token_refreshed = False
 
     def write(self, request: Request) -> Outcome:
-        outcome = self._send(request.destination, request.entries, request.slot)
+        entries, outcome = request.entries, Outcome()
+        mirror = request.destination.mirror
+        if mirror is not None:
+            try:
+                prepared = mirror.prepare(entries, request.prefetch)
+            except SinkError as exc:  # a lookup failed: the records are not at fault
+                outcome.failure = _failure(request.route, exc)
+                outcome.settle(entries, Fate.RELEASE, str(exc))
+                return outcome
+            outcome.verdicts += prepared.verdicts
+            outcome.requests += prepared.requests
+            outcome.stale = prepared.stale
+            entries = prepared.entries
+            if not entries:
+                return outcome
+        if entries[0].record.action is Action.DELETE:
+            outcome.add(self._delete(request.destination, entries))
+            return outcome
+        sent = self._send(request.destination, entries, request.slot)
+        outcome.add(sent)
+        outcome.rejected_alike = sent.rejected_alike
         if outcome.rejected_alike is not None:
             failure = self.recheck(request.route, outcome.rejected_alike)
             if failure is not None:  # the table changed under the records: release them
                 outcome = Outcome(requests=outcome.requests, failure=failure)
-                outcome.settle(request.entries, Fate.RELEASE, failure.detail)
+                outcome.settle(entries, Fate.RELEASE, failure.detail)
+        return outcome
+
+    def _delete(self, destination: Destination, entries: list[Entry]) -> Outcome:
+        """Remove the rows of the entries' keys (Airtable deletes by record id only)."""
+        outcome = Outcome()
+        assert destination.mirror is not None
+        ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
+        pacer = destination.pacer
+        if (
+            pacer.send(pacer.reserve(), not_after=self.clock() + max(self.deadline.usable(), 0.0))
+            is None
+        ):
+            outcome.out_of_time = True
+            outcome.settle(entries, Fate.RELEASE, NO_TIME)
+            return outcome
+        outcome.requests += 1
+        try:
+            destination.sink.delete(ids)  # type: ignore[attr-defined]
+        except SinkError as exc:
+            outcome.failure = _failure(destination.name, exc)
+            outcome.settle(
+                entries, Fate.RELEASE, str(exc), blameless=not isinstance(exc, TransientSinkError)
+            )
+            return outcome
+        destination.mirror.wrote(entries, [""] * len(entries))
+        outcome.written += len(entries)
+        outcome.settle(entries, Fate.DELETE)
         return outcome
 
     def _send(self, destination: Destination, entries: list[Entry], slot: float) -> Outcome:
@@ -208,6 +269,8 @@ class Writer:
                 self._give_up(outcome, entries, exc)
                 return outcome
             pacer.capacity.settle_probe()
+            if destination.mirror is not None:
+                destination.mirror.wrote(entries, result.record_ids)
             outcome.written += len(entries)
             outcome.created += result.created
             outcome.updated += result.updated
@@ -271,3 +334,10 @@ class Writer:
             except Exception as exc:  # the secret itself is the problem now
                 log.warning("re-reading the token after a 401 failed: %s", exc)
                 return False
+
+
+def _failure(route: str, exc: SinkError) -> SystemicFailure:
+    """A lookup or delete that failed stops the route for this run: an outage, or what
+    Airtable refused."""
+    cause = exc.cause if isinstance(exc, SystemicSinkError) else Cause.OUTAGE
+    return SystemicFailure(route, cause, str(exc))

@@ -1,0 +1,311 @@
+"""What a faithful mirror needs before it writes: each row's stored version, the record ids
+that links and deletes take, and one writer per key at a time.
+
+* `Directory`: the rows this container knows, per table and key: the record id (None: no
+  row) and the stored version. It is fed by the poller's own writes and by bulk lookups
+  (one `listRecords` request resolves up to `LOOKUP_KEYS` keys), so a warm container reads
+  only keys it has not met, and a cold one reads each key once.
+* `KeyLocks`: a key of a table is in at most one request at a time, whichever route or
+  link stub writes it (two concurrent upserts of a new key could both create it).
+* `Resolver.prepare`: for one request, on a writer thread: drops what is stale (a version
+  not newer than the row's), finds the rows a delete removes, and puts record ids in link
+  fields, creating a stub row holding only the key where a linked record is missing (or
+  dead-lettering the message, with `if_missing: dead_letter`). Airtable has no conditional
+  write: the check holds because this poller is the only writer of the version field.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .airtable import PAGE_SIZE, AirtableTable
+from .batching import Entry, KeyLocks
+from .convert import Links
+from .errors import TransientSinkError
+from .mapping import key_text
+from .model import Action, Record, Verdict
+from .pacing import Deadline, Pacer
+
+#: Keys one lookup request asks for (formulas of 100 keys stay far below 16,000 characters
+#: in the POST body pyairtable switches to).
+LOOKUP_KEYS = 100
+DIRECTORY_ROWS = 200_000
+LOCK_WAIT_SECONDS = 5.0
+Key = tuple[str, ...]
+
+
+def scope(table_id: str, key_ids: Sequence[str]) -> str:
+    """Which rows a key names: a table, by the fields its key is made of."""
+    return f"{table_id}:{','.join(key_ids)}"
+
+
+@dataclass(frozen=True)
+class Row:
+    record_id: str | None  # None: the table has no row with this key
+    version: float | None = None
+    ambiguous: bool = False  # several rows have this key
+
+
+class Directory:
+    """Thread-safe, bounded (the oldest entries are forgotten first)."""
+
+    def __init__(self, limit: int = DIRECTORY_ROWS) -> None:
+        self._rows: OrderedDict[tuple[str, Key], Row] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, table: str, key: Key) -> Row | None:
+        with self._lock:
+            return self._rows.get((table, key))
+
+    def put(self, table: str, key: Key, row: Row) -> None:
+        with self._lock:
+            self._rows[(table, key)] = row
+            self._rows.move_to_end((table, key))
+            while len(self._rows) > self._limit:
+                self._rows.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table the resolver reads: its sink, and the names and types of its key fields (a
+    formula names fields, never ids)."""
+
+    sink: AirtableTable
+    key_ids: tuple[str, ...]
+    names: Mapping[str, str]  # field id -> name
+    types: Mapping[str, str]  # field id -> type
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """What one route needs resolved before it writes: its table's `scope`, whether it is
+    versioned, and each link entry's (field id, the linked table's scope, `if_missing`)."""
+
+    resolver: Resolver
+    scope: str
+    versioned: bool = False
+    links: tuple[tuple[str, str, str], ...] = ()
+
+    def prepare(self, entries: list[Entry], prefetch: Sequence[Entry] = ()) -> Prepared:
+        return self.resolver.prepare(self, entries, prefetch)
+
+    def wrote(self, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
+        self.resolver.wrote(self.scope, entries, record_ids)
+
+
+@dataclass
+class Prepared:
+    entries: list[Entry]
+    verdicts: list[Verdict] = field(default_factory=list)
+    requests: int = 0
+    stale: int = 0
+
+
+class Resolver:
+    """`tables` by `scope`: every table a route of the base writes or a link points into."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        locks: KeyLocks,
+        tables: Mapping[str, Table],
+        pacer: Pacer,
+        deadline: Deadline,
+    ):
+        self.directory, self.locks, self.tables = directory, locks, tables
+        self.pacer, self.deadline = pacer, deadline
+
+    def key_of(self, table_id: str, fields: Mapping[str, Any]) -> Key:
+        return tuple(key_text(fields.get(f)) for f in self.tables[table_id].key_ids)
+
+    def prepare(
+        self, mirror: Mirror, entries: list[Entry], prefetch: Sequence[Entry] = ()
+    ) -> Prepared:
+        """What of `entries` is written, and the verdicts of the rest (stale, poison).
+        `prefetch`: entries of the route still waiting, whose keys one lookup also reads."""
+        out = Prepared(list(entries))
+        table_id = mirror.scope
+        if mirror.versioned or entries[0].record.action is Action.DELETE:
+            keys = [self.key_of(table_id, e.record.fields) for e in (*entries, *prefetch)]
+            out.requests += self._look_up(table_id, keys)
+            out.entries = [
+                e for e in out.entries if not self._stale(table_id, e, mirror.versioned, out)
+            ]
+        for link_id, linked, if_missing in mirror.links:
+            wanted = [k for e in (*out.entries, *prefetch) for k in _links(e, link_id)]
+            out.requests += self._look_up(linked, [(key_text(k),) for k in wanted])
+            if if_missing == "create":
+                out.requests += self._stub(
+                    linked, {k for e in out.entries for k in _links(e, link_id)}
+                )
+            out.entries = [e for e in out.entries if self._link(linked, link_id, e, out)]
+        return out
+
+    def wrote(self, table_id: str, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
+        for entry, record_id in zip(entries, record_ids, strict=False):
+            deleted = entry.record.action is Action.DELETE
+            row = Row(None if deleted else record_id, entry.record.version)
+            self.directory.put(table_id, self.key_of(table_id, entry.record.fields), row)
+
+    def delete_ids(self, table_id: str, entries: Sequence[Entry]) -> list[str]:
+        rows = [
+            self.directory.get(table_id, self.key_of(table_id, e.record.fields)) for e in entries
+        ]
+        return [r.record_id for r in rows if r is not None and r.record_id]
+
+    # -- reading ----------------------------------------------------------------------
+    def _look_up(self, table_id: str, keys: Iterable[Key]) -> int:
+        """Read the rows of the keys the directory does not know; return the requests."""
+        table = self.tables[table_id]
+        unknown = list(dict.fromkeys(k for k in keys if self.directory.get(table_id, k) is None))[
+            :LOOKUP_KEYS
+        ]
+        if not unknown:
+            return 0
+        names = [table.names[f] for f in table.key_ids]
+        typed = [
+            tuple(_typed(v, table.types[f]) for v, f in zip(key, table.key_ids, strict=True))
+            for key in unknown
+        ]
+        wanted = [*table.key_ids, *([table.version_id] if table.version_id else [])]
+        found: dict[Key, list[dict[str, Any]]] = {}
+        requests = 1
+        self._slot()
+        for page in table.sink.find(typed, names, wanted):
+            for record in page:
+                found.setdefault(self.key_of(table_id, record["fields"]), []).append(record)
+            if len(page) < PAGE_SIZE:
+                break  # a short page is the last
+            requests += 1
+            self._slot()  # the next page is one more request
+        for key in unknown:
+            rows = found.get(key, [])
+            version = (
+                _version(rows[0]["fields"].get(table.version_id))
+                if rows and table.version_id
+                else None
+            )
+            self.directory.put(
+                table_id, key, Row(rows[0]["id"] if rows else None, version, len(rows) > 1)
+            )
+        return requests
+
+    def _stale(self, table_id: str, entry: Entry, versioned: bool, out: Prepared) -> bool:
+        row = self.directory.get(table_id, self.key_of(table_id, entry.record.fields))
+        if row is not None and row.ambiguous:
+            out.verdicts += _poison(
+                entry,
+                f"several rows of the table have the key {list(entry.record.key or ())}",
+                "AMBIGUOUS_KEY",
+            )
+            return True
+        stored = row.version if row is not None else None
+        if (
+            versioned
+            and stored is not None
+            and entry.record.version is not None
+            and entry.record.version <= stored
+        ):
+            out.stale += len(entry.messages)
+            out.verdicts += [Verdict.delete(m) for m in entry.messages]
+            return True
+        if entry.record.action is Action.DELETE and (row is None or row.record_id is None):
+            out.verdicts += [Verdict.delete(m) for m in entry.messages]  # no row: already done
+            self.directory.put(
+                table_id,
+                self.key_of(table_id, entry.record.fields),
+                Row(None, entry.record.version),
+            )
+            return True
+        return False
+
+    def _stub(self, table_id: str, wanted: set[str]) -> int:
+        """Create the missing linked rows of a link with `if_missing: create`, holding only
+        their key; a later event for the record fills it in (its route upserts the same key)."""
+        table = self.tables[table_id]
+        missing = sorted(
+            k
+            for k in wanted
+            if (r := self.directory.get(table_id, (key_text(k),))) is not None
+            and r.record_id is None
+            and not r.ambiguous
+        )
+        requests = 0
+        for start in range(0, len(missing), 10):
+            chunk = missing[start : start + 10]
+            locked = [(table_id, (key_text(k),)) for k in chunk]
+            if not self.locks.lock(locked, LOCK_WAIT_SECONDS):
+                raise TransientSinkError("a linked record is being written by another request")
+            try:
+                self._slot()
+                requests += 1
+                records = [
+                    _stub_record(table.key_ids[0], k, table.types[table.key_ids[0]]) for k in chunk
+                ]
+                result = table.sink.write(records)
+                for key, record_id in zip(chunk, result.record_ids, strict=True):
+                    self.directory.put(table_id, (key_text(key),), Row(record_id))
+            finally:
+                self.locks.unlock(locked)
+        return requests
+
+    def _link(self, table_id: str, link_id: str, entry: Entry, out: Prepared) -> bool:
+        keys = entry.record.fields.get(link_id)
+        if not isinstance(keys, Links):
+            return True
+        ids = []
+        for key in keys:
+            row = self.directory.get(table_id, (key_text(key),))
+            if row is None or row.record_id is None or row.ambiguous:
+                name = self.tables[table_id].names.get(self.tables[table_id].key_ids[0], "")
+                why = "several records" if row is not None and row.ambiguous else "no record"
+                out.verdicts += _poison(
+                    entry, f"{why} of the linked table has {name} {key!r}", "LINK_NOT_FOUND"
+                )
+                return False
+            ids.append(row.record_id)
+        entry.record = replace(entry.record, fields={**entry.record.fields, link_id: ids})
+        return True
+
+    def _slot(self) -> None:  # every request of the base takes a slot of its pace
+        if (
+            self.pacer.send(
+                self.pacer.reserve(), not_after=self.pacer.clock() + max(self.deadline.usable(), 0)
+            )
+            is None
+        ):
+            raise TransientSinkError("no time left in this run to read the table")
+
+
+def _typed(value: str, field_type: str) -> Any:
+    if field_type in ("number", "currency", "percent", "rating", "duration", "autoNumber"):
+        return float(value)
+    return value
+
+
+def _stub_record(key_id: str, key: str, field_type: str) -> Record:
+    return Record({key_id: _typed(key, field_type)}, key=(key,), action=Action.UPSERT)
+
+
+def _links(entry: Entry, link_id: str) -> tuple[str, ...]:
+    keys = entry.record.fields.get(link_id)
+    return keys if isinstance(keys, Links) else ()
+
+
+def _version(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def _poison(entry: Entry, reason: str, error_type: str) -> list[Verdict]:
+    return [Verdict.dead_letter(m, reason, error_type) for m in entry.messages]
