@@ -19,47 +19,68 @@ help:
 	@echo "make test-fast  every test not marked slow: pytest -m 'not slow' (no lint, no sam build, no checkov)"
 	@echo "make serve      keep the local stack up (moto SQS on :9324, Airtable emulator on :8787),"
 	@echo "                and write local.json, which the poller CLI reads by default"
-	@echo "make docs       build the documentation site (MkDocs, --strict) into .venv/site;"
+	@echo "make docs       build the documentation site (MkDocs, --strict) into site/;"
 	@echo "                make docs-serve serves it at http://127.0.0.1:8000"
 	@echo "make bench      throughput / memory / cold-start benchmark (bench/README.md)"
-	@echo "make venv       only create .venv/ with every tool (the other targets do it too)"
+	@echo "make venv       only create .venv/ with every tool (each other target installs what it needs)"
 	@echo "make validate build build-host invoke-built scan   SAM checks (docs/deploy.md)"
 	@echo "make deploy     sam build && sam deploy (needs AWS; SAM_ENV_NAME=default|dev|prod)"
 
+# Each target installs what it needs and no more (pyproject.toml's extras): make run and
+# make serve only the poller and moto; make test the test tools (the SAM CLI, cfn-lint,
+# pytest, ruff, matplotlib for the bench smoke test); make docs the site's theme.
 # setuptools prints an "Editable installation" banner (a BuildBackendWarning) on every
 # editable install: ignore that one warning by its text; errors and other warnings show.
-$(VENV)/.installed: pyproject.toml src/poller/requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q \
+	--disable-pip-version-check
+
+$(VENV)/.created:
+	@echo "creating $(VENV) with $(PYTHON)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	touch $@
 
-venv: $(VENV)/.installed
+$(VENV)/.installed-local: $(VENV)/.created pyproject.toml src/poller/requirements.txt
+	@echo "installing the poller and the local stack (moto) into $(VENV): about 145 MB, under a minute the first time"
+	$(PIP_INSTALL) -e '.[local]'
+	touch $@
 
-run: venv
+$(VENV)/.installed: $(VENV)/.installed-local
+	@echo "installing the test tools into $(VENV) (the SAM CLI, cfn-lint, pytest, ruff, matplotlib): about 430 MB more, a minute or two the first time"
+	$(PIP_INSTALL) -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed $(VENV)/.installed-docs
+
+run: $(VENV)/.installed-local
 	$(BIN)/python -m devstack run
 
-serve: venv
+serve: $(VENV)/.installed-local
 	$(BIN)/python -m devstack serve
 
-lint: venv
+lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv
+format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-fast: venv
+test-fast: $(VENV)/.installed
 	$(BIN)/pytest -m "not slow"
 
-test: venv lint
+test: $(VENV)/.installed lint
 	$(BIN)/pytest
 
-bench: venv
+$(VENV)/.installed-bench: $(VENV)/.installed-local
+	@echo "installing matplotlib into $(VENV) for the benchmark's plots"
+	$(PIP_INSTALL) -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV)-* .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-* .aws-sam .pytest_cache .ruff_cache $(DOCS_SITE_DIR)
 
 -include mk/*.mk

@@ -36,6 +36,7 @@ LAMBDA_VENV := $(VENV)-lambda
 .PHONY: validate scan checkov sam-requirements build build-host invoke-built deploy
 
 $(CHECKOV_VENV)/.installed: mk/sam.mk
+	@echo "installing checkov into $(CHECKOV_VENV) for the template scan: about 270 MB, a minute the first time"
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install -q "checkov==$(CHECKOV_VERSION)"
