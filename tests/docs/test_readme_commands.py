@@ -260,8 +260,8 @@ def test_the_offline_commands_run_as_written(document: str, text: str, checkout:
     else:
         built = checkout / ".aws-sam" / "build"
         assert (built / "template.yaml").is_file()
-        assert (built / "PollerFunction" / "poller" / "handler.py").is_file()
-        assert (built / "PollerFunction" / "poller" / "field_maps" / "donations.json").is_file()
+        assert (built / "PollerFunction" / "lambda_function.py").is_file()
+        assert (built / "PollerFunction" / "field_maps" / "donations.json").is_file()
 
 
 # ------------------------------------------------------------------ parsed as sam would
@@ -398,3 +398,72 @@ def test_the_mapping_file_the_steps_name_ships_with_the_function() -> None:
     assert named == {"field_maps/donations.json"}
     for value in named:
         assert (ROOT / "src" / "poller" / value).is_file()
+
+
+# ------------------------------------------------------------------ one region for every tool
+
+
+def exported(document: str) -> dict[str, str]:
+    """The variables the document's commands export, in order, `$NAME` expanded."""
+    values: dict[str, str] = {}
+    for command in documented()[document]:
+        for prefix, words in command.simple_commands():
+            if words[:1] == ["export"]:
+                for name, value in prefix.items():
+                    values[name] = re.sub(
+                        r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?",
+                        lambda m: values.get(m.group(1), ""),
+                        value,
+                    )
+    return values
+
+
+def sam_region(words: list[str]) -> str | None:
+    """The region `sam` would use for this command, as the SAM CLI resolves it: its context's
+    (--region, or samconfig.toml's `region`), else botocore's setting (AWS_DEFAULT_REGION or
+    the profile's), which `sam deploy --guided` offers as its default."""
+    from botocore.session import Session
+    from samcli.cli.context import Context
+
+    context = sam_context(words).find_object(Context)
+    return (context.region if context else None) or Session().get_config_variable("region")
+
+
+def aws_cli_region(env: dict[str, str]) -> str | None:
+    """The AWS CLI v2's order: AWS_REGION, then AWS_DEFAULT_REGION (then the profile's)."""
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/deploy.md"])
+def test_every_command_of_the_deploy_steps_uses_the_region_typed_in_step_1(
+    document: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a shell with no AWS configuration but what the document exports
+    monkeypatch.chdir(ROOT)  # sam reads samconfig.toml from here
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    env = exported(document)
+    typed = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    assert typed, f"{document} exports no region"
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    from poller_ops.cli.common import region as poller_region
+
+    # WHEN each command that reaches AWS resolves its region with its own tool's rules
+    # (`sam validate` and `sam build` need none)
+    regions = {}
+    for command in documented()[document]:
+        for _, words in command.simple_commands():
+            if words and kind(words) == "sam":
+                regions[" ".join(words)] = sam_region(words)
+            elif words and kind(words) == "aws":
+                regions[" ".join(words)] = aws_cli_region(env)
+            elif words and kind(words) == "poller":
+                regions[" ".join(words)] = poller_region(None)
+    # THEN every one is the region typed in step 1: sam (the guided deploy's default and
+    # `sam logs`), aws and poller alike
+    assert regions
+    assert {c: r for c, r in regions.items() if r != typed} == {}
