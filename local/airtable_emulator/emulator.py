@@ -31,7 +31,7 @@ from .control import handle_control
 from .pipeline import USER_ID
 from .server import EmulatorHTTPServer
 from .state import State
-from .stats import EmulatorStats, WriteLogEntry
+from .stats import Counters, EmulatorStats, WriteLogEntry
 from .wire import ApiRequest, Reply
 from .world import WorldControls
 
@@ -132,7 +132,7 @@ class Emulator(WorldControls, AccountControls):
         state = self._state
         with state.lock:
             state.catch_up()
-            state.counters = type(state.counters)()
+            state.counters = Counters()
             state.write_log = []
 
     @property
