@@ -1,7 +1,8 @@
 """`sam build` and what it builds, checked without Docker or an AWS account.
 
 Builds are made once per session into temporary directories, or reused from
-SAM_BUILD_DIR / SAM_HOST_BUILD_DIR when `make invoke-built` has just built them.
+SAM_BUILD_DIR / SAM_HOST_BUILD_DIR when they name builds already made (`make build` writes
+.aws-sam/build, `make build-host` .aws-sam/build-host).
 """
 
 from __future__ import annotations

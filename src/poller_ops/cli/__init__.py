@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--endpoint-url", help="SQS endpoint, e.g. the local stack (default: $AWS_ENDPOINT_URL_SQS)"
     )
-    where.add_argument("--region", help="AWS region (default: boto3's, else from the queue URL)")
+    where.add_argument(
+        "--region",
+        help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the queue URL's, boto3's)",
+    )
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     sections = __doc__.split("\n\n")
