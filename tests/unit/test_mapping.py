@@ -14,7 +14,7 @@ import poller
 from poller.capacity import Capacity
 from poller.drain import Drain, Limits
 from poller.errors import ConfigError, MappingError
-from poller.mapping import FieldMap
+from poller.mapping import FieldMap, key_text
 from poller.model import DEFAULT_ROUTE, Attribute, Message
 from poller.pacing import Deadline, Pacer
 from poller.routing import Router, single_route
@@ -39,7 +39,7 @@ def test_maps_keys_to_fields_and_ignores_unknown_keys():
     assert record.fields["Donation Amount"] == body["DonationAmount"]
     assert record.fields["Donor Id"] == body["UserId"]
     assert "Currency" not in record.fields and len(record.fields) == 6
-    assert record.key == (f'"{body["Id"]}"',)
+    assert record.key == (key_text(body["Id"]),)
 
 
 @pytest.mark.parametrize(
@@ -357,7 +357,7 @@ def test_one_source_can_fill_several_fields():
         ({"a": {"field": "A", "type": "dateTime", "epoch": "us"}}, '"epoch" must be "s" or "ms"'),
         (
             {"a": {"field": "A", "type": "text", "choices": ["x"]}},
-            '"choices" only applies to "type": "singleSelect"',
+            '"choices" applies to the select types',
         ),
         ({"$Body": "A"}, 'source "$Body" is not an SQS or envelope value'),
         ({"$Envelope.": "A"}, 'source "$Envelope." is not an SQS or envelope value'),
@@ -492,24 +492,27 @@ def test_two_ids_that_airtable_would_merge_are_both_refused_not_collapsed():
             mapper(entries, ("Ext",))(message(body))
 
 
+def table_fields(Ext: str) -> list[dict[str, str]]:
+    """The meta endpoint's fields of a table with a text "Id" and an "Ext" of type `Ext`."""
+    return [
+        {"id": "fldId000000000001", "name": "Id", "type": "singleLineText"},
+        {"id": "fldExt00000000001", "name": "Ext", "type": Ext},
+    ]
+
+
 def test_a_plain_entry_gets_the_2_to_the_53_rule_once_the_schema_says_the_field_is_numeric():
     # GIVEN a plain entry: without a schema the value passes as-is
     field_map = FieldMap.parse('{"Id": "Id", "ext": "Ext"}')
     body = message('{"Id": "a", "ext": 1234567890123456789}')
     assert single(field_map)(body).fields["Ext"] == 1234567890123456789
     # WHEN the schema says "Ext" is a number field
-    resolved = field_map.resolved(
-        {"Id": "fldId000000000001", "Ext": "fldExt00000000001"},
-        {"Id": "singleLineText", "Ext": "number"},
-    )
+    ids = {"Id": "fldId000000000001", "Ext": "fldExt00000000001"}
+    resolved = field_map.resolved(ids, table_fields(Ext="number"))
     # THEN the same value is poison, with the human field name
     with pytest.raises(MappingError, match=r'^field "Ext": cannot convert 1234567890123456789 '):
         single(resolved)(body)
     # AND a text field still takes it as-is
-    text = field_map.resolved(
-        {"Id": "fldId000000000001", "Ext": "fldExt00000000001"},
-        {"Id": "singleLineText", "Ext": "singleLineText"},
-    )
+    text = field_map.resolved(ids, table_fields(Ext="singleLineText"))
     assert single(text)(body).fields == {
         "fldId000000000001": "a",
         "fldExt00000000001": 1234567890123456789,
@@ -543,7 +546,19 @@ def test_an_integral_float_into_text_matches_the_integer_row_key():
     # GIVEN a merge on a text field, and the same id sent once as 1234 and once as 1234.0
     m = mapper({"ext_id": {"field": "Ext", "type": "text"}}, ("Ext",))
     # WHEN both are mapped THEN they have the same merge key (one row, not two)
-    assert m(message('{"ext_id": 1234}')).key == m(message('{"ext_id": 1234.0}')).key == ('"1234"',)
+    assert m(message('{"ext_id": 1234}')).key == m(message('{"ext_id": 1234.0}')).key
+    assert m(message('{"ext_id": 1234}')).key == (key_text("1234"),)
+    assert m(message('{"ext_id": 1234}')).key != m(message('{"ext_id": 1235}')).key
+
+
+def test_a_number_merge_key_is_one_key_whatever_its_json_form():
+    # GIVEN a merge on a number field, and the same amount as 25 and as 25.0
+    m = mapper({"ext_id": {"field": "Ext", "type": "number"}}, ("Ext",))
+    # WHEN both are mapped THEN they have one key, as Airtable's doubles do; the text "25"
+    # of a text entry is another key
+    assert m(message('{"ext_id": 25}')).key == m(message('{"ext_id": 25.0}')).key
+    text = mapper({"ext_id": {"field": "Ext", "type": "text"}}, ("Ext",))
+    assert text(message('{"ext_id": 25}')).key != m(message('{"ext_id": 25}')).key
 
 
 def test_a_float_literal_with_digits_a_double_loses_is_refused_into_text():

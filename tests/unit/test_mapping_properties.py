@@ -106,15 +106,17 @@ PLAIN = FieldMap.parse(
         {"Id": "Id", "donor": "Donor", "n": "N", "$MessageId": "Msg", "$MessageAttributes.n": "A"}
     )
 )
+#: Each target of PLAIN: its field id and its Airtable type.
+PLAIN_TABLE = {
+    "Id": ("fldAAAAAAAAAAAAAA", "singleLineText"),
+    "Donor": ("fldBBBBBBBBBBBBBB", "multilineText"),
+    "N": ("fldCCCCCCCCCCCCCC", "number"),
+    "Msg": ("fldDDDDDDDDDDDDDD", "singleLineText"),
+    "A": ("fldEEEEEEEEEEEEEE", "number"),
+}
 RESOLVED = PLAIN.resolved(
-    {
-        "Id": "fldAAAAAAAAAAAAAA",
-        "Donor": "fldBBBBBBBBBBBBBB",
-        "N": "fldCCCCCCCCCCCCCC",
-        "Msg": "fldDDDDDDDDDDDDDD",
-        "A": "fldEEEEEEEEEEEEEE",
-    },
-    {"N": "number", "A": "number"},
+    {name: field_id for name, (field_id, _) in PLAIN_TABLE.items()},
+    [{"id": i, "name": n, "type": t} for n, (i, t) in PLAIN_TABLE.items()],
 )
 
 

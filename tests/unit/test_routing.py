@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from poller.errors import ConfigError, MappingError
-from poller.mapping import FieldMap
+from poller.mapping import FieldMap, key_text
 from poller.model import DEFAULT_ROUTE, Attribute, Message, Record
-from poller.routing import Route, Router, field_index, parse_routes, single_route
+from poller.routing import Route, Router, parse_routes, single_route
 
 DATA = Path(__file__).parent / "data"
 SNS_DONATION, EB_DONATION, EB_FUNDRAISER, LOOKALIKE, SNS_NOT_JSON = (
@@ -62,7 +62,7 @@ def test_every_sample_goes_to_its_table_with_the_payload_values():
     # GIVEN the field samples WHEN routed THEN donations go to Donations whatever the envelope
     assert r(msg(SNS_DONATION)) == Record(
         {"Id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "Donation Amount": 25.0},
-        ('"7c9e6679-7425-40de-944b-e07fc1f90ae7"',),
+        (key_text("7c9e6679-7425-40de-944b-e07fc1f90ae7"),),
         "donations",
     )
     assert r(msg(EB_DONATION)).fields == {
@@ -76,7 +76,7 @@ def test_every_sample_goes_to_its_table_with_the_payload_values():
     # AND the FundraiserCreated event goes to Fundraisers
     assert r(msg(EB_FUNDRAISER)) == Record(
         {"Fundraiser Id": "0f8fad5b-d9cb-469f-a165-70867728950e", "Name": "Spring walk"},
-        ('"0f8fad5b-d9cb-469f-a165-70867728950e"',),
+        (key_text("0f8fad5b-d9cb-469f-a165-70867728950e"),),
         "fundraisers",
     )
 
@@ -344,10 +344,17 @@ SCHEMA_FIELDS = [
 ]
 
 
+def resolved_on(route: Route, fields: list[dict] = SCHEMA_FIELDS) -> Route:
+    """The route bound to a table with these fields, each target by its name (as
+    `schema.fit` resolves them)."""
+    ids = {f["name"]: f["id"] for f in fields if route.field_map.spec(f["name"])}
+    return route.resolved(ids, fields)
+
+
 def test_a_resolved_route_keys_records_and_merge_on_by_field_id():
     # GIVEN the donations route and the table's schema
     route = parse_routes(json.dumps(CONTRACT))[0]
-    resolved = route.resolved(*field_index(SCHEMA_FIELDS))
+    resolved = resolved_on(route)
     # WHEN a donation is routed
     record = Router([resolved])(msg(DOTNET[0]))
     # THEN its fields and merge fields are ids (a rename in Airtable changes nothing)
@@ -356,7 +363,7 @@ def test_a_resolved_route_keys_records_and_merge_on_by_field_id():
         "fldId000000000001": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
         "fldAmount00000001": 25.0,
     }
-    assert record.key == ('"7c9e6679-7425-40de-944b-e07fc1f90ae7"',)
+    assert record.key == (key_text("7c9e6679-7425-40de-944b-e07fc1f90ae7"),)
     # AND reasons still use the field names
     with pytest.raises(MappingError) as raised:
         Router([resolved])(msg({"Id": "a", "DonationAmount": "ten"}))
@@ -377,29 +384,20 @@ def test_merge_on_may_name_a_field_by_id():
     with pytest.raises(ConfigError, match=r"merges on field id\(s\) \['fldId000000000001'\]"):
         Router([route])
     # WHEN resolved THEN it merges on that field
-    resolved = route.resolved(*field_index(SCHEMA_FIELDS))
+    resolved = resolved_on(route)
     assert resolved.merge_on == ("fldId000000000001",)
-    assert Router([resolved])(msg({"Id": "a", "DonationAmount": 1})).key == ('"a"',)
+    assert Router([resolved])(msg({"Id": "a", "DonationAmount": 1})).key == (key_text("a"),)
 
 
-def test_resolving_against_a_table_without_a_target_is_a_config_error():
-    route = parse_routes(json.dumps(CONTRACT))[1]
-    with pytest.raises(ConfigError) as raised:
-        route.resolved(*field_index(SCHEMA_FIELDS))
-    assert str(raised.value) == (
-        "ROUTES route \"fundraisers\" targets field(s) ['Fundraiser Id', 'Name'] that the table "
-        "does not have"
-    )
-
-
-def test_single_route_resolution_names_the_single_table_variables():
-    route = single_route("appDonations00001", "Donations", SINGLE_MAP, ("Id",))
-    with pytest.raises(ConfigError) as raised:
-        route.resolved(*field_index(SCHEMA_FIELDS[:1]))
-    assert raised.value.variable == "FIELD_MAP"
-    assert single_route("appDonations00001", "D", SINGLE_MAP).resolved(
-        *field_index(SCHEMA_FIELDS)
-    ).field_map.keys == ("fldId000000000001", "fldAmount00000001")
+def test_a_single_route_resolved_keys_its_records_by_field_id():
+    route = single_route("appDonations00001", "D", SINGLE_MAP, ("Id",))
+    resolved = resolved_on(route)
+    assert resolved.field_map.keys == ("fldId000000000001", "fldAmount00000001")
+    assert resolved.merge_on == ("fldId000000000001",)
+    assert Router([resolved])(msg({"Id": "a", "DonationAmount": 2})).fields == {
+        "fldId000000000001": "a",
+        "fldAmount00000001": 2,
+    }
 
 
 # -- parsing and validation -----------------------------------------------------------------

@@ -246,7 +246,8 @@ def test_a_merge_field_that_cannot_be_merged_on_is_a_merge_problem():
 @pytest.mark.xfail(
     strict=True,
     reason="schema.fit reports nothing for a MERGE_ON field id that is not one of the route's "
-    "targets; the preflight's Route.resolved then raises an uncaught ConfigError",
+    "targets; the run's Router then refuses the resolved route with an uncaught ConfigError "
+    "that asks for schema.bases:read",
 )
 @pytest.mark.parametrize("field_id", ["fldDonorId0000001", "fldNoSuchField001"])
 def test_merging_on_a_field_id_the_route_does_not_fill_is_a_problem(field_id):
