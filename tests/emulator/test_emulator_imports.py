@@ -1,6 +1,6 @@
-"""The emulator package's modules import one another without a cycle (issue: control,
-emulator and server used to import each other, hidden behind TYPE_CHECKING and a late
-import inside a function)."""
+"""The emulator package's modules import one another without a cycle, at any level
+(TYPE_CHECKING blocks and imports inside functions count too): the server and the control
+endpoints know the emulator only through interfaces."""
 
 from __future__ import annotations
 
@@ -45,3 +45,36 @@ def test_package_modules_form_no_import_cycle() -> None:
     # AND server and control know the emulator only through interfaces
     assert "emulator" not in graph["server"] | graph["control"]
     assert order.index("wire") < order.index("server") < order.index("emulator")
+
+
+TYPE_SETS = {
+    "TEXT_TYPES",
+    "NUMBER_TYPES",
+    "SELECT_TYPES",
+    "DATE_TYPES",
+    "LINK_TYPE",
+    "ATTACHMENT_TYPE",
+    "CHECKBOX_TYPE",
+    "COMPUTED_TYPES",
+    "MERGEABLE_TYPES",
+    "PRIMARY_TYPES",
+    "VERSION_TYPES",
+}
+
+
+def test_field_type_sets_come_from_the_poller_only() -> None:
+    # GIVEN every module of the package
+    defined: list[str] = []
+    imported: set[str] = set()
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # WHEN its assignments and imports are read
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = {t.id for t in targets if isinstance(t, ast.Name)}
+                defined += [f"{path.stem}.{name}" for name in sorted(names & TYPE_SETS)]
+            if isinstance(node, ast.ImportFrom) and node.module == "poller.fieldtypes":
+                imported.update(alias.name for alias in node.names)
+    # THEN none defines a type set of its own, and the sets it uses come from poller.fieldtypes
+    assert defined == []
+    assert {"TEXT_TYPES", "COMPUTED_TYPES", "MERGEABLE_TYPES", "PRIMARY_TYPES"} <= imported

@@ -214,3 +214,20 @@ def test_formulas_see_a_link_as_its_primary_values(linked: Linked) -> None:
     # THEN the cell compares as the linked names joined with ", "
     assert [g["fields"]["Ref"] for g in only_ann] == ["a"]
     assert [g["fields"]["Ref"] for g in both] == ["ab"]
+
+
+def test_a_replace_or_a_cleared_table_empties_the_inverse_cells(linked: Linked) -> None:
+    # GIVEN a gift linked to Ann through an upsert
+    ann = linked.people.create({"Name": "Ann"})["id"]
+    upserted = linked.gifts.batch_upsert([{"fields": {"Ref": "g1", "Donor": [ann]}}], ["Ref"])
+    gift = upserted["records"][0]["id"]
+    assert linked.rows("People") == [{"Name": "Ann", "Gifts": [gift]}]
+    # WHEN a PUT replaces the gift without its link, THEN Ann no longer links it
+    linked.gifts.update(gift, {"Ref": "g1"}, replace=True)
+    assert linked.rows("People") == [{"Name": "Ann"}]
+    # WHEN it is linked again and the Gifts table is cleared through the control API
+    linked.gifts.update(gift, {"Donor": [ann]})
+    control = linked.running.http(token=None)
+    control.delete(f"{linked.running.url}/__emulator/records/{BASE}/Gifts")
+    # THEN Ann's inverse cell is empty too
+    assert linked.rows("People") == [{"Name": "Ann"}]
