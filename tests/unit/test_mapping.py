@@ -642,3 +642,118 @@ def test_deeply_nested_bodies_are_poison_not_a_crash():
 def test_a_field_map_with_a_duplicate_key_is_a_config_error():
     with pytest.raises(ConfigError, match='FIELD_MAP is ambiguous: an object has the key "Id"'):
         FieldMap.parse('{"Id": "Id", "Id": "Other"}')
+
+
+# -- values whose meaning the table's field sets ---------------------------------------------
+
+
+def bound(entries: dict, *fields: dict) -> Router:
+    """A route whose map is resolved against a table with these fields (by name)."""
+    field_map = FieldMap.parse(json.dumps(entries)).resolved(
+        {f["name"]: f["id"] for f in fields}, list(fields)
+    )
+    return single(field_map)
+
+
+PARIS_FIELD = {
+    "id": "fldWhen0000000001",
+    "name": "When",
+    "type": "dateTime",
+    "options": {"timeZone": "Europe/Paris"},
+}
+
+
+def test_a_naive_time_is_read_in_the_date_time_fields_own_zone():
+    # GIVEN a dateTime field in Europe/Paris and an entry that names no zone
+    router = bound({"t": {"field": "When", "type": "dateTime"}}, PARIS_FIELD)
+    # WHEN a naive local time is mapped THEN it is that time in Paris (12:00 UTC in May)
+    record = router(message('{"t": "2018-05-01T14:00"}'))
+    assert record.fields == {"fldWhen0000000001": "2018-05-01T12:00:00.000Z"}
+    # AND an entry's own "timezone" wins over the field's, and a time with an offset is as sent
+    utc = bound({"t": {"field": "When", "type": "dateTime", "timezone": "UTC"}}, PARIS_FIELD)
+    assert utc(message('{"t": "2018-05-01T14:00"}')).fields["fldWhen0000000001"] == (
+        "2018-05-01T14:00:00.000Z"
+    )
+    assert router(message('{"t": "2018-05-01T14:00:00Z"}')).fields["fldWhen0000000001"] == (
+        "2018-05-01T14:00:00.000Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("local", "what", "earlier", "later"),
+    [
+        (
+            "2026-10-25T02:30",
+            "happens twice",
+            "2026-10-25T00:30:00.000Z",
+            "2026-10-25T01:30:00.000Z",
+        ),
+        (
+            "2026-03-29T02:30",
+            "does not exist",
+            "2026-03-29T00:30:00.000Z",
+            "2026-03-29T01:30:00.000Z",
+        ),
+    ],
+    ids=["overlap", "gap"],
+)
+def test_a_local_time_at_a_daylight_saving_change_is_poison_unless_the_entry_picks(
+    local, what, earlier, later
+):
+    # GIVEN a naive time that Paris has twice (October) or never (March)
+    body = message(json.dumps({"t": local}))
+    # WHEN the entry says nothing THEN it is poison saying which, and how to choose
+    with pytest.raises(MappingError) as raised:
+        bound({"t": {"field": "When", "type": "dateTime"}}, PARIS_FIELD)(body)
+    assert f"{local}:00 {what} in Europe/Paris" in raised.value.reason
+    assert '"dst": "earlier" or "later"' in raised.value.reason
+    # AND "dst" picks the instant before or after the change
+    for dst, expected in (("earlier", earlier), ("later", later)):
+        entry = {"t": {"field": "When", "type": "dateTime", "dst": dst}}
+        assert bound(entry, PARIS_FIELD)(body).fields["fldWhen0000000001"] == expected
+
+
+def test_a_percent_is_a_fraction_unless_the_entry_scales_it():
+    fraction = mapper({"Id": "Id", "p": {"field": "P", "type": "percent"}})
+    assert fraction(message('{"Id": "a", "p": 0.25}')).fields["P"] == 0.25
+    # GIVEN a value that would show as 2,500% WHEN mapped THEN it is poison, saying why
+    with pytest.raises(MappingError, match="would be 2,500%"):
+        fraction(message('{"Id": "a", "p": 25}'))
+    # AND with "scale": 100 percentages are sent as fractions
+    scaled = mapper({"Id": "Id", "p": {"field": "P", "type": "percent", "scale": 100}})
+    assert scaled(message('{"Id": "a", "p": 25}')).fields["P"] == 0.25
+
+
+def test_a_rating_is_bounded_by_the_fields_max():
+    rating = {"id": "fldStars000000001", "name": "Stars", "type": "rating", "options": {"max": 5}}
+    router = bound({"Id": "Id", "s": {"field": "Stars", "type": "integer"}}, rating)
+    assert router(message('{"Id": "a", "s": 5}')).fields["fldStars000000001"] == 5
+    with pytest.raises(MappingError, match=r"6 is outside the rating field's 0 to 5"):
+        router(message('{"Id": "a", "s": 6}'))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("web", ["web"]), (["web", "app", "web"], ["web", "app"])],
+)
+def test_multiple_selects_take_one_name_or_a_list_once_each(value, expected):
+    entry = {"Id": "Id", "c": {"field": "C", "type": "multipleSelects", "choices": ["web", "app"]}}
+    assert mapper(entry)(message(json.dumps({"Id": "a", "c": value}))).fields["C"] == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(["fax"], "are not among the options"), ([], "expected a non-empty string or a list")],
+)
+def test_multiple_selects_refuse_unknown_options_and_nothing(value, reason):
+    entry = {"Id": "Id", "c": {"field": "C", "type": "multipleSelects", "choices": ["web"]}}
+    with pytest.raises(MappingError, match=reason):
+        mapper(entry)(message(json.dumps({"Id": "a", "c": value})))
+
+
+def test_an_attachment_is_an_https_url_airtable_can_fetch():
+    entry = {"Id": "Id", "f": {"field": "File", "type": "attachment"}}
+    record = mapper(entry)(message('{"Id": "a", "f": "https://files.example/receipt.pdf"}'))
+    assert record.fields["File"] == [{"url": "https://files.example/receipt.pdf"}]
+    with pytest.raises(MappingError, match="is not an https URL"):
+        mapper(entry)(message('{"Id": "a", "f": ["http://files.example/receipt.pdf"]}'))
