@@ -9,7 +9,7 @@ import pytest
 
 from poller.errors import ConfigError, MappingError
 from poller.mapping import FieldMap, key_text
-from poller.model import DEFAULT_ROUTE, Attribute, Message, Record
+from poller.model import DEFAULT_ROUTE, Action, Attribute, Message, Record
 from poller.routing import Route, Router, parse_routes, single_route
 
 DATA = Path(__file__).parent / "data"
@@ -503,3 +503,99 @@ def test_malformed_routes(raw, problem):
     with pytest.raises(ConfigError) as raised:
         parse_routes(raw)
     assert str(raised.value).startswith(problem)
+
+
+# -- actions and versions ---------------------------------------------------------------------
+
+
+def one_route(**options: object) -> Router:
+    route = {"name": "r", "base": "appAAAAAAAAAAAAAA", "table": "T", "fields": {"Id": "Id"}}
+    return router({"routes": [{**route, **options}]})
+
+
+def test_a_route_upserts_with_merge_on_and_creates_without():
+    assert one_route(merge_on=["Id"])(msg({"Id": "a"})).action is Action.UPSERT
+    assert one_route()(msg({"Id": "a"})).action is Action.CREATE
+    assert one_route(action="create", merge_on=["Id"])(msg({"Id": "a"})).action is Action.CREATE
+    # AND the single-table route does the same with MERGE_ON or MERGE_ON=none
+    assert single_route("appAAAAAAAAAAAAAA", "T", SINGLE_MAP, ("Id",)).action is Action.UPSERT
+    assert single_route("appAAAAAAAAAAAAAA", "T", SINGLE_MAP).action is Action.CREATE
+
+
+def test_a_hard_delete_finds_the_row_by_its_key():
+    record = one_route(action="delete", merge_on=["Id"])(msg({"Id": "a"}))
+    assert (record.action, record.fields, record.key) == (
+        Action.DELETE,
+        {"Id": "a"},
+        (key_text("a"),),
+    )
+
+
+def test_a_soft_delete_ticks_its_checkbox_and_sends_nothing_else():
+    # GIVEN a delete route that marks rows instead of removing them
+    route = one_route(
+        fields={"Id": "Id", "Name": "Name"}, action="delete", merge_on=["Id"], deleted_field="Gone"
+    )
+    # WHEN a message is routed THEN the row is upserted with its key and the checkbox only
+    record = route(msg({"Id": "a", "Name": "kept as it is"}))
+    assert (record.action, record.fields) == (Action.UPSERT, {"Id": "a", "Gone": True})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, 3.0),
+        (2.5, 2.5),
+        ("2018-05-01T12:00:00Z", 1525176000.0),
+        ("2018-05-01T14:00:00+02:00", 1525176000.0),
+    ],
+)
+def test_a_version_is_a_number_or_an_instant(value, expected):
+    route = one_route(merge_on=["Id"], version={"source": "Seq", "field": "Seq"})
+    record = route(msg({"Id": "a", "Seq": value}))
+    # THEN the record carries it as a comparable number, and the version field is written
+    assert record.version == expected and record.fields["Seq"] == value
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"Id": "a"}, 'field "Seq": required, but "Seq" is missing or empty'),
+        ({"Id": "a", "Seq": "soon"}, 'the version "Seq" is neither a number nor an ISO date-time'),
+    ],
+)
+def test_a_message_without_a_readable_version_is_poison(body, reason):
+    route = one_route(merge_on=["Id"], version={"source": "Seq", "field": "Seq"})
+    with pytest.raises(MappingError) as raised:
+        route(msg(body))
+    assert raised.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"action": "delete"}, 'route "r" action delete needs "merge_on"'),
+        ({"action": "upsert"}, 'route "r" action upsert needs "merge_on"'),
+        (
+            {"action": "remove", "merge_on": ["Id"]},
+            'route "r" "action" must be upsert, create or delete',
+        ),
+        (
+            {"merge_on": ["Id"], "deleted_field": "Gone"},
+            'route "r" "deleted_field" names the checkbox of a soft delete',
+        ),
+        (
+            {"version": {"source": "Seq"}},
+            'route "r" "version" must be {"source": ..., "field": ...}',
+        ),
+        (
+            {"version": {"source": "$Nope", "field": "V"}},
+            'route "r" "version" source "$Nope" is not an SQS',
+        ),
+    ],
+)
+def test_action_and_version_mistakes_are_config_errors(options, problem):
+    route = {"name": "r", "base": "appAAAAAAAAAAAAAA", "table": "T", "fields": {"Id": "Id"}}
+    with pytest.raises(ConfigError) as raised:
+        parse_routes(json.dumps({"routes": [{**route, **options}]}))
+    assert raised.value.problem.startswith(problem), raised.value.problem
