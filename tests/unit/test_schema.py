@@ -358,3 +358,102 @@ def test_advice_suggests_a_type_for_plain_entries_to_typed_fields():
 
 def test_a_fit_starts_empty():
     assert Fit().problems == [] and Fit().type_of("x") == ""
+
+
+# -- versions, soft deletes, links and attachments ----------------------------------------------
+
+
+def routes_route(**options: Any) -> Route:
+    entry = {"name": "r", "base": "appDonations00001", "table": "Donations", **options}
+    (parsed,) = parse_routes(json.dumps({"routes": [entry]}))
+    return parsed
+
+
+def test_the_version_must_be_stored_in_a_number_or_date_time_field():
+    schema = donations_schema()
+    fields = {"Id": "Id", "Seq": "Donor Id"}
+    version = {"source": "Seq", "field": "Donor Id"}
+    (problem,) = fit(schema, routes_route(fields=fields, merge_on=["Id"], version=version)).problems
+    assert problem.kind == "type" and 'stores the version in "Donor Id"' in str(problem)
+    table_fields(schema).append({"id": "fldSeq00000000001", "name": "Seq", "type": "number"})
+    at_number = {"source": "Seq", "field": "Seq"}
+    route = routes_route(fields={"Id": "Id", "Seq": "Seq"}, merge_on=["Id"], version=at_number)
+    assert fit(schema, route).problems == []
+
+
+def test_a_soft_delete_marks_a_checkbox_the_table_has():
+    options = {"fields": {"Id": "Id"}, "merge_on": ["Id"], "action": "delete"}
+    schema = donations_schema()
+    (missing,) = fit(schema, routes_route(**options, deleted_field="Gone")).problems
+    assert missing.kind == "field" and 'marks deletes in "Gone", the table does not have' in str(
+        missing
+    )
+    (wrong,) = fit(schema, routes_route(**options, deleted_field="Donor Id")).problems
+    assert wrong.kind == "type" and "a singleLineText field; it must be a checkbox" in str(wrong)
+    table_fields(schema).append({"id": "fldGone0000000001", "name": "Gone", "type": "checkbox"})
+    found = fit(schema, routes_route(**options, deleted_field="Gone"))
+    assert found.problems == [] and found.field_ids["Gone"] == "fldGone0000000001"
+
+
+def linked_schema() -> dict[str, Any]:
+    schema = donations_schema()
+    table_fields(schema).append(
+        {
+            "id": "fldFundraiser0001",
+            "name": "Fundraiser",
+            "type": "multipleRecordLinks",
+            "options": {"linkedTableId": "tblFundraisers001"},
+        }
+    )
+    schema["tables"].append(
+        {
+            "id": "tblFundraisers001",
+            "name": "Fundraisers",
+            "fields": [
+                {"id": "fldFundKey0000001", "name": "Fundraiser Id", "type": "singleLineText"}
+            ],
+        }
+    )
+    return schema
+
+
+def link(table: str = "Fundraisers", key: str = "Fundraiser Id") -> FieldMap:
+    entry = {"field": "Fundraiser", "type": "link", "table": table, "key": key}
+    return FieldMap.parse(json.dumps({"Id": "Id", "FundraiserId": entry}))
+
+
+def test_a_link_entry_names_the_table_its_field_links_and_a_key_field_there():
+    found = fit(linked_schema(), route(link()))
+    assert found.problems == []
+    (field_id, table_id, key) = found.links[0]
+    assert (field_id, table_id, key["id"]) == (
+        "fldFundraiser0001",
+        "tblFundraisers001",
+        "fldFundKey0000001",
+    )
+    (other,) = fit(linked_schema(), route(link(table="Donations"))).problems
+    assert 'links "Fundraiser" to table "Donations", but the field links another table' in str(
+        other
+    )
+    (no_key,) = fit(linked_schema(), route(link(key="Name"))).problems
+    assert 'finds linked records by "Name", which table "Fundraisers" does not have' in str(no_key)
+
+
+def test_plain_values_to_a_link_field_are_refused_only_with_typecast():
+    plain = FieldMap.parse('{"Id": "Id", "FundraiserId": "Fundraiser"}')
+    assert fit(linked_schema(), route(plain)).problems == []
+    (problem,) = fit(linked_schema(), route(plain), typecast=True).problems
+    assert "with AIRTABLE_TYPECAST on: Airtable would create a linked record" in str(problem)
+
+
+def test_plain_values_to_an_attachment_field_are_refused():
+    schema = donations_schema()
+    table_fields(schema).append(
+        {"id": "fldFile0000000001", "name": "File", "type": "multipleAttachments"}
+    )
+    (problem,) = fit(schema, route(FieldMap.parse('{"Id": "Id", "f": "File"}'))).problems
+    assert 'writes plain values to "File", an attachment field; declare "type": "attachment"' in (
+        str(problem)
+    )
+    typed = FieldMap.parse('{"Id": "Id", "f": {"field": "File", "type": "attachment"}}')
+    assert fit(schema, route(typed)).problems == []
