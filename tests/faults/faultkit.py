@@ -1,11 +1,18 @@
 """Helpers of the fault tests: moto's SQS server and the Airtable emulator over real HTTP,
-the poller as a real process (`python -m devstack.invoke`) that can be killed, and logs
-from both sides on one clock (CLOCK_MONOTONIC is system-wide on Linux, so the
-`time.monotonic()` values of different processes compare).
+the poller as a real process (`poller_process.py`, which is `python -m devstack.invoke`
+with a short lockout) that can be killed, and logs from both sides on one clock
+(CLOCK_MONOTONIC is system-wide on Linux, so the `time.monotonic()` values of different
+processes compare).
 
 * `SqsCallLog` reads what each poller process did with SQS (devstack.invoke --sqs-log).
 * `AccessLog` records every API request the emulator answered: when it arrived, when the
   answer left, its status, whether the answer was dropped, and the records' Ids.
+* `receive_counts` reads each message's receive count from moto's server in this process,
+  without receiving (which would spend one).
+
+The poller waits out Airtable's 30 s lockout after a 429 (a fact, not a setting); the fault
+tests shrink it on both sides: the emulator's `lockout_seconds`, and `Poller(lockout_seconds=
+...)` for the poller's pacers. The poller's must never be shorter than the emulator's.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import LocalStack
+from devstack.stack import ACCOUNT, REGION, LocalStack
+
+#: The poller process: devstack.invoke with its pacers' lockout set (see its docstring).
+POLLER_PROCESS = Path(__file__).resolve().parent / "poller_process.py"
 
 
 # --------------------------------------------------------------------------- emulator side
@@ -116,6 +126,23 @@ class SqsCallLog:
                 out.append(line)
         return out
 
+    def copies(self, source_queue_url: str) -> dict[str, str]:
+        """A requeued copy's SQS message id -> the message id it was first sent with (a
+        copy of a copy names the first one), over every run."""
+        return {
+            line["result"]["message_id"]: attribute(line, "poller.source_message_id")
+            for line in self.lines(op="SendMessage")
+            if line["params"]["QueueUrl"] == source_queue_url
+        }
+
+    def dead_letters(self, dead_letter_queue_url: str) -> list[dict[str, Any]]:
+        """The SendMessage lines that stored a dead letter."""
+        return [
+            line
+            for line in self.lines(op="SendMessage")
+            if line["params"]["QueueUrl"] == dead_letter_queue_url
+        ]
+
     def receipts(self) -> dict[str, str]:
         """Receipt handle -> message id, over every receive of every run."""
         return {
@@ -150,6 +177,20 @@ class SqsCallLog:
                     return line["t1"]
             time.sleep(0.02)
         return None
+
+
+def attribute(line: dict[str, Any], name: str) -> str:
+    """A message attribute's string value from a logged SendMessage's parameters."""
+    return str(line["params"]["MessageAttributes"][name]["StringValue"])
+
+
+def receive_counts(stack: LocalStack) -> dict[str, int]:
+    """Message id -> ApproximateReceiveCount of every message in the source queue, read from
+    moto's server in this process."""
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[ACCOUNT][REGION].get_queue(stack.queue_url.rsplit("/", 1)[-1])
+    return {m.id: m.approximate_receive_count for m in queue._messages}
 
 
 @dataclass
@@ -194,15 +235,21 @@ class PollerRun:
 
 
 class Poller:
-    """Starts poller processes against a stack, all logging SQS calls to one file."""
+    """Starts poller processes against a stack, all logging SQS calls to one file; their
+    pacers wait `lockout_seconds` after a 429 (per run: `start(lockout_seconds=...)`)."""
 
-    def __init__(self, stack: LocalStack, workdir: Path, **env: str) -> None:
+    def __init__(
+        self, stack: LocalStack, workdir: Path, *, lockout_seconds: float, **env: str
+    ) -> None:
         self.stack = stack
         self.workdir = workdir
         self.log = SqsCallLog(workdir / "sqs-calls.jsonl")
+        self.lockout_seconds = lockout_seconds
         self.env = env
 
-    def start(self, label: str, timeout_s: float, **env: str) -> PollerRun:
+    def start(
+        self, label: str, timeout_s: float, *, lockout_seconds: float | None = None, **env: str
+    ) -> PollerRun:
         full_env = {
             **os.environ,
             **self.stack.poller_env(
@@ -212,10 +259,12 @@ class Poller:
             **env,
         }
         out, err = self.workdir / f"{label}.out", self.workdir / f"{label}.err"
+        lockout = self.lockout_seconds if lockout_seconds is None else lockout_seconds
         command = [
             sys.executable,
-            "-m",
-            "devstack.invoke",
+            str(POLLER_PROCESS),
+            "--lockout-seconds",
+            str(lockout),
             "--timeout",
             str(timeout_s),
             "--sqs-log",

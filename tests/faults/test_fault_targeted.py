@@ -1,14 +1,15 @@
 """Targeted fault tests over real HTTP (moto's SQS server, the Airtable emulator, the poller
 in its own process): the behaviours the campaign cannot pinpoint on its own.
 
-In-memory counterparts (FIFO ordering, the receive-count rule, isolation) are in
-tests/unit/test_delivery.py.
+Each test places its fault by what the run did (its first receive, its first write), never
+by the clock, and asserts outcomes: rows, the DLQ, receive counts read from moto.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,22 +18,20 @@ from typing import Any
 import pytest
 from airtable_emulator import Faults
 from devstack.factories import donation
-from devstack.stack import BASE_ID, LocalStack, default_emulator_config
-from faultkit import AccessLog, Poller
+from devstack.stack import BASE_ID, TABLE, TOKEN, LocalStack, default_emulator_config
+from faultkit import AccessLog, Poller, receive_counts
+from pyairtable import Api
 
-FAST = {
-    "WAIT_TIME_SECONDS": "1",
-    "AIRTABLE_TIMEOUT_SECONDS": "2",
-    "STOP_MARGIN_SECONDS": "2.5",
-    "BATCH_LINGER_SECONDS": "0.2",
-    "SCHEMA_CHECK": "off",  # these tests are about the drain, not the start-up check
-}
+#: The emulator's lockout, and what the poller's pacers wait after a 429.
+LOCKOUT = 1.0
+FAST = {"WAIT_TIME_SECONDS": "1", "AIRTABLE_TIMEOUT_SECONDS": "2"}
+EMPTY = {"visible": 0, "in_flight": 0, "delayed": 0}
 
 StackFactory = Callable[..., LocalStack]
 
 #: The Lambda timeout of every run here. A run ends when the queue is empty, long before
 #: this on any machine: it is only there so that no verdict hangs on how fast the machine
-#: is (a 15 s timeout on 2 busy cores could cut a run short and change its summary).
+#: is (a short timeout on 2 busy cores could cut a run short and change its summary).
 LAMBDA_TIMEOUT_S = 60
 #: How long the test waits for a run to end: a guard against a hung process only.
 HANG_GUARD_S = LAMBDA_TIMEOUT_S + 30
@@ -44,7 +43,7 @@ def make_stack(sqs_endpoint: str) -> Iterator[StackFactory]:
     with contextlib.ExitStack() as stacks:
 
         def start(emulator: dict[str, Any] | None = None, **queue: Any) -> LocalStack:
-            config = default_emulator_config(**{"lockout_seconds": 1.0, **(emulator or {})})
+            config = default_emulator_config(**{"lockout_seconds": LOCKOUT, **(emulator or {})})
             return stacks.enter_context(
                 LocalStack.start(sqs_endpoint=sqs_endpoint, emulator_config=config, **queue)
             )
@@ -58,37 +57,53 @@ def send(stack: LocalStack, count: int, start: int = 0, **overrides: Any) -> lis
     )
 
 
+def at_the_first_write(stack: LocalStack, action: Callable[[], None]) -> threading.Event:
+    """Run `action` when the first record write reaches the emulator, before the emulator
+    handles it (after the check before the run, which only reads). The event is set once
+    it ran."""
+    emulator, inner, done = stack.emulator, stack.emulator.handle, threading.Event()
+
+    def handle(request: Any) -> Any:
+        if request.method in ("PATCH", "POST") and "/meta/" not in request.path:
+            emulator.handle = inner
+            action()
+            done.set()
+        return inner(request)
+
+    emulator.handle = handle
+    return done
+
+
 def test_messages_stay_hidden_while_the_run_waits_out_a_lockout(make_stack, tmp_path: Path):
-    # GIVEN a queue whose default visibility is 1 s, 25 messages, and a 4 s lockout that
-    # starts right after the poller's first receive
-    stack = make_stack(visibility_timeout=1)
+    # GIVEN a queue whose default visibility is 1 s, 25 messages, and a lockout of 5 s that
+    # starts with the run's first write, so that the run holds messages it cannot write
+    lockout = 5.0
+    stack = make_stack(emulator={"lockout_seconds": lockout}, visibility_timeout=1)
     send(stack, 25)
-    poller = Poller(stack, tmp_path, **FAST, AIRTABLE_LOCKOUT_SECONDS="4")
-    stack.emulator.configure(lockout_seconds=4.0)
+    locked = at_the_first_write(stack, lambda: stack.emulator.trigger_lockout(BASE_ID))
+    poller = Poller(stack, tmp_path, lockout_seconds=lockout, **FAST)
     run = poller.start("run", LAMBDA_TIMEOUT_S)
-    assert poller.log.wait_for("run", "ReceiveMessage", HANG_GUARD_S) is not None
-    stack.emulator.trigger_lockout(BASE_ID)
-    locked_at = time.monotonic()
     # WHEN the run waits out the lockout, watched from outside
+    assert locked.wait(HANG_GUARD_S), "the run never wrote"
     seen: list[tuple[float, dict[str, int]]] = []
     while run.process.poll() is None:
         seen.append((time.monotonic(), stack.counts()))
-        time.sleep(0.2)
+        time.sleep(0.1)
     run.wait(HANG_GUARD_S)
-    # THEN once the run held all 25, none became visible to another consumer during the
-    # lockout (4 x the queue's own visibility timeout), although none was written
-    receives = [
-        line for line in poller.log.lines("run", "ReceiveMessage") if line["result"]["messages"]
-    ]
-    assert sum(len(line["result"]["messages"]) for line in receives) == 25
-    last_receive = max(line["t1"] for line in receives)
-    during = [c for t, c in seen if max(last_receive, locked_at) < t < locked_at + 4.0]
-    # (each sample is an SQS call, slow on a busy machine: one inside the lockout suffices)
-    assert len(during) >= 1, "the lockout was not observed"
-    assert all(c["visible"] == 0 for c in during), during
+    # THEN from a second after its first receive (the queue's own visibility) until its
+    # first delete, which came after the lockout, every message the run had received by
+    # then was still hidden from other consumers
+    log = poller.log
+    receives = [line for line in log.lines("run", "ReceiveMessage") if line["result"]["messages"]]
+    first_delete = min(line["t0"] for line in log.lines("run", "DeleteMessageBatch"))
+    window = [(t, counts) for t, counts in seen if receives[0]["t1"] + 1.5 < t < first_delete - 0.2]
+    assert window, "no sample fell between the queue's visibility and the first delete"
+    for t, counts in window:
+        held = sum(len(line["result"]["messages"]) for line in receives if line["t1"] < t)
+        assert counts["in_flight"] >= held, (t, counts, held)
     # AND the run waited the lockout out, then wrote everything
     assert run.summary["throttled"] >= 1 and run.summary["stopped_because"] == "empty"
-    assert len(stack.rows()) == 25 and stack.counts()["visible"] + stack.counts()["in_flight"] == 0
+    assert len(stack.rows()) == 25 and stack.counts() == EMPTY
 
 
 def test_messages_that_keep_failing_are_dead_lettered_with_the_last_error(make_stack, tmp_path):
@@ -99,7 +114,7 @@ def test_messages_that_keep_failing_are_dead_lettered_with_the_last_error(make_s
     for _ in range(3):
         _receive_and_give_back(stack, expected=6)
     fresh = send(stack, 4, start=100)
-    poller = Poller(stack, tmp_path, **FAST)
+    poller = Poller(stack, tmp_path, lockout_seconds=LOCKOUT, **FAST)
     # WHEN a run with DEAD_LETTER_AFTER_RECEIVES=4 fails to write them (2 attempts each)
     run = poller.start(
         "run",
@@ -119,8 +134,8 @@ def test_messages_that_keep_failing_are_dead_lettered_with_the_last_error(make_s
         assert attributes["poller.receive_count"] == "4"
     # AND the four fresh ones were not dead-lettered: they are back in the queue, visible
     assert run.summary["dead_lettered"] == 6 and run.summary["released"] == 4
-    remaining = {m["MessageId"] for m in _peek(stack)}
-    assert remaining == set(fresh)
+    assert set(receive_counts(stack)) == set(fresh)
+    assert stack.counts() == {**EMPTY, "visible": 4}
 
 
 def _receive_and_give_back(stack: LocalStack, expected: int) -> None:
@@ -147,55 +162,97 @@ def _receive_and_give_back(stack: LocalStack, expected: int) -> None:
         )
 
 
-def _peek(stack: LocalStack) -> list[dict[str, Any]]:
-    messages = stack.sqs.receive_message(
-        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
-    ).get("Messages", [])
-    return messages
-
-
 @pytest.mark.parametrize(
-    ("setting", "error"),
+    ("setting", "cause", "detail"),
     [
         (
             {"FIELD_MAP": json.dumps({"Id": "Id", "DonationAmount": "Amount (USD)"})},
-            "UNKNOWN_FIELD_NAME",
+            "field",
+            'targets "Amount (USD)"',
         ),
-        ({"AIRTABLE_TABLE": "Donationz"}, "403"),
+        ({"AIRTABLE_TABLE": "Donationz"}, "table", 'table "Donationz" is not in the base'),
     ],
     ids=["unknown-field", "wrong-table"],
 )
-def test_a_configuration_error_stops_the_run_and_never_dead_letters(
-    make_stack, tmp_path, setting, error
+def test_a_configuration_error_stops_the_run_before_any_receive(
+    make_stack, tmp_path, setting, cause, detail
 ):
     # GIVEN 12 messages already received 5 times, and a configuration Airtable refuses
     stack = make_stack(max_receive_count=10)
     send(stack, 12)
     for _ in range(5):
         _receive_and_give_back(stack, expected=12)
-    poller = Poller(stack, tmp_path, **FAST)
-    # WHEN a run with DEAD_LETTER_AFTER_RECEIVES=4 tries to write them
+    poller = Poller(stack, tmp_path, lockout_seconds=LOCKOUT, **FAST)
+    # WHEN a run with DEAD_LETTER_AFTER_RECEIVES=4 starts
     run = poller.start("run", LAMBDA_TIMEOUT_S, DEAD_LETTER_AFTER_RECEIVES="4", **setting).wait(
         HANG_GUARD_S
     )
-    # THEN it fails loudly with Airtable's reason (a systemic failure of its only route),
-    # and leaves every message in the queue: the messages are not poison, the
-    # configuration is wrong
-    assert run.summary["stopped_because"] == "systemic" and error in run.report["error"]
+    # THEN it fails loudly, naming the problem (a systemic failure of its only route), and
+    # never received: the messages are not poison, the configuration is wrong, and not one
+    # receive count was spent on them
+    assert run.summary["stopped_because"] == "systemic" and detail in run.report["error"]
     assert list(run.summary["stopped_routes"]) == ["default"]
+    assert f'"systemic_cause":"{cause}"' in run.out.read_text().replace(" ", "")
+    assert poller.log.lines("run", "ReceiveMessage") == []
+    assert sorted(receive_counts(stack).values()) == [5] * 12
     assert stack.dead_letters() == [] and stack.rows() == []
-    assert stack.counts() == {"visible": 12, "in_flight": 0, "delayed": 0}
+
+
+def test_a_field_deleted_during_a_run_holds_the_queue_and_requeues_the_last_receives(
+    make_stack, tmp_path
+):
+    # GIVEN 12 messages already received twice, a queue that redrives on the 4th receive
+    # (maxReceiveCount 3), and a mapped field deleted just before the run's first write
+    stack = make_stack(max_receive_count=3)
+    sent = send(stack, 12)
+    for _ in range(2):
+        _receive_and_give_back(stack, expected=12)
+    deleted = at_the_first_write(
+        stack, lambda: stack.emulator.delete_field(BASE_ID, TABLE, "Donor Display Name")
+    )
+    poller = Poller(stack, tmp_path, lockout_seconds=LOCKOUT, **FAST)
+    # WHEN the run, on its receive number 3, meets the missing field
+    first = poller.start("first", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
+    assert deleted.is_set()
+    # THEN it stops that route and names the field, dead-letters nothing, and what it
+    # received on its last receive before the redrive policy is requeued as a fresh copy
+    # (keeping its first id), so that no donation reaches the DLQ without a reason
+    assert first.summary["stopped_because"] == "systemic", first.report
+    assert "UNKNOWN_FIELD_NAME" in first.report["error"]
+    assert '"systemic_cause":"field"' in first.out.read_text().replace(" ", "")
+    assert first.summary["dead_lettered"] == 0 and stack.dead_letters() == []
+    received = poller.log.received("first")
+    assert received and first.summary["requeued"] == len(received)
+    copies = poller.log.copies(stack.queue_url)
+    assert sorted(copies.values()) == sorted(received)
+    counts = receive_counts(stack)
+    assert {copy: counts[copy] for copy in copies} == dict.fromkeys(copies, 0)
+    assert len(counts) == 12 and set(counts) == set(copies) | (set(sent) - set(received))
+    # WHEN the next run starts while the field is missing THEN it receives nothing
+    held = poller.start("held", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
+    assert held.summary["received"] == 0 and poller.log.lines("held", "ReceiveMessage") == []
+    assert '"Donor Display Name"' in held.report["error"]
+    # WHEN the field is back, the next run writes every donation once
+    Api(TOKEN, endpoint_url=stack.airtable_url).table(BASE_ID, TABLE).create_field(
+        "Donor Display Name", "singleLineText"
+    )
+    fixed = poller.start("fixed", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
+    assert fixed.summary["stopped_because"] == "empty"
+    ids = sorted(r["fields"]["Id"] for r in stack.rows())
+    assert ids == sorted(donation(n)["Id"] for n in range(12))
+    assert stack.dead_letters() == [] and stack.counts() == EMPTY
 
 
 def test_a_lost_response_is_retried_by_the_poller_only_and_leaves_one_row(make_stack, tmp_path):
     # GIVEN an Airtable that applies every write and never answers, and 5 messages
     stack = make_stack(emulator={"faults": Faults(lost_response_rate=1.0)})
     send(stack, 5)
-    poller = Poller(stack, tmp_path, **FAST)
+    poller = Poller(stack, tmp_path, lockout_seconds=LOCKOUT, **FAST)
     # WHEN a run with a single attempt per request drains them
     first = poller.start("first", LAMBDA_TIMEOUT_S, WRITE_MAX_ATTEMPTS="1").wait(HANG_GUARD_S)
-    # THEN exactly one request reached Airtable (no hidden re-send by pyairtable/urllib3),
-    # the records were applied but nothing was deleted: the messages are back in the queue
+    # THEN exactly one write reached Airtable (no hidden re-send by pyairtable/urllib3; the
+    # check before the run only reads), the records were applied but nothing was deleted:
+    # the messages are back in the queue
     assert stack.emulator.stats.write_requests == 1 and len(stack.rows()) == 5
     assert first.summary["deleted"] == 0 and first.summary["released"] == 5
     # WHEN Airtable answers again and the next run writes them once more
@@ -203,14 +260,14 @@ def test_a_lost_response_is_retried_by_the_poller_only_and_leaves_one_row(make_s
     second = poller.start("second", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
     # THEN the upsert matched the existing rows: still one row per donation, queue empty
     assert len(stack.rows()) == 5 and second.summary["updated"] == 5
-    assert stack.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert stack.counts() == EMPTY
 
 
-def test_without_merge_on_a_lost_response_duplicates_rows(make_stack, tmp_path):
-    # GIVEN no MERGE_ON (creates, not upserts) and a first write whose answer is lost
+def test_in_create_mode_a_lost_response_duplicates_rows(make_stack, tmp_path):
+    # GIVEN MERGE_ON=none (creates, not upserts) and a first write whose answer is lost
     stack = make_stack(emulator={"faults": Faults(lost_response_rate=1.0)})
     send(stack, 5)
-    poller = Poller(stack, tmp_path, **FAST, MERGE_ON="")
+    poller = Poller(stack, tmp_path, lockout_seconds=LOCKOUT, **FAST, MERGE_ON="none")
     poller.start("first", LAMBDA_TIMEOUT_S, WRITE_MAX_ATTEMPTS="1").wait(HANG_GUARD_S)
     stack.emulator.configure(faults=Faults())
     # WHEN the messages are written again by the next run
@@ -226,11 +283,11 @@ def test_a_fifo_group_is_drained_in_order_in_one_run(make_stack, tmp_path):
     stack = make_stack(fifo=True)
     stack.send_messages([json.dumps(donation(n)) for n in range(25)], group_id="donor-7")
     access = AccessLog(stack.emulator)
-    poller = Poller(stack, tmp_path, **FAST)
+    poller = Poller(stack, tmp_path, lockout_seconds=LOCKOUT, **FAST)
     # WHEN one run drains the queue
     run = poller.start("run", LAMBDA_TIMEOUT_S).wait(HANG_GUARD_S)
     # THEN it wrote all 25, in the group's order, in that one run
     written = [key for a in access.snapshot() if a.confirmed for key in a.keys]
     assert written == [json.dumps(donation(n)["Id"]) for n in range(25)]
     assert run.summary["stopped_because"] == "empty" and run.summary["deleted"] == 25
-    assert stack.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert stack.counts() == EMPTY
