@@ -144,8 +144,9 @@ def invoke(
     return value], "module_files": {module: file}}`. The handler's output goes to `log`
     (default: this process's stderr), line by line as it comes."""
     log = log or sys.stderr
+    # absolute, not resolved: the venv's python is a link that must stay in its venv
     process = subprocess.Popen(
-        [str(python), "-I", str(RUNTIME), str(event_file)],
+        [str(python.absolute()), "-I", str(RUNTIME), str(event_file.absolute())],
         cwd=function.artifact,
         env={
             **env,

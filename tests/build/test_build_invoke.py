@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 from devstack import LocalStack, donation
 from devstack.built import (
@@ -88,28 +90,36 @@ def test_the_built_handler_drains_the_queue_into_airtable(
     assert leaked == []
 
 
-def test_make_invoke_built_prints_the_summary_of_one_run_on_the_sample_messages(
-    host_artifact: Path, lambda_python: Path, tmp_path: Path
-) -> None:
-    # GIVEN the host build and no `make serve` running (no local.json)
-    # WHEN `python -m devstack.built`, what `make invoke-built` runs, invokes it
-    done = subprocess.run(
+def invoke_built_command(
+    host_artifact: Path, lambda_python: Path, env_file: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "devstack.built",
             "--build-dir",
-            str(host_artifact.parent),
+            os.path.relpath(host_artifact.parent, ROOT),
             "--python",
-            str(lambda_python),
+            os.path.relpath(lambda_python, ROOT),
             "--env-file",
-            str(tmp_path / "local.json"),
+            str(env_file),
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
+        stdin=subprocess.DEVNULL,
     )
+
+
+def test_make_invoke_built_prints_the_summary_of_one_run_on_the_sample_messages(
+    host_artifact: Path, lambda_python: Path, tmp_path: Path
+) -> None:
+    # GIVEN the host build and no `make serve` running (no local.json)
+    # WHEN `python -m devstack.built`, what `make invoke-built` runs, invokes it (with the
+    # paths relative to the repository, as the make target gives them)
+    done = invoke_built_command(host_artifact, lambda_python, tmp_path / "local.json")
     # THEN it ran the handler once against a stack of its own holding the sample messages,
     # with the function's log on stderr and only its summary, as JSON, on stdout
     assert done.returncode == 0, done.stderr[-3000:]
@@ -118,3 +128,45 @@ def test_make_invoke_built_prints_the_summary_of_one_run_on_the_sample_messages(
     assert (summary["received"], summary["dead_lettered"]) == (17, 4)
     assert '"run finished"' in done.stderr
     assert "invoking lambda_function.lambda_handler" in done.stderr
+
+
+def test_make_invoke_built_drains_the_queue_of_the_stack_make_serve_runs(
+    host_artifact: Path, lambda_python: Path, tmp_path: Path
+) -> None:
+    # GIVEN `make serve` running (on free ports, writing its own local.json), and three
+    # donations sent to its queue
+    env_file = tmp_path / "local.json"
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "serve", "--env-file", str(env_file)],
+        cwd=ROOT,
+        env={**os.environ, "DEVSTACK_SQS_PORT": "0", "DEVSTACK_AIRTABLE_PORT": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        for line in serving.stdout:
+            if line.startswith("serving"):
+                break
+        local = json.loads(env_file.read_text())
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=local["AWS_ENDPOINT_URL_SQS"],
+            region_name=local["AWS_REGION"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for n in range(3):
+            sqs.send_message(QueueUrl=local["QUEUE_URL"], MessageBody=json.dumps(donation(n)))
+        # WHEN make invoke-built runs
+        done = invoke_built_command(host_artifact, lambda_python, env_file)
+    finally:
+        serving.terminate()
+        serving.communicate(timeout=60)
+    # THEN the built handler drained that stack's queue: the three messages it was sent
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert (summary["received"], summary["deleted"], summary["dead_lettered"]) == (3, 3, 0)
+    assert "against make serve (local.json)" in done.stderr

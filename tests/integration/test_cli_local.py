@@ -206,6 +206,7 @@ def test_every_json_key_of_every_command_is_an_identifier(cli, stack, env_file, 
         ("check-config",),
         ("check-config", "--body", json.dumps({"Odd Key": 1, "Id": "x"})),
         ("init-tables",),
+        ("redrive", "--dry-run"),
         ("redrive",),
     ]
     outputs = [json.loads(cli(*args, "--json")[1]) for args in runs]
