@@ -14,18 +14,31 @@ from devstack.stack import LocalStack, default_emulator_config, moto_sqs
 from harness import LOCKOUT_SECONDS, Container
 
 HERE = Path(__file__).resolve().parent
-#: Tests that take more than a few seconds: a module's file name (all of its tests) or
-#: "file::test" (every parametrization of that test).
+#: Tests that take more than a few seconds (3 s or more on an idle 2-core machine): a
+#: module's file name (all of its tests) or "file::test" (every parametrization of it).
 SLOW = frozenset(
     {
-        "test_cli_local_stack.py",
+        "test_cli.py::test_peek_dlq_shows_reasons_and_consumes_nothing",
+        "test_cli.py::test_redrive_falls_back_to_copy_on_moto",
+        "test_cli.py::test_run_as_a_subprocess_honours_the_log_level",
+        "test_cli.py::test_status_answers_what_is_stuck_and_why",
+        "test_cli_local.py::test_every_json_key_of_every_command_is_an_identifier",
+        "test_cli_local.py::test_no_command_shows_a_traceback_on_an_error",
+        "test_cli_local.py::test_the_progress_line_shows_a_lockout_countdown",
         "test_end_to_end.py::test_drains_a_queue_with_duplicates_and_poison_exactly_once",
         "test_end_to_end.py::test_the_token_never_appears_in_the_output",
-        "test_log_safety.py",
+        "test_end_to_end.py::test_warm_start_reuses_the_clients_and_drains_again",
+        "test_log_safety.py::test_debug_logging_leaks_neither_the_token_nor_a_body",
+        "test_log_safety.py::test_wire_debug_shows_the_wire_and_still_masks_the_token_even_after_a_rotation",
         "test_observability.py",
+        "test_preflight.py::test_the_check_costs_four_requests_per_run_that_finds_messages_none_when_empty",
+        "test_routes.py::test_a_broken_route_holds_the_whole_queue_until_it_is_fixed",
         "test_routes.py::test_every_event_type_and_envelope_lands_once_in_its_own_table",
         "test_systemic_conditions.py",
-        "test_world_changes.py",
+        "test_world_changes.py::test_a_deleted_field_holds_the_queue_until_it_is_back",
+        "test_world_changes.py::test_a_renamed_field_is_no_failure_at_all",
+        "test_world_changes.py::test_a_retyped_field_holds_the_queue_until_it_is_fixed",
+        "test_world_changes.py::test_a_rotated_token_is_read_again_from_the_secret",
     }
 )
 
