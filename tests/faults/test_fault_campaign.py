@@ -341,6 +341,8 @@ def campaign_stack(sqs_endpoint: str):
 
 @pytest.mark.timeout(HANG_GUARD + 300)
 def test_fault_campaign(campaign_stack: LocalStack, tmp_path: Path):
+    # GIVEN an Airtable that fails 15% of writes and answers slowly, and five waves of
+    # valid messages, duplicates and poison (seeded)
     stack = campaign_stack
     rng = random.Random(SEED)
     print(f"\nfault campaign: FAULT_SEED={SEED}")
@@ -386,6 +388,8 @@ def test_fault_campaign(campaign_stack: LocalStack, tmp_path: Path):
         stack.emulator.trigger_lockout(BASE_ID)
         planned_lockouts.append((time.monotonic(), seconds))
 
+    # WHEN scheduled runs drain the waves, one after the other, while lockouts and kills
+    # happen to them:
     # run 1: a clean run through 5xx, lost responses, duplicates and poison
     by_message |= send(stack, waves[0])
     normal("r1")
@@ -437,6 +441,7 @@ def test_fault_campaign(campaign_stack: LocalStack, tmp_path: Path):
     print(f"  emulator: {json.dumps(stats.to_json())[:600]}")
 
     # ------------------------------------------------------------------ the assertions
+    # THEN every guarantee holds over everything the runs did, however each one ended
     log = poller.log
     receipts = log.receipts()
     # a message requeued on its last receive comes back as a fresh copy (a new SQS id that

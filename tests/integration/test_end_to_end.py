@@ -134,7 +134,7 @@ def test_bad_config_stops_before_touching_a_message(stack, invoke):
 
 def test_field_map_pointing_at_a_missing_field_stops_the_run_before_any_receive(stack, invoke):
     # GIVEN a FIELD_MAP whose target field does not exist in the table, and SCHEMA_CHECK=off,
-    # a retired variable that no longer turns the check off
+    # a retired variable, which does not turn the check off
     stack.send_messages(as_bodies([donation(n) for n in range(5)]))
     # WHEN the handler runs
     with pytest.raises(RunFailedError) as raised:

@@ -124,7 +124,9 @@ def value(document: dict[str, Any], name: str) -> float:
 
 
 def test_every_log_line_is_structured_json_with_the_request_id(full_run):
+    # GIVEN the lines the run logged at DEBUG
     assert full_run.logs, "the run logged nothing"
+    # THEN each is a JSON object with the standard keys and the invocation's request id
     for line in full_run.logs:
         assert {"level", "location", "message", "timestamp", "service"} <= line.keys()
         assert line["service"] == "sqs-airtable-poller"
@@ -132,6 +134,7 @@ def test_every_log_line_is_structured_json_with_the_request_id(full_run):
 
 
 def test_one_summary_line_per_run(full_run):
+    # GIVEN the run's lines WHEN it finished THEN one INFO line holds the summary it returned
     [summary] = [line for line in full_run.logs if line["message"] == "run finished"]
     assert summary["level"] == "INFO"
     assert summary["summary"] == full_run.summary
@@ -170,7 +173,7 @@ def test_every_airtable_request_of_the_run_is_counted_the_checks_included(full_r
 
 
 def test_metrics_are_one_emf_document_with_every_required_metric(full_run):
-    # GIVEN the run's EMF output on stdout
+    # GIVEN the run's EMF output on stdout (WHEN the run ended)
     [document] = [d for d in full_run.emf if "Received" in d]
     [directive] = document["_aws"]["CloudWatchMetrics"]
     # THEN it is in the poller's namespace, and declares every required metric with a unit
