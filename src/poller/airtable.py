@@ -121,6 +121,15 @@ class AirtableTable:
                 )
 
 
+def _answered(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    while True:
+        with answers():
+            page = next(pages, None)
+        if page is None:
+            return
+        yield page
+
+
 class answers:
     """Turn what requests raises inside the block into a classified `SinkError`."""
 

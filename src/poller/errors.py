@@ -61,6 +61,10 @@ class ThrottledError(SinkError):
     """429 RATE_LIMIT_REACHED: the base is locked out for 30 s. Wait it out, never hammer."""
 
 
+class OutOfTimeError(SinkError):
+    """The run has no time left for the request: nobody's fault, the next run sends it."""
+
+
 class RecordsRejectedError(SinkError):
     """Airtable rejected the request because of its content (422, 413). One bad record fails
     the whole request; the core splits the request to find it."""

@@ -17,16 +17,17 @@ that links and deletes take, and one writer per key at a time.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .airtable import PAGE_SIZE, AirtableTable
 from .batching import Entry, KeyLocks
 from .convert import Links
-from .errors import TransientSinkError
+from .errors import OutOfTimeError, ThrottledError, TransientSinkError
 from .mapping import key_text
 from .model import Action, Record, Verdict
 from .pacing import Deadline, Pacer
@@ -36,6 +37,9 @@ from .pacing import Deadline, Pacer
 LOOKUP_KEYS = 100
 DIRECTORY_ROWS = 200_000
 LOCK_WAIT_SECONDS = 5.0
+#: attempts of a lookup or stub request that fails transiently
+ATTEMPTS = 3
+T = TypeVar("T")
 Key = tuple[str, ...]
 
 
@@ -133,14 +137,16 @@ class Resolver:
         out = Prepared(list(entries))
         table_id = mirror.scope
         if mirror.versioned or entries[0].record.action is Action.DELETE:
-            keys = [self.key_of(table_id, e.record.fields) for e in (*entries, *prefetch)]
-            out.requests += self._look_up(table_id, keys)
+            own = [self.key_of(table_id, e.record.fields) for e in entries]
+            more = [self.key_of(table_id, e.record.fields) for e in prefetch]
+            out.requests += self._look_up(table_id, own, more)
             out.entries = [
                 e for e in out.entries if not self._stale(table_id, e, mirror.versioned, out)
             ]
         for link_id, linked, if_missing in mirror.links:
-            wanted = [k for e in (*out.entries, *prefetch) for k in _links(e, link_id)]
-            out.requests += self._look_up(linked, [(key_text(k),) for k in wanted])
+            own = [(key_text(k),) for e in out.entries for k in _links(e, link_id)]
+            more = [(key_text(k),) for e in prefetch for k in _links(e, link_id)]
+            out.requests += self._look_up(linked, own, more)
             if if_missing == "create":
                 out.requests += self._stub(
                     linked, {k for e in out.entries for k in _links(e, link_id)}
@@ -161,14 +167,16 @@ class Resolver:
         return [r.record_id for r in rows if r is not None and r.record_id]
 
     # -- reading ----------------------------------------------------------------------
-    def _look_up(self, table_id: str, keys: Iterable[Key]) -> int:
-        """Read the rows of the keys the directory does not know; return the requests."""
+    def _look_up(self, table_id: str, own: Sequence[Key], more: Sequence[Key] = ()) -> int:
+        """Read the rows of the keys the directory does not know, when `own` (the request's
+        keys) has one; `more` (the waiting entries' keys) fills the same request. Return the
+        requests made."""
         table = self.tables[table_id]
-        unknown = list(dict.fromkeys(k for k in keys if self.directory.get(table_id, k) is None))[
-            :LOOKUP_KEYS
-        ]
-        if not unknown:
+        if all(self.directory.get(table_id, k) is not None for k in own):
             return 0
+        known = self.directory.get
+        unknown = list(dict.fromkeys(k for k in (*own, *more) if known(table_id, k) is None))
+        unknown = unknown[:LOOKUP_KEYS]
         names = [table.names[f] for f in table.key_ids]
         typed = [
             tuple(_typed(v, table.types[f]) for v, f in zip(key, table.key_ids, strict=True))
@@ -176,15 +184,21 @@ class Resolver:
         ]
         wanted = [*table.key_ids, *([table.version_id] if table.version_id else [])]
         found: dict[Key, list[dict[str, Any]]] = {}
-        requests = 1
-        self._slot()
-        for page in table.sink.find(typed, names, wanted):
-            for record in page:
-                found.setdefault(self.key_of(table_id, record["fields"]), []).append(record)
-            if len(page) < PAGE_SIZE:
-                break  # a short page is the last
-            requests += 1
-            self._slot()  # the next page is one more request
+        requests = 0
+
+        def read() -> None:
+            nonlocal requests
+            found.clear()
+            pages = table.sink.find(typed, names, wanted)
+            while True:
+                requests += 1
+                page = self._call(lambda: next(pages, None))
+                for record in page or ():
+                    found.setdefault(self.key_of(table_id, record["fields"]), []).append(record)
+                if page is None or len(page) < PAGE_SIZE:
+                    return  # a short page is the last
+
+        self._retrying(read)
         for key in unknown:
             rows = found.get(key, [])
             version = (
@@ -244,12 +258,11 @@ class Resolver:
             if not self.locks.lock(locked, LOCK_WAIT_SECONDS):
                 raise TransientSinkError("a linked record is being written by another request")
             try:
-                self._slot()
                 requests += 1
                 records = [
                     _stub_record(table.key_ids[0], k, table.types[table.key_ids[0]]) for k in chunk
                 ]
-                result = table.sink.write(records)
+                result = self._retrying(lambda r=records: self._call(lambda: table.sink.write(r)))
                 for key, record_id in zip(chunk, result.record_ids, strict=True):
                     self.directory.put(table_id, (key_text(key),), Row(record_id))
             finally:
@@ -274,14 +287,33 @@ class Resolver:
         entry.record = replace(entry.record, fields={**entry.record.fields, link_id: ids})
         return True
 
-    def _slot(self) -> None:  # every request of the base takes a slot of its pace
-        if (
-            self.pacer.send(
-                self.pacer.reserve(), not_after=self.pacer.clock() + max(self.deadline.usable(), 0)
-            )
-            is None
-        ):
-            raise TransientSinkError("no time left in this run to read the table")
+    def _call(self, request: Callable[[], T]) -> T:
+        """One request in a slot of the base's pace; a 429 makes the pacer hold the base for
+        the lockout (and learn its capacity)."""
+        not_after = self.pacer.clock() + max(self.deadline.usable(), 0)
+        sent_at = self.pacer.send(self.pacer.reserve(), not_after=not_after)
+        if sent_at is None:
+            raise OutOfTimeError("no time left in this run for the request")
+        try:
+            return request()
+        except ThrottledError:
+            self.pacer.throttled(sent_at)
+            raise
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """A lookup or stub is started again, from its first request, after a lockout (the
+        pacer waits it out, when the run has time for it) or a transient failure."""
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except ThrottledError:
+                continue  # the next slot is after the lockout, or there is no time left
+            except TransientSinkError:
+                tries += 1
+                if tries == ATTEMPTS or not self.deadline.allows(1.0):
+                    raise
+                time.sleep(0.5 * tries)
 
 
 def _typed(value: str, field_type: str) -> Any:

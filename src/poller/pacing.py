@@ -139,7 +139,7 @@ class Pacer:
         while True:
             with self._lock:
                 now = self._clock()
-                at = max(slot, self._window_free(), self._paused_until)
+                at = max(slot, self._spaced(), self._window_free(), self._paused_until)
                 if at > not_after:
                     if slot == self._last_slot:  # the slot was not used: give it back
                         self._last_slot -= self.interval
@@ -168,6 +168,10 @@ class Pacer:
                 self._episode = (ends, min(seen, ours))
             self.capacity.locked_out(self._episode[1], first=first)
             return self._paused_until
+
+    def _spaced(self) -> float:
+        """One interval after the last request that really left (under `_lock`)."""
+        return self._sent[-1] + self.interval if self._sent else -math.inf
 
     def _window_free(self) -> float:
         """When one more request may leave without `burst + 1` inside one window (by the

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from .batching import Entry
 from .errors import (
+    OutOfTimeError,
     RecordsRejectedError,
     SinkError,
     SystemicSinkError,
@@ -160,6 +161,10 @@ class Writer:
         if mirror is not None:
             try:
                 prepared = mirror.prepare(entries, request.prefetch)
+            except OutOfTimeError:
+                outcome.out_of_time = True
+                outcome.settle(entries, Fate.RELEASE, NO_TIME)
+                return outcome
             except SinkError as exc:  # a lookup failed: the records are not at fault
                 outcome.failure = _failure(request.route, exc)
                 outcome.settle(entries, Fate.RELEASE, str(exc))
@@ -173,7 +178,8 @@ class Writer:
         if entries[0].record.action is Action.DELETE:
             outcome.add(self._delete(request.destination, entries))
             return outcome
-        sent = self._send(request.destination, entries, request.slot)
+        slot = request.slot if not outcome.requests else request.destination.pacer.reserve()
+        sent = self._send(request.destination, entries, slot)
         outcome.add(sent)
         outcome.rejected_alike = sent.rejected_alike
         if outcome.rejected_alike is not None:
