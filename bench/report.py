@@ -114,7 +114,7 @@ def targets(report: dict[str, Any]) -> list[Target]:
             out += _two_base_targets(run)
         if not run.get("arrival_jitter_ms"):
             continue
-        # issue 9: at most one lockout per 3,000 records, at least 30 records/s
+        # at most one lockout per 3,000 records, at least 30 records/s
         allowed = max(1, run.get("messages", 0) // JITTER_RECORDS_PER_LOCKOUT)
         out += [
             Target(

@@ -1,5 +1,5 @@
 """What a scenario drains and where it goes: the message bodies, the bases the emulator
-serves, and the poller's routes (`ROUTES`, issue 10 section 1).
+serves, and the poller's routes (`ROUTES`).
 
 * One base (`single`): donations into the Donations table of the devstack's base, with the
   single-table variables, as the deployed function is configured by default.
@@ -26,7 +26,7 @@ from devstack.stack import BASE_ID, TABLE
 #: The second base of the two-base scenario (app + 14 letters/digits, as Airtable's ids).
 FUNDRAISERS_BASE_ID = "appFundraisers001"
 FUNDRAISERS_TABLE = "Fundraisers"
-#: EventBridge's `detail-type` of the donations app's fundraiser event (issue 10's example).
+#: EventBridge's `detail-type` of the donations app's fundraiser event.
 FUNDRAISER_CREATED = "FundraiserCreated"
 #: FundraiserCreated's payload (`detail`) keys -> the Fundraisers table's fields.
 FUNDRAISER_FIELD_MAP: dict[str, Any] = {

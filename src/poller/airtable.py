@@ -4,7 +4,8 @@ pyairtable's own retry is off (`retry_strategy=None`): its default re-sends POST
 after a read timeout and gives up after ~3 s of a 30 s lockout. The core owns the retry
 policy, because only it knows the deadline and the merge key.
 
-How an answer is read (Airtable's error envelopes, FIELD-NOTES):
+How an answer is read (Airtable's error envelopes, per its API reference and its 429s as
+clients have met them):
 `{"error": {"type", "message"}}`, `{"error": "NOT_FOUND"}`, and for 429s
 `{"errors": [{"error", "message"}]}`; a proxy's outage page is HTML, read by its title.
 """

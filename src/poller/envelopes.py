@@ -16,7 +16,7 @@ ENVELOPE (and a route's "envelope") is one of `MODES`:
     sns          the body must be an SNS notification (poison otherwise)
     eventbridge  the body must be an EventBridge event (poison otherwise)
 
-The contract (issue 10, section 2): SNS is recognised only when `Type` is "Notification" and
+The contract: SNS is recognised only when `Type` is "Notification" and
 `MessageId`, `TopicArn` and a string `Message` are all present; EventBridge only when
 `version`, `id`, `detail-type`, `source` and an object `detail` are present. A raw payload
 whose keys merely look like an envelope's (an `id` and a `detail`, a `Message`) is left

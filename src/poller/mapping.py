@@ -398,6 +398,8 @@ def _unsendable(value: Any) -> str | None:
         return "value is not valid Unicode (it holds a lone surrogate such as \\ud800)"
     except RecursionError:
         return "value is nested too deeply"
+    except TypeError:
+        return "value is binary (a Binary message attribute); map it to nothing, or send it as a String"
     except ValueError:
         return "value holds a number that is not finite"
     return None

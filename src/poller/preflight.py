@@ -1,7 +1,8 @@
 """The checks before every run: prove that each route can be written before anything is
 received, the same way on a cold start and a warm one.
 
-In order, each telling one cause from the next (FIELD-NOTES, "Knowing what a token may do"):
+In order, each telling one cause from the next (Airtable's API reference: whoami, the bases
+list's permission levels, the schema endpoint):
 
 1. the token: read from its secret; `GET /v0/meta/whoami` answers 401 for a bad token and
    lists a personal access token's scopes, which must hold `data.records:write` and

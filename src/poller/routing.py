@@ -1,4 +1,4 @@
-"""Routes: which table (and base) a message goes to, and with which mapping (issue 10, section 1).
+"""Routes: which table (and base) a message goes to, and with which mapping.
 
 ROUTES (or the file named by ROUTES_FILE) is the public contract:
 
@@ -166,14 +166,15 @@ class Route:
         """The message's version as a number: a number, or an ISO date-time (its instant)."""
         spec = self.field_map.spec(self.version[1]) if self.version else None
         value = fields.get(spec.key) if spec else None
-        if isinstance(value, bool) or value is None or value == "":
+        if value is None or value == "":
             raise MappingError(
                 f'the version "{self.version[0]}" is missing' if self.version else ""
             )
-        if isinstance(value, int | float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        try:  # a naive date-time is read in UTC
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
         except ValueError:
             raise MappingError(
                 f'the version "{self.version[0]}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'

@@ -32,9 +32,9 @@ from .routing import Route
 #: For each mapping type, the Airtable field types that accept what it produces.
 ACCEPTS: Mapping[str, frozenset[str]] = {
     "text": TEXT_TYPES | {"singleSelect"},
-    "number": NUMBER_TYPES,
-    "currency": NUMBER_TYPES,
-    "percent": NUMBER_TYPES,
+    "number": NUMBER_TYPES - {"rating"},
+    "currency": NUMBER_TYPES - {"rating"},
+    "percent": NUMBER_TYPES - {"rating"},
     "integer": NUMBER_TYPES,
     "checkbox": frozenset({CHECKBOX_TYPE}),
     "date": TEXT_TYPES | DATE_TYPES,
@@ -142,14 +142,23 @@ def fit(
             )
         else:
             result.field_ids[route.deleted_field] = str(found["id"])
+    filled = set(result.field_ids.values())
     for name in route.merge_on:
         found = find(fields, result.field_ids.get(name, name))
-        if found is not None and found.get("type") not in MERGEABLE_TYPES:
+        if found is None:
+            problem = f'merges on "{name}", which the table does not have{_hint(name, names)}'
+            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
+        elif str(found.get("id")) not in filled:
+            problem = f'merges on "{name}" ({found.get("name")}), a field the route\'s "fields" never fill'
+            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
+        elif found is not None and found.get("type") not in MERGEABLE_TYPES:
             problem = (
                 f'merges on "{name}", a {found.get("type")} field; merge fields must be text, '
                 "number, date or select fields (not computed ones)"
             )
-            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "type"))
+            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
+        elif found is not None:
+            result.field_ids.setdefault(name, str(found["id"]))
     return result
 
 

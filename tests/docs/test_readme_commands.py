@@ -347,7 +347,7 @@ def test_every_poller_command_parses(command: Command, words: list[str]) -> None
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     if words[1] in PENDING_POLLER_COMMANDS and words[1] not in known:
-        pytest.skip(f"poller has no {words[1]} command yet (issue 10)")
+        pytest.skip(f"poller has no {words[1]} command yet")
     # WHEN poller's own parser reads the words THEN it accepts them (argparse exits 2 if not)
     parser.parse_args(words[1:])
 

@@ -117,7 +117,7 @@ def test_a_message_without_its_version_is_poison(world: LocalStack, run) -> None
         world, Event("DonationCreated", {"Id": "d1", "DonationAmount": 1.0, "FundraiserId": "fr-1"})
     )
     summary = run()
-    [(body, attributes)] = world.dead_letters()
+    [(_body, attributes)] = world.dead_letters()
     assert summary["dead_lettered"] == 1 and "Version" in attributes["poller.reason"]
 
 

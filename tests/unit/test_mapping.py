@@ -191,11 +191,6 @@ def test_a_binary_attribute_into_a_typed_entry_is_poison_with_a_reason():
         mapper({"Id": "Id", "$MessageAttributes.b": {"field": "B", "type": "text"}})(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mapping._unsendable catches ValueError but json.dumps raises TypeError for bytes: "
-    "a Binary attribute in a plain entry escapes the Router as TypeError, not MappingError",
-)
 def test_a_binary_attribute_into_a_plain_entry_is_poison_with_a_reason():
     # GIVEN a Binary attribute (bytes) mapped by a plain entry (sent as-is)
     body = Message(

@@ -174,14 +174,6 @@ def test_a_type_that_does_not_fit_is_named():
     assert amount.endswith('); change the entry\'s "type" or the target field')
 
 
-RATING = pytest.mark.xfail(
-    strict=True,
-    reason="schema.ACCEPTS takes fieldtypes.NUMBER_TYPES for number, currency and percent, and "
-    "NUMBER_TYPES now holds rating: a value with a fraction passes the check against a rating "
-    "field, which holds whole numbers 1 to its max",
-)
-
-
 @pytest.mark.parametrize(
     ("kind", "field_type", "fits"),
     [
@@ -190,8 +182,8 @@ RATING = pytest.mark.xfail(
         ("text", "number", False),
         ("number", "percent", True),
         ("integer", "rating", True),
-        pytest.param("number", "rating", False, marks=RATING),
-        pytest.param("currency", "rating", False, marks=RATING),
+        ("number", "rating", False),
+        ("currency", "rating", False),
         ("checkbox", "checkbox", True),
         ("checkbox", "singleLineText", False),
         ("date", "dateTime", True),
@@ -231,11 +223,6 @@ def test_merge_keys_must_be_mergeable_types():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='schema.SchemaProblem documents a "merge" kind, but fit labels a merge field of a '
-    'type Airtable cannot merge on as "type"',
-)
 def test_a_merge_field_that_cannot_be_merged_on_is_a_merge_problem():
     schema = donations_schema()
     field_named(schema, "Id")["type"] = "checkbox"
@@ -243,12 +230,6 @@ def test_a_merge_field_that_cannot_be_merged_on_is_a_merge_problem():
     assert problem.kind == "merge"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema.fit reports nothing for a MERGE_ON field id that is not one of the route's "
-    "targets; the run's Router then refuses the resolved route with an uncaught ConfigError "
-    "that asks for schema.bases:read",
-)
 @pytest.mark.parametrize("field_id", ["fldDonorId0000001", "fldNoSuchField001"])
 def test_merging_on_a_field_id_the_route_does_not_fill_is_a_problem(field_id):
     # GIVEN MERGE_ON naming, by id, a field the mapping does not fill (or the table lacks)

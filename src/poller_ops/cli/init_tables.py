@@ -1,5 +1,5 @@
 """`poller init-tables`: create each route's table, and the fields it lacks, from the mapping
-(issue 10 §4).
+.
 
 It reads the configuration like every command, plans against each base's schema
 (`tables.plan`), prints the plan, asks on a terminal (or takes `--yes`), and makes the
