@@ -95,23 +95,17 @@ class AirtableTable:
         self, keys: Sequence[tuple[Any, ...]], key_fields: Sequence[str], fields: Sequence[str]
     ) -> Iterator[list[dict[str, Any]]]:
         """The records whose `key_fields` (names: formulas name fields, never ids) hold one
-        of `keys`, page by page (each page is one request), keyed by field id. pyairtable
-        sends a long formula as `POST .../listRecords`."""
+        of `keys`, page by page (each `next` is one request), keyed by field id. The formula
+        is built here, before the caller takes the request's slot; pyairtable sends a long
+        one as `POST .../listRecords`."""
         formula = OR(
             *[AND(*[EQ(Field(n), v) for n, v in zip(key_fields, key, strict=True)]) for key in keys]
         )
+        text = to_formula_str(formula)
         pages = self.table.iterate(
-            formula=to_formula_str(formula),
-            fields=list(fields),
-            use_field_ids=True,
-            page_size=PAGE_SIZE,
+            formula=text, fields=list(fields), use_field_ids=True, page_size=PAGE_SIZE
         )
-        while True:
-            with answers():
-                page = next(pages, None)
-            if page is None:
-                return
-            yield page
+        return _answered(pages)
 
     def delete(self, record_ids: Sequence[str]) -> None:
         """Remove up to 10 records by id in one request."""
