@@ -22,6 +22,7 @@ help:
 	@echo "make docs       build the documentation site (MkDocs, --strict) into site/;"
 	@echo "                make docs-serve serves it at http://127.0.0.1:8000"
 	@echo "make bench      throughput / memory / cold-start benchmark (bench/README.md)"
+	@echo "make mutants    mutation testing of the core with mutmut (MUTANTS='poller.mirror*' to pick)"
 	@echo "make venv       only create .venv/ with every tool (each other target installs what it needs)"
 	@echo "make validate build build-host invoke-built scan   SAM checks (docs/deploy.md)"
 	@echo "make deploy     sam build && sam deploy (needs AWS; SAM_ENV_NAME=default|dev|prod)"

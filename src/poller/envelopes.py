@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -141,7 +141,7 @@ class Unwrapped:
 
     payload: Mapping[str, Any]
     kind: str = "raw"
-    envelope: Mapping[str, Any] = _EMPTY
+    envelope: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     @property
     def where(self) -> str:
