@@ -1,8 +1,9 @@
 """SQS operations behind the operator CLI: counts, age, peeking without consuming, redrive, send.
 
 Every function takes a boto3 SQS client (real SQS, or moto's server), so the same code runs
-against AWS and the local stack. Nothing here deletes a message unless its copy was
-confirmed sent first.
+against AWS and the local stack. Releases and deletes go through the function's own SQS
+adapter (`poller.sqs.SqsQueue`), which reads every batch call's `Failed` entries. Nothing
+here deletes a message unless its copy was confirmed sent first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from poller.sqs import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
+from poller.model import Message
+from poller.settler import chunks
+from poller.sqs import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES, SqsQueue
 
 #: SQS batch limits: 10 entries, and (since August 2025) 1 MiB per request.
 BATCH_ENTRIES = 10
@@ -25,7 +28,7 @@ PEEK_VISIBILITY_SECONDS = 30
 NO_REASON = "no poller reason: moved by SQS after maxReceiveCount receives"
 #: A dead letter with neither `poller.error_type` nor `poller.reason` and less room than
 #: this left of the 1 MiB had no room for them (the poller fits the type first, and a
-#: reason only beside it: `sqs.SqsQueue._dead_letter_request`).
+#: reason only beside it: `poller.sqs.dead_letter_request`).
 _NO_ROOM_BYTES = LARGEST_ERROR_TYPE_BYTES
 
 
@@ -135,22 +138,19 @@ def oldest_age_seconds(cloudwatch: Any, url: str, now: datetime | None = None) -
     return float(points[-1]["Maximum"]) if points else None
 
 
+def _messages(raws: Sequence[dict[str, Any]]) -> list[Message]:
+    """Received messages as the SQS adapter takes them (only their id and receipt matter)."""
+    return [Message(id=r["MessageId"], receipt=r["ReceiptHandle"], body="") for r in raws]
+
+
 @contextlib.contextmanager
-def _hidden(sqs: Any, url: str) -> Iterator[list[str]]:
-    """Collect receipt handles; on exit, make those messages visible again at once."""
-    handles: list[str] = []
+def _hidden(sqs: Any, url: str) -> Iterator[list[dict[str, Any]]]:
+    """Collect received messages; on exit, make them visible again at once."""
+    held: list[dict[str, Any]] = []
     try:
-        yield handles
+        yield held
     finally:
-        for start in range(0, len(handles), BATCH_ENTRIES):
-            chunk = handles[start : start + BATCH_ENTRIES]
-            sqs.change_message_visibility_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                    for i, h in enumerate(chunk)
-                ],
-            )
+        _release(sqs, url, held)
 
 
 def _receive(sqs: Any, url: str, wait_seconds: int, visibility: int) -> list[dict[str, Any]]:
@@ -182,7 +182,7 @@ def peek_raw(sqs: Any, url: str, limit: int = 50, wait_seconds: int = 1) -> list
             if not messages:
                 break
             for raw in messages:
-                handles.append(raw["ReceiptHandle"])
+                handles.append(raw)
                 if len(seen) < limit:
                     seen.setdefault(raw["MessageId"], raw)
     return list(seen.values())
@@ -213,10 +213,10 @@ def _letter(raw: dict[str, Any]) -> Letter:
 def no_room_reason(size: int) -> str:
     """Why a dead letter has no reason when SQS's 1 MiB limit left no room for one.
 
-    The poller fits its reason into what the body leaves of SQS's 1 MiB (`sqs.py`,
-    `_dead_letter_request`) and logs it when none fits. It fits the error type first, so
-    such a letter carries `poller.error_type` without `poller.reason`, or, when not even
-    the type fitted, neither (then it is known by its size: less than
+    The poller fits its reason into what the body leaves of SQS's 1 MiB
+    (`poller.sqs.dead_letter_request`) and logs it when none fits. It fits the error type
+    first, so such a letter carries `poller.error_type` without `poller.reason`, or, when
+    not even the type fitted, neither (then it is known by its size: less than
     `sqs.LARGEST_ERROR_TYPE_BYTES` left of the 1 MiB)."""
     return (
         f"no poller reason: the {size}-byte message left no room for one within SQS's "
@@ -315,7 +315,7 @@ def copy_back(
                     sqs.send_message(**_resend_request(raw, source_url, fifo))
                     sent.append(raw)
                 except Exception:
-                    failed.append(raw["ReceiptHandle"])
+                    failed.append(raw)
                     result.send_failures += 1
             result.moved += len(sent)
             result.delete_failures += _delete(sqs, dlq_url, sent)
@@ -343,28 +343,17 @@ def _resend_request(raw: dict[str, Any], url: str, fifo: bool) -> dict[str, Any]
     return request
 
 
-def _release(sqs: Any, url: str, messages: Sequence[dict[str, Any]]) -> None:
-    if messages:
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages)
-            ],
-        )
+def _release(sqs: Any, url: str, messages: Sequence[dict[str, Any]]) -> int:
+    """Make received messages visible again at once; return how many SQS confirmed."""
+    queue = SqsQueue(sqs, url)
+    return sum(len(queue.release(chunk)) for chunk in chunks(_messages(messages)))
 
 
 def _delete(sqs: Any, url: str, messages: Sequence[dict[str, Any]]) -> int:
     """Delete; return how many the queue did not confirm."""
-    if not messages:
-        return 0
-    response = sqs.delete_message_batch(
-        QueueUrl=url,
-        Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-        ],
-    )
-    return len(messages) - len(response.get("Successful", []))
+    queue = SqsQueue(sqs, url)
+    deleted = sum(len(queue.delete(chunk)) for chunk in chunks(_messages(messages)))
+    return len(messages) - deleted
 
 
 def send(sqs: Any, url: str, bodies: Sequence[str], *, group_id: str | None = None) -> list[str]:

@@ -1,9 +1,10 @@
-"""`poller init-tables`: create each route's table, and the fields it lacks, from the mapping
-.
+"""`poller init-tables`: create each route's table, and the fields it lacks, from the mapping.
 
 It reads the configuration like every command, plans against each base's schema
 (`tables.plan`), prints the plan, asks on a terminal (or takes `--yes`), and makes the
-changes through Airtable's meta API (`tables.apply`, token scope `schema.bases:write`). It
+changes through Airtable's meta API (`tables.apply`, token scope `schema.bases:write`), each
+request in a slot of its base's pacer. Link fields, multiple selects, attachments, a route's
+version field and a soft delete's checkbox are created too. It
 never changes or deletes an existing field: a misfit is reported and left alone, and makes
 the exit status 1.
 
@@ -31,8 +32,11 @@ def add_parser(command: Any) -> None:
         "Compare each route's table (or the single table) with its typed mapping, print the\n"
         "plan (tables to create, fields to add, existing fields that do not fit), ask, and\n"
         "create what is missing through Airtable's meta API (token scope\n"
-        "schema.bases:write). Existing fields are never changed or deleted. Exit status 1\n"
-        "when a field does not fit, or when the plan was not confirmed.",
+        "schema.bases:write): typed fields, link fields (the linked table first), multiple\n"
+        "selects with their declared choices, attachments, a route's version field (a\n"
+        "number, or a dateTime when its entry declares one) and a soft delete's checkbox.\n"
+        "Existing fields are never changed or deleted. Exit status 1 when a field does not\n"
+        "fit, or when the plan was not confirmed.",
     )
     init.add_argument(
         "--yes", action="store_true", help="create without asking (needed without a terminal)"
@@ -46,7 +50,7 @@ def table_specs(config: Any) -> list[Any]:
     route's first)."""
     from poller_ops.tables import TableSpec
 
-    return [TableSpec(r.base_id, r.table, r.field_map, r.merge_on, r.name) for r in config.routes]
+    return [TableSpec.of(route) for route in config.routes]
 
 
 def cmd_init_tables(args: argparse.Namespace) -> int:
@@ -58,16 +62,15 @@ def cmd_init_tables(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
-    api = make_api(
-        token=tokens.current(),
-        api_url=config.api_url,
-        timeout=config.tuning.airtable_timeout_seconds,
-    )
-    pace = per_base_limiters()
+    api = make_api(token=tokens.current(), api_url=config.api_url, timeout=config.timeout_seconds)
+    pace = per_base_limiters(config.base_rps)
     planned = plan(api, table_specs(config), limiter_for=pace)
     if not args.json:
         print("plan:")
         print("\n".join(f"  {line}" for line in planned.describe()))
+        print("\n".join(f"  note: {line}" for line in planned.notes), end="")
+        if planned.notes:
+            print()
     if not planned.has_changes:
         confirmed, outcome = False, "nothing to create: every table and mapped field exists"
     elif args.yes:
