@@ -5,7 +5,8 @@ In order, each telling one cause from the next (Airtable's API reference: whoami
 list's permission levels, the schema endpoint):
 
 1. the token: read from its secret; `GET /v0/meta/whoami` answers 401 for a bad token and
-   lists a personal access token's scopes, which must hold `data.records:write` and
+   lists a personal access token's scopes, which must hold `data.records:write`,
+   `data.records:read` (step 4, and a mirror's lookups, read records) and
    `schema.bases:read` (a token without the schema scope is not supported: nothing could
    prove the table fits);
 2. the bases: `GET /v0/meta/bases` lists every base the token reaches, with its
@@ -50,7 +51,7 @@ from .systemic import Cause, SystemicFailure, cause_of_misfit
 
 log = logging.getLogger(__name__)
 
-REQUIRED_SCOPES = ("data.records:write", "schema.bases:read")
+REQUIRED_SCOPES = ("data.records:read", "data.records:write", "schema.bases:read")
 WRITE_LEVELS = ("edit", "create")
 
 

@@ -31,8 +31,8 @@ class Cause(StrEnum):
 #: What the operator should do, per cause.
 FIXES: dict[Cause, str] = {
     Cause.SECRET: "check that the secret exists and that the function may read it",
-    Cause.TOKEN: "put a valid token with the scopes data.records:write and schema.bases:read "
-    "in the secret (AIRTABLE_TOKEN_SECRET_ARN) or AIRTABLE_TOKEN",
+    Cause.TOKEN: "put a valid token with the scopes data.records:read, data.records:write and "
+    "schema.bases:read in the secret (AIRTABLE_TOKEN_SECRET_ARN) or AIRTABLE_TOKEN",
     Cause.BASE_ACCESS: "check the base id; if it is right, give the token access to the base "
     "again (airtable.com/create/tokens)",
     Cause.PERMISSION: "give the token's owner editor access to the base (the token may only "

@@ -147,6 +147,17 @@ def test_a_token_without_the_write_scope_is_refused_before_any_receive(start):
     assert line["systemic_cause"] == "token" and "data.records:write" in line["detail"]
 
 
+def test_a_token_without_the_read_scope_is_refused_before_any_receive(start):
+    # GIVEN a token that may write records and read the schema, but not read records (the
+    # check's data read and a mirror's lookups need it)
+    container = start(scopes=(SCOPE_WRITE, SCOPE_SCHEMA))
+    container.stack.send_messages(as_bodies([donation(n) for n in range(3)]))
+    # WHEN the handler runs THEN it names the missing scope and receives nothing
+    line = held(container, 3)
+    assert line["systemic_cause"] == "token" and "data.records:read" in line["detail"]
+    assert "data.records:write" not in line["detail"]
+
+
 def test_the_check_costs_four_requests_per_run_that_finds_messages_none_when_empty(start):
     # GIVEN a warm container on one base
     container = start()
