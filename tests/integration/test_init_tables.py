@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from airtable_emulator import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE, Emulator, EmulatorConfig
@@ -15,6 +14,7 @@ from pyairtable import Api
 from poller.mapping import FieldMap
 from poller.routing import single_route
 from poller.schema import fit
+from poller_ops.tables import InitTablesError, TableSpec, apply, per_base_limiters, plan
 
 BASE = "appInitTables0001"
 TOKEN = "patInitTables"
@@ -25,17 +25,7 @@ DONATIONS_MAP = FieldMap.parse(
 ROUTE = single_route(BASE, "Donations", DONATIONS_MAP, ("Id",))
 
 
-@pytest.fixture
-def tables() -> ModuleType:
-    """poller_ops.tables, imported by each test: an import error fails the tests that need
-    it, not the collection of the whole folder."""
-    import poller_ops.tables
-
-    return poller_ops.tables
-
-
-def spec(tables: ModuleType) -> object:
-    return tables.TableSpec(BASE, "Donations", DONATIONS_MAP, ("Id",))
+SPEC = TableSpec(BASE, "Donations", DONATIONS_MAP, ("Id",))
 
 
 @pytest.fixture
@@ -62,14 +52,12 @@ def api(emulator: Emulator, token: str = TOKEN) -> Api:
     return Api(token, endpoint_url=emulator.url, retry_strategy=None, timeout=(5, 10))
 
 
-def test_init_tables_creates_the_table_then_finds_everything_exists(
-    emulator: Emulator, tables: ModuleType
-) -> None:
+def test_init_tables_creates_the_table_then_finds_everything_exists(emulator: Emulator) -> None:
     # GIVEN a base without the Donations table
-    client, pace = api(emulator), tables.per_base_limiters()
+    client, pace = api(emulator), per_base_limiters()
     # WHEN the plan is made and applied
-    first = tables.plan(client, [spec(tables)], limiter_for=pace)
-    done = tables.apply(client, first, limiter_for=pace)
+    first = plan(client, [SPEC], limiter_for=pace)
+    done = apply(client, first, limiter_for=pace)
     # THEN the table exists with the mapped fields, Id as its primary field, and it fits
     # the mapping by the rules of the check before every run
     assert done == [f'base {BASE}: created table "Donations" with 6 fields']
@@ -100,26 +88,24 @@ def test_init_tables_creates_the_table_then_finds_everything_exists(
         key_fields=["Id"],
     )
     # WHEN a second plan is made
-    second = tables.plan(client, [spec(tables)], limiter_for=pace)
+    second = plan(client, [SPEC], limiter_for=pace)
     # THEN it has nothing to do and says that everything exists
     assert not second.has_changes and not second.misfits
     assert second.describe() == [f'base {BASE}, table "Donations": every mapped field exists']
-    assert tables.apply(client, second, limiter_for=pace) == []
+    assert apply(client, second, limiter_for=pace) == []
     # AND Airtable's limit was never hit
     assert emulator.stats.throttled == 0
 
 
-def test_a_field_of_the_wrong_type_is_reported_and_left_alone(
-    emulator: Emulator, tables: ModuleType
-) -> None:
+def test_a_field_of_the_wrong_type_is_reported_and_left_alone(emulator: Emulator) -> None:
     # GIVEN the table created, then Donation Amount turned into a checkbox and Donor Id deleted
-    client, pace = api(emulator), tables.per_base_limiters()
-    tables.apply(client, tables.plan(client, [spec(tables)], limiter_for=pace), limiter_for=pace)
+    client, pace = api(emulator), per_base_limiters()
+    apply(client, plan(client, [SPEC], limiter_for=pace), limiter_for=pace)
     emulator.retype_field(BASE, "Donations", "Donation Amount", "checkbox")
     emulator.delete_field(BASE, "Donations", "Donor Id")
     # WHEN it is planned and applied again
-    result = tables.plan(client, [spec(tables)], limiter_for=pace)
-    done = tables.apply(client, result, limiter_for=pace)
+    result = plan(client, [SPEC], limiter_for=pace)
+    done = apply(client, result, limiter_for=pace)
     # THEN the missing field is added back, and the checkbox is reported and left a checkbox
     assert done == [f'base {BASE}, table "Donations": added field "Donor Id" (singleLineText)']
     assert [m.problem for m in result.misfits] == [
@@ -131,16 +117,14 @@ def test_a_field_of_the_wrong_type_is_reported_and_left_alone(
     assert emulator.stats.throttled == 0
 
 
-def test_a_token_without_schema_write_gets_a_clear_error(
-    emulator: Emulator, tables: ModuleType
-) -> None:
+def test_a_token_without_schema_write_gets_a_clear_error(emulator: Emulator) -> None:
     # GIVEN a token that can read the schema but not change it
     client = api(emulator, READ_ONLY_SCHEMA)
-    result = tables.plan(client, [spec(tables)])
+    result = plan(client, [SPEC])
     assert result.has_changes
     # WHEN the plan is applied
-    with pytest.raises(tables.InitTablesError) as raised:
-        tables.apply(client, result)
+    with pytest.raises(InitTablesError) as raised:
+        apply(client, result)
     # THEN the error names the step, Airtable's answer and the missing scope, and no table exists
     message = str(raised.value)
     assert 'could not create table "Donations" in base appInitTables0001' in message
