@@ -42,22 +42,35 @@ def synthetic_body(
     field_map: FieldMap,
     airtable_fields: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
+    *,
+    version_field: str | None = None,
 ) -> dict[str, Any]:
     """A message body that fills every body source of the map with a value of its type (or,
     for a plain entry, of its target field's type when the schema is known), so
-    `check-config` can show what would be written without a real message."""
+    `check-config` can show what would be written without a real message.
+    `version_field`: the field that stores the route's version (a number unless typed)."""
     by_name = {str(f.get("name")): f for f in airtable_fields}
     body: dict[str, Any] = {}
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     for spec in field_map.specs:
         if spec.source.startswith(ENVELOPE_PREFIX):
             continue
-        _put(body, spec.source.split("."), _example(spec, by_name.get(spec.field) or {}, moment))
+        field = by_name.get(spec.field) or {}
+        if spec.field == version_field and spec.type is None:
+            field = {"type": "number"}
+        _put(body, spec.source.split("."), _example(spec, field, moment))
     return body
 
 
 def _example(spec: FieldSpec, field: Mapping[str, Any], moment: datetime) -> Any:
     kind = spec.type or SUGGESTED_TYPE.get(str(field.get("type")))
+    if kind == "multipleSelects":
+        options = [c.get("name") for c in (field.get("options") or {}).get("choices") or []]
+        return (list(spec.options.choices) or options or ["Option"])[:1]
+    if kind == "attachment":
+        return "https://example.com/receipt.pdf"
+    if kind == "link":
+        return f"example {spec.options.link_key or spec.source}"
     if kind in ("number", "currency", "percent"):
         return 12.5
     if kind == "integer":

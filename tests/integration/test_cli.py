@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -74,10 +75,10 @@ def dead_letter_some(stack: LocalStack, invoke: Callable[..., Any]) -> None:
 
 
 def test_help_as_a_console_script_and_as_a_module():
-    # WHEN `poller --help` runs as the installed console script and `python -m poller`
+    # WHEN `poller --help` runs as the installed console script and `python -m poller_ops`
     script = subprocess.run([POLLER, "--help"], capture_output=True, text=True, timeout=60)
     module = subprocess.run(
-        [sys.executable, "-m", "poller", "redrive", "--help"],
+        [sys.executable, "-m", "poller_ops", "redrive", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -350,13 +351,16 @@ def test_check_config_validates_checks_the_schema_and_previews_a_record(cli, env
     # WHEN checked with a sample message
     status, out, _ = cli("check-config", "--body", body)
     data = cli_json(cli, "check-config", "--body", body)
-    # THEN it is OK, the schema check passed, and the record is what would be written
-    assert status == 0 and out.rstrip().endswith("OK")
-    assert "schema check: passed (6 field(s) fit the table)" in out
+    # THEN it is OK, the checks passed, and the record is what would be written
+    assert status == 0 and last_line(out).startswith("OK")
+    assert data["ok"] and data["routes"][0]["check"]["result"] == "passed"
+    assert data["checks"]["queue"]["passed"] and data["checks"]["dead_letter_queue"]["passed"]
     assert "patLocalDevToken" not in out + json.dumps(data)
     fields = {f["field"]: f["value"] for f in data["sample"]["fields"]}
     assert fields["Creation Date"] == "2018-05-01T12:00:00.000Z"
     assert data["sample"]["merge_key"] == [donation(5)["Id"]]
+    # AND the verdict is said once, at the end
+    assert "OK" not in out.splitlines()[0] and out.count("\nOK") == 1
 
 
 def test_check_config_builds_a_sample_and_gives_advice_for_plain_entries(cli):
@@ -366,22 +370,37 @@ def test_check_config_builds_a_sample_and_gives_advice_for_plain_entries(cli):
     fields = {f["field"]: f["value"] for f in data["sample"]["fields"]}
     assert data["ok"] and fields["Donation Amount"] == 12.5
     (route,) = data["routes"]
-    notes = " ".join(route["schema_check"]["notes"])
+    notes = " ".join(route["check"]["notes"])
     assert '"Donation Amount" is a currency field' in notes
     assert '"Creation Date" is a dateTime field' in notes
 
 
-def test_check_config_lists_schema_problems(cli, env_file, tmp_path):
-    # GIVEN a mapping file whose target was renamed in Airtable
+@pytest.mark.parametrize(
+    ("target", "hint"),
+    [("Donation Amont", 'did you mean "Donation Amount"?'), ("Gift Size", None)],
+    ids=["misspelt", "unrelated"],
+)
+def test_a_field_the_table_lacks_is_cause_field_naming_it(cli, env_file, tmp_path, target, hint):
+    # GIVEN a mapping file whose target the table does not have: misspelt, or a field
+    # renamed or deleted in Airtable with nothing like it left
     path = tmp_path / "map.json"
     path.write_text(
-        json.dumps({"Id": "Id", "DonationAmount": {"field": "Amount", "type": "currency"}})
+        json.dumps({"Id": "Id", "DonationAmount": {"field": target, "type": "currency"}})
     )
     edit_env(env_file, FIELD_MAP_FILE=str(path), FIELD_MAP=None)
-    # WHEN checked THEN it is NOT OK, and the problem is listed with a suggestion
+    # WHEN checked
     status, out, _ = cli("check-config")
-    assert status == 1 and out.rstrip().endswith("NOT OK")
-    assert "schema check: FAILED" in out and 'did you mean "Donation Amount"?' in out
+    data = json.loads(cli("check-config", "--json")[1])
+    # THEN it is NOT OK, of cause field, naming the field, with a suggestion only for a
+    # close match
+    assert status == 1 and last_line(out).startswith("NOT OK")
+    check = data["routes"][0]["check"]
+    assert (check["result"], check["cause"]) == ("FAILED", "field")
+    assert f'"{target}"' in check["detail"]
+    if hint:
+        assert hint in check["detail"]
+    else:
+        assert "did you mean" not in check["detail"]
 
 
 def test_check_config_shows_why_a_message_would_be_dead_lettered(cli, env_file):
@@ -390,6 +409,60 @@ def test_check_config_shows_why_a_message_would_be_dead_lettered(cli, env_file):
     status, out, _ = cli("check-config", "--body", body)
     assert status == 1
     assert "would be dead-lettered: field \"Donation Amount\": cannot convert str 'twenty'" in out
+
+
+def test_a_placeholder_or_unknown_base_is_named(cli, env_file):
+    # GIVEN the samples' placeholder base id
+    edit_env(env_file, AIRTABLE_BASE_ID="appXXXXXXXXXXXXXX")
+    status, out, _ = cli("check-config")
+    # THEN the configuration is invalid, naming the variable and the base
+    assert status == 1 and "AIRTABLE_BASE_ID" in out and "appXXXXXXXXXXXXXX" in out
+    # GIVEN a well-formed base id the token cannot reach
+    edit_env(env_file, AIRTABLE_BASE_ID="appSomeOtherBase1")
+    status, out, _ = cli("check-config")
+    data = json.loads(cli("check-config", "--json")[1])
+    # THEN it is NOT OK, of cause base_access, naming the base
+    check = data["routes"][0]["check"]
+    assert status == 1 and (check["cause"], data["ok"]) == ("base_access", False)
+    assert "appSomeOtherBase1" in check["detail"] and "appSomeOtherBase1" in out
+
+
+def test_without_network_nothing_is_ok(cli, env_file):
+    # GIVEN a queue and an Airtable where nothing answers
+    dead = f"http://127.0.0.1:{closed_port()}"
+    edit_env(
+        env_file,
+        AWS_ENDPOINT_URL_SQS=dead,
+        AIRTABLE_API_URL=f"http://127.0.0.1:{closed_port()}",
+    )
+    # WHEN checked
+    status, out, err = cli("check-config")
+    data = json.loads(cli("check-config", "--json")[1])
+    # THEN what could not be checked is named, and the verdict is NOT OK
+    assert status == 1 and not data["ok"]
+    assert not data["checks"]["queue"]["reached"]
+    assert data["routes"][0]["check"]["result"] == "not checked"
+    assert data["routes"][0]["check"]["cause"] == "outage"
+    assert last_line(out).startswith("NOT OK") and "not reached" in last_line(out)
+    assert "Traceback" not in out + err
+
+
+def test_an_airtable_5xx_is_named_and_not_ok(cli, stack):
+    # GIVEN an Airtable outage on the base (an nginx 503 page)
+    stack.emulator.set_outage(BASE_ID, True)
+    # WHEN checked THEN the route could not be checked, of cause outage: NOT OK
+    status, out, _ = cli("check-config")
+    data = json.loads(cli("check-config", "--json")[1])
+    check = data["routes"][0]["check"]
+    assert status == 1 and (check["result"], check["cause"]) == ("not checked", "outage")
+    assert "503" in check["detail"] and last_line(out).startswith("NOT OK")
+
+
+def test_a_missing_dead_letter_queue_is_not_ok(cli, stack, env_file):
+    edit_env(env_file, DEAD_LETTER_QUEUE_URL=stack.dlq_url + "-gone")
+    data = json.loads(cli("check-config", "--json")[1])
+    dlq = data["checks"]["dead_letter_queue"]
+    assert not data["ok"] and dlq["reached"] and not dlq["passed"]
 
 
 def test_check_config_lists_every_bad_variable(cli, env_file):
@@ -483,11 +556,11 @@ def test_check_config_shows_and_checks_every_route(cli, routes_env):
     assert '  when      $Envelope.detail-type equals "FundraiserCreated"' in out
     assert "  envelope  eventbridge\n" in out and "  envelope  auto (ENVELOPE)" in out
     assert '    DonationAmount -> "Donation Amount" (currency)' in out
-    # AND each route's table was checked: the first fits, the second's problem names the route
-    donations, fundraisers = (r["schema_check"] for r in data["routes"])
-    assert donations["result"] == "passed (2 field(s) fit the table)"
-    assert fundraisers["result"] == "FAILED"
-    assert fundraisers["problems"][0].startswith('route "fundraisers" writes text to "Name"')
+    # AND each route's table was checked: the first fits, the second's problem is a type
+    donations, fundraisers = (r["check"] for r in data["routes"])
+    assert (donations["result"], donations["fields"]) == ("passed", 2)
+    assert (fundraisers["result"], fundraisers["cause"]) == ("FAILED", "type")
+    assert fundraisers["detail"].startswith('writes text to "Name", a checkbox field')
     # AND the sample went through the router: it matched the fundraisers route, unwrapped
     assert data["sample"]["route"] == "fundraisers"
     assert {f["field"]: f["value"] for f in data["sample"]["fields"]} == {
@@ -499,42 +572,71 @@ def test_check_config_shows_and_checks_every_route(cli, routes_env):
     shown = [line.removeprefix("warning: ") for line in out.splitlines()]
     assert data["warnings"] and set(data["warnings"]) <= set(shown)
     assert 'warning: route "fundraisers" has no merge_on: records are created' in out
-    assert status == 1 and out.rstrip().endswith("NOT OK")
+    assert status == 1 and last_line(out).startswith("NOT OK")
 
 
 def test_check_config_says_when_no_route_matches(cli, routes_env):
-    status, out, _ = cli("check-config", "--no-schema", "--body", json.dumps({"unrelated": 1}))
+    status, out, _ = cli("check-config", "--body", json.dumps({"unrelated": 1}))
     assert status == 1
     assert 'would be dead-lettered: no route matched (top-level keys: ["unrelated"])' in out
 
 
-def test_a_built_sample_that_no_route_takes_is_a_note_not_a_failure(cli, routes_env):
-    # GIVEN the fundraisers route first: a sample built from its mapping is no EventBridge event
+def test_a_built_sample_that_no_route_takes_is_a_note_not_a_failure(cli, stack, routes_env):
+    # GIVEN the fundraisers route first (its table now fits it): a sample built from its
+    # mapping is no EventBridge event
+    stack.emulator.define_base(
+        FUNDRAISERS_BASE,
+        {
+            "tables": [
+                {
+                    "name": "Fundraisers",
+                    "fields": [
+                        {"name": "Fundraiser Id", "type": "singleLineText"},
+                        {"name": "Name", "type": "singleLineText"},
+                    ],
+                }
+            ]
+        },
+    )
     routes = {"routes": [ROUTES["routes"][1], ROUTES["routes"][0]]}
     edit_env(routes_env, ROUTES=json.dumps(routes))
     # WHEN checked without a message THEN that says nothing about the config: still OK
-    status, out, _ = cli("check-config", "--no-schema")
-    assert status == 0 and out.rstrip().endswith("OK")
-    assert 'sample message (built from route "fundraisers"\'s mapping)' in out
+    status, out, _ = cli("check-config")
+    assert status == 0 and last_line(out).startswith("OK")
+    assert 'sample message (built from route "fundraisers"\'s mapping' in out
     assert "note: no route matched" in out and "pass --body or --message" in out
 
 
 def test_check_config_with_one_table_shows_the_default_route_and_warns_about_create_mode(
     cli, env_file
 ):
-    # GIVEN the single-table variables without MERGE_ON
-    edit_env(env_file, MERGE_ON=None)
+    # GIVEN the single-table variables with MERGE_ON=none (create mode)
+    edit_env(env_file, MERGE_ON="none")
     status, out, _ = cli("check-config")
     # THEN one route named "default" takes every message, and create mode is warned about
     assert status == 0, out
     assert f'route "default": base {BASE_ID}, table "Donations"' in out
     assert "  when      every message" in out
     assert "  merge on  - (every message creates a record)" in out
-    assert "warning: MERGE_ON is not set: records are created, not upserted" in out
+    assert "warning: MERGE_ON is none: records are created, not upserted" in out
     assert 'matched route "default"' in out
+    # AND without MERGE_ON at all the configuration is invalid, naming it
+    edit_env(env_file, MERGE_ON=None)
+    status, out, _ = cli("check-config")
+    assert status == 1 and out.startswith("configuration is invalid:") and "MERGE_ON" in out
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def last_line(text: str) -> str:
+    return text.rstrip().splitlines()[-1]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def receive_all(stack: LocalStack, raw: bool = False) -> list[Any]:

@@ -1,4 +1,4 @@
-"""The CLI's pure parts: reading bodies, the environment's precedence, the progress line, the
+"""The CLI's pure parts: reading bodies, the environment's precedence, the progress, the
 no-room dead letter, the systemic-failure log line, and the local demo's output helpers."""
 
 from __future__ import annotations
@@ -7,24 +7,25 @@ import argparse
 import io
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
 from devstack.__main__ import MotoNotImplemented, clip, table
 
-from poller import drain
-from poller.errors import SinkConfigurationError
-from poller.model import DeadLetter, Message
-from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, SqsQueue
+from poller.capacity import Capacity
+from poller.errors import SystemicSinkError
+from poller.model import Message, Verdict
+from poller.pacing import Pacer
+from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, dead_letter_request
+from poller.systemic import Cause
 from poller_ops import admin
 from poller_ops.cli.common import environment
 from poller_ops.cli.run import (
-    LOCKOUT_WAIT,
-    WRITE_GIVEN_UP,
-    WRITE_RETRY,
     ExpectedErrorsInOneLine,
-    RunEvents,
+    Progress,
     RunState,
+    Watch,
     progress_line,
 )
 from poller_ops.cli.send import read_bodies
@@ -110,38 +111,92 @@ def test_a_default_env_file_is_read_only_when_present(tmp_path, monkeypatch) -> 
     assert environment(_args(None), {}) == ({}, [])
 
 
-# -- run: the progress line ----------------------------------------------------------------
+# -- run: the progress ----------------------------------------------------------------------
 
 
-def test_the_progress_line_counts_down_a_lockout_and_tallies_retries() -> None:
-    state = RunState(waiting=3, in_flight=20, done=40, dead=1)
-    state.lockouts, state.lockout_seconds, state.lockout_ends = 1, 30.0, 118.0
-    state.given_up = 2
-    line = progress_line(state, elapsed=12.0, now=106.0)
-    assert line == (
-        "[  12.0s] 3 waiting, 20 in flight, ~40 done, 1 in the dead-letter queue; "
-        "waiting out Airtable's 30 s lockout: 12 s left; "
-        "1 lockout(s), 2 write(s) given up after retries"
-    )
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_progress_line_counts_down_a_lockout_and_tallies_it() -> None:
+    # GIVEN a container's pacer, and a queue that had 60 messages, 40 of them done
+    clock = Clock()
+    pacer = Pacer(Capacity(5.0), lockout_seconds=30.0, clock=clock)
+    watch = Watch(lambda: (3, 17), lambda: 1, {"appA": pacer}, clock=clock)
+    state = RunState(total=60)
+    watch.queue(state)
+    # WHEN Airtable answers a request with a 429, and 18 s pass
+    pacer.throttled(pacer.send(pacer.reserve(), not_after=clock() + 1) or 0.0)
+    clock.now += 18
+    watch.pace(state)
+    # THEN the line shows the counts, the countdown and the lockout
+    line = progress_line(state, elapsed=12.0)
+    assert line.startswith("[  12.0s] 3 waiting, 17 in flight, ~40 done, 0 dead-lettered")
+    assert "Airtable lockout: 12 s left" in line and "1 lockout(s)" in line
     # AND once the lockout is over, only the tally remains
-    assert "waiting out" not in progress_line(state, elapsed=50.0, now=118.5)
+    clock.now += 13
+    watch.pace(state)
+    assert "left" not in progress_line(state, elapsed=31.0)
+    assert "1 lockout(s)" in progress_line(state, elapsed=31.0)
 
 
-def test_the_core_s_lockout_log_record_starts_the_countdown() -> None:
-    # GIVEN the hook on the core's logger, and the core's own message (checked in its source)
-    writer = Path(drain.__file__).with_name("writer.py").read_text()
-    assert LOCKOUT_WAIT in writer and WRITE_GIVEN_UP in writer and WRITE_RETRY in writer
-    state, shown = RunState(), []
-    events = RunEvents(state, lambda: shown.append(progress_line(state, 1.0, 100.0)), lambda: 100.0)
-    logger = logging.getLogger("poller.drain")
-    logger.addHandler(events)
-    try:
-        # WHEN the drain logs a lockout as it does
-        logger.warning("Airtable rate limit hit: waiting out the %.1f s lockout", 30.0)
-    finally:
-        logger.removeHandler(events)
-    # THEN the line is shown at once, with the countdown
-    assert shown == ["[   1.0s] waiting out Airtable's 30 s lockout: 30 s left; 1 lockout(s)"]
+def test_lockouts_before_the_run_are_not_counted() -> None:
+    # GIVEN a warm container whose pacer was locked out in an earlier run
+    clock = Clock()
+    pacer = Pacer(Capacity(5.0), lockout_seconds=1.0, clock=clock)
+    pacer.throttled(pacer.send(pacer.reserve(), not_after=clock() + 1) or 0.0)
+    clock.now += 5
+    # WHEN this run's progress watches it THEN it counts none
+    state = RunState()
+    Watch(lambda: (0, 0), pacers={"appA": pacer}, clock=clock).pace(state)
+    assert state.lockouts == 0 and state.status() == ""
+
+
+def test_retries_come_from_the_summary_the_container_fills() -> None:
+    # GIVEN a container that exposes the summary of the run in progress
+    summary = type("Live", (), {"retries": 2})()
+    state = RunState()
+    # WHEN the progress reads it THEN the retries are tallied
+    Watch(lambda: (0, 0), live_summary=lambda: summary).pace(state)
+    assert state.status() == "2 retries"
+
+
+def test_without_a_terminal_the_progress_is_plain_lines() -> None:
+    # GIVEN a queue that empties
+    counts = iter([(5, 0)])
+    stream = io.StringIO()
+    # WHEN the progress runs around a short run, on a stream that is no terminal
+    with Progress(Watch(lambda: next(counts, (0, 0))), 0.25, stream, terminal=False):
+        pass
+    # THEN it wrote plain lines, the last one with what was done, and no escape code
+    lines = stream.getvalue().splitlines()
+    assert lines and "\x1b" not in stream.getvalue()
+    assert lines[-1].endswith("0 waiting, 0 in flight, ~5 done")
+
+
+def test_on_a_terminal_the_progress_bar_fits_its_width() -> None:
+    # GIVEN a narrow terminal and a run locked out by Airtable
+    clock = Clock()
+    pacer = Pacer(Capacity(5.0), lockout_seconds=30.0, clock=clock)
+    pacer.throttled(pacer.send(pacer.reserve(), not_after=clock() + 1) or 0.0)
+    from poller_ops.cli.run import rich_bar
+
+    stream = io.StringIO()
+    bar = rich_bar(stream, width=50)
+    task = bar.add_task("draining", total=80, queue="0 waiting, 50 in flight", status="")
+    state = RunState()
+    Watch(lambda: (0, 50), pacers={"appA": pacer}, clock=clock).pace(state)
+    bar.update(task, completed=30, status=state.status())
+    # WHEN one frame is drawn
+    bar.console.print(bar.get_renderable())
+    # THEN it is no wider than the terminal, and the countdown is on it
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
+    assert text.strip() and all(len(line) <= 50 for line in text.splitlines())
+    assert "Airtable lockout: 30 s" in text and "30/80" in text
 
 
 def test_expected_errors_lose_their_traceback_and_bugs_keep_it() -> None:
@@ -152,12 +207,11 @@ def test_expected_errors_lose_their_traceback_and_bugs_keep_it() -> None:
             "poller.drain", logging.ERROR, "", 0, "failed", (), (type(exc), exc, None)
         )
 
-    expected = record(SinkConfigurationError("Airtable answered 401", status=401))
+    expected = record(SystemicSinkError("Airtable answered 401", Cause.TOKEN, status=401))
     bug = record(KeyError("x"))
     assert one_line.filter(expected) and one_line.filter(bug)
     assert (
-        expected.exc_info is None
-        and expected.error == "SinkConfigurationError: Airtable answered 401"
+        expected.exc_info is None and expected.error == "SystemicSinkError: Airtable answered 401"
     )  # type: ignore[attr-defined]
     assert bug.exc_info is not None
 
@@ -178,10 +232,10 @@ def _as_received(request: dict) -> dict:
 @pytest.mark.parametrize("spare", [0, 10, 19])
 def test_a_dead_letter_without_room_for_a_reason_says_so(spare: int) -> None:
     # GIVEN what the SQS adapter sends for a poison body that leaves `spare` bytes of 1 MiB
-    queue = SqsQueue(client=None, queue_url="q", dead_letter_queue_url="dlq")
     body = "x" * (MAX_MESSAGE_BYTES - spare)
-    letter = DeadLetter(Message(id="src", receipt="r", body=body), "a long reason " * 10)
-    request = queue._dead_letter_request(letter)
+    message = Message(id="src", receipt="r", body=body)
+    letter = Verdict.dead_letter(message, "a long reason " * 10, "MAPPING_ERROR")
+    request = dead_letter_request(letter, "dlq", body)
     # WHEN peek-dlq reads it back
     read = admin._letter(_as_received(request))
     # THEN its reason says that there was no room, not that SQS moved it
@@ -212,11 +266,10 @@ REASON_OVERHEAD = len("poller.reason") + len("String")
 
 def _near_limit(spare: int) -> dict:
     """The dead-letter request for a body that leaves `spare` bytes of SQS's 1 MiB."""
-    queue = SqsQueue(client=None, queue_url="q", dead_letter_queue_url="dlq")
     body = "x" * (MAX_MESSAGE_BYTES - spare)
     reason = "Airtable answered 422 INVALID_VALUE_FOR_COLUMN: " + "a long reason " * 10
-    letter = DeadLetter(Message(id="src", receipt="r", body=body), reason, TYPE)
-    return queue._dead_letter_request(letter)
+    letter = Verdict.dead_letter(Message(id="src", receipt="r", body=body), reason, TYPE)
+    return dead_letter_request(letter, "dlq", body)
 
 
 @pytest.mark.parametrize("extra", [0, REASON_OVERHEAD])
@@ -258,9 +311,8 @@ def test_without_room_for_the_type_there_is_no_reason_either(spare: int) -> None
 
 
 def test_a_long_error_type_is_cut_to_its_bound() -> None:
-    queue = SqsQueue(client=None, queue_url="q", dead_letter_queue_url="dlq")
-    letter = DeadLetter(Message(id="src", receipt="r", body="{}"), "why", "T" * 500)
-    value = queue._dead_letter_request(letter)["MessageAttributes"]["poller.error_type"]
+    letter = Verdict.dead_letter(Message(id="src", receipt="r", body="{}"), "why", "T" * 500)
+    value = dead_letter_request(letter, "dlq", "{}")["MessageAttributes"]["poller.error_type"]
     assert value["StringValue"] == "T" * MAX_ERROR_TYPE_CHARS
 
 
@@ -278,7 +330,7 @@ def _event(stamp: int, **line: object) -> dict:
 
 def test_the_newest_systemic_failure_line_is_found() -> None:
     events = [
-        _event(1_000, message="systemic failure", systemic_cause="auth", fix="rotate"),
+        _event(1_000, message="systemic failure", systemic_cause="token", fix="rotate"),
         {"timestamp": 3_000, "message": "START RequestId: 1"},
         _event(4_000, message="run finished", systemic_cause="nope"),
         _event(2_000, message="systemic failure", systemic_cause="field", fix="rename back"),
@@ -310,7 +362,7 @@ def test_status_reads_the_line_the_handler_really_writes() -> None:
     underlying = logging.getLogger(handler.logger.name)
     underlying.addHandler(capture)
     try:
-        handler._Run().report(failure)
+        handler.report(failure)
     finally:
         underlying.removeHandler(capture)
     line = next(x for x in written.getvalue().splitlines() if "systemic_cause" in x)
@@ -392,7 +444,7 @@ def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
     # GIVEN the README's step 3: a token, a base, a table, a mapping file, no QUEUE_URL
     env = {
         "AIRTABLE_TOKEN": "patExample",
-        "AIRTABLE_BASE_ID": "appXXXXXXXXXXXXXX",
+        "AIRTABLE_BASE_ID": "appAbCdEfGh123456",
         "AIRTABLE_TABLE": "Donations",
         "FIELD_MAP_FILE": "field_maps/donations.json",
         "MERGE_ON": "Id",
@@ -402,7 +454,7 @@ def test_init_tables_needs_no_queue_but_validates_everything_else() -> None:
     assert config.queue_url == ""
     (spec,) = table_specs(config)
     assert (spec.base_id, spec.table, spec.merge_on, spec.route) == (
-        "appXXXXXXXXXXXXXX",
+        "appAbCdEfGh123456",
         "Donations",
         ("Id",),
         "default",

@@ -1,5 +1,18 @@
-"""`poller check-config`: validate the environment as the Lambda does, check the table's
-schema, and show what a sample message would become."""
+"""`poller check-config`: will a run work? The run's own checks, and a preview.
+
+It validates the environment as the function does, then proves what a run needs, the way a
+run proves it before its first receive:
+
+* the queue: `GetQueueAttributes` on QUEUE_URL and, when set, on DEAD_LETTER_QUEUE_URL;
+* Airtable: `poller.preflight.Preflight.check`, the very checks before every run (the
+  token and its scopes, the bases list's permission levels, each base's schema against its
+  routes, one data read per base), each base's requests in a slot of its `Pacer`.
+
+OK means that every one of them was reached and passed. Anything that could not be checked
+(no network, a 5xx, a lockout) is named, and the verdict is NOT OK: one verdict line, at
+the end. A sample message is then mapped by the real router and shown as the write would
+send it, with the advice the schema gives.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +21,10 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .common import emit, quiet, rows, validated_config
+from .common import aws_error_text, client, emit, is_aws_error, quiet, rows, validated_config
 from .send import read_bodies
 
 #: The human labels of the `config` keys (the JSON keys are identifiers).
@@ -20,35 +34,42 @@ LABELS = {
     "airtable": "Airtable",
     "token": "token",
     "envelope": "envelope",
-    "schema_check": "schema check",
     "mapping": "mapping",
 }
-#: How a schema problem's variable reads when it is about a named route (its ROUTES key).
-ROUTE_KEYS = {
-    "FIELD_MAP": "",
-    "AIRTABLE_TABLE": " table",
-    "MERGE_ON": " merge_on",
-    "AIRTABLE_BASE_ID": " base",
-}
-#: A schema-check outcome: (what to show, the table's fields when they could be read).
-Check = tuple[dict[str, Any], tuple[Any, ...]]
+#: How long the Airtable checks may wait for a base's slot (a lockout included).
+CHECK_SECONDS = 60.0
+#: Causes that mean "could not be checked", not "found wrong".
+UNREACHED = ("outage", "capacity")
 
 
 def add_parser(command: Any) -> None:
     check = command(
         "check-config",
-        "validate env and routes, check each table's schema, preview a record",
-        "Validate the environment exactly as the Lambda does, show every route (the single\n"
-        'table is one route named "default"), check each route\'s table against its mapping\n'
-        "and merge fields (needs schema.bases:read), and show which route a sample message\n"
-        "matches and what would be written (by default, a message built from the first\n"
-        "route's mapping).",
+        "the run's own checks (queue, token, bases, schema, data read), and a preview",
+        "Validate the environment exactly as the function does, then make the checks a run\n"
+        "makes before it receives: the queue and the dead-letter queue (GetQueueAttributes),\n"
+        "and Airtable (the token and its scopes, the bases list's permission levels, each\n"
+        "base's schema against its routes, one data read per base). OK means all of them\n"
+        "were reached and passed; anything not reached (no network, a 5xx) makes it NOT OK\n"
+        "(exit status 1). Then show which route a sample message takes and what would be\n"
+        "written (by default, a message built from the first route's mapping).",
     )
     sample = check.add_mutually_exclusive_group()
     sample.add_argument("--message", type=str, help="a message body file (JSON)")
     sample.add_argument("--body", help="a message body, inline JSON")
-    check.add_argument("--no-schema", action="store_true", help="skip the schema check")
     check.set_defaults(handler=cmd_check_config)
+
+
+@dataclass
+class AirtableCheck:
+    """What the preflight found: the routes that may be written (resolved), their fits,
+    each route's failures, the requests it made, and the bases locked out meanwhile."""
+
+    routes: dict[str, Any] = field(default_factory=dict)
+    fits: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, list[Any]] = field(default_factory=dict)
+    requests: int = 0
+    locked_out: list[str] = field(default_factory=list)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -56,31 +77,189 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     with quiet("poller"):  # the outcome is printed below; no stray log line on stderr
-        checks = schema_checks(config, skip=args.no_schema)
-    sample = preview(config, args, checks)
-    warnings = config.warnings()
-    ok = not any(check.get("problems") for check, _ in checks.values()) and "error" not in sample
-    routes = [route_data(config, route, checks[route.name][0]) for route in config.routes]
+        queues = check_queues(config)
+        airtable = check_airtable(config)
+    sample = preview(config, args, airtable)
+    routes = [route_data(config, route, airtable) for route in config.routes]
+    warnings = warnings_of(config)
+    problems = verdict_problems(queues, routes, airtable, sample)
+    ok = not problems
+    queue = "the queue, the dead-letter queue" if len(queues) > 1 else "the queue"
+    bases = len(config.bases)
+    verdict = (
+        f"OK: {queue} and Airtable (the token, {bases} base(s): schema and a data read each) "
+        "were reached, and every route fits its table"
+        if ok
+        else "NOT OK: " + "; ".join(problems)
+    )
     data = {
         "ok": ok,
         "config": describe(config),
+        "checks": {
+            "queue": queues[0],
+            "dead_letter_queue": queues[1] if len(queues) > 1 else None,
+            "airtable": {
+                "requests": airtable.requests,
+                "locked_out": airtable.locked_out,
+                "routes_fit": sorted(airtable.routes),
+            },
+        },
         "routes": routes,
         "warnings": warnings,
         "sample": sample,
+        "verdict": verdict,
     }
 
     def human() -> str:
-        lines = ["configuration is valid"]
-        lines += rows([(LABELS[k], v) for k, v in data["config"].items()])
+        items = [(LABELS[k], v) for k, v in data["config"].items()]
+        for check in queues:
+            at = 0 if check["name"] == "queue" else 1
+            items[at] = (items[at][0], f"{check['url']}: {check_text(check)}")
+        lines = rows(items, "")
         for route, shown in zip(config.routes, routes, strict=True):
             lines += route_lines(route, shown)
         lines += [f"warning: {w}" for w in warnings]
         lines += sample_lines(sample)
-        lines.append("OK" if ok else "NOT OK")
+        lines.append(verdict)
         return "\n".join(lines)
 
     emit(args, data, human)
     return 0 if ok else 1
+
+
+# -- what is checked ------------------------------------------------------------------------
+
+
+def check_queues(config: Any) -> list[dict[str, Any]]:
+    """GetQueueAttributes on the source queue and the DLQ, through the function's adapter."""
+    from poller.sqs import SqsQueue
+
+    sqs = client("sqs", config.queue_url)
+    queue = SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url)
+    checks = []
+    try:
+        facts = queue.facts()
+        detail = f"{facts.visible} waiting, {facts.in_flight} in flight" + (
+            f", maxReceiveCount {facts.max_receive_count}" if facts.max_receive_count else ""
+        )
+        checks.append(_queue("queue", config.queue_url, True, True, detail))
+    except Exception as exc:
+        checks.append(_queue("queue", config.queue_url, *_not_reached(exc)))
+    if config.dead_letter_queue_url:
+        url = config.dead_letter_queue_url
+        try:
+            exists = queue.dead_letter_queue_exists()
+        except Exception as exc:
+            checks.append(_queue("dead_letter_queue", url, *_not_reached(exc)))
+        else:
+            detail = "exists" if exists else "does not exist: a run would fail on it"
+            checks.append(_queue("dead_letter_queue", url, True, exists, detail))
+    return checks
+
+
+def _queue(name: str, url: str, reached: bool, passed: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "url": url, "reached": reached, "passed": passed, "detail": detail}
+
+
+def _not_reached(exc: BaseException) -> tuple[bool, bool, str]:
+    """(reached, passed, detail) of a queue call that raised: an answer (the queue does not
+    exist, no permission) was reached; a connection that failed was not."""
+    if getattr(exc, "response", None):
+        return True, False, aws_error_text(exc)
+    text = aws_error_text(exc) if is_aws_error(exc) else f"{type(exc).__name__}: {exc}"
+    return False, False, f"not reached ({text})"
+
+
+def check_text(check: Mapping[str, Any]) -> str:
+    if check["passed"]:
+        return f"reached ({check['detail']})"
+    return check["detail"] if not check["reached"] else f"FAILED: {check['detail']}"
+
+
+def check_airtable(config: Any) -> AirtableCheck:
+    """The checks before every run (`Preflight.check`) on every route, paced per base."""
+    from poller.airtable import make_api
+    from poller.capacity import Capacity
+    from poller.credentials import SecretUnavailableError, TokenNotConfiguredError, TokenSource
+    from poller.pacing import Deadline, Pacer
+    from poller.preflight import Preflight
+    from poller.systemic import Cause, SystemicFailure
+
+    result = AirtableCheck()
+    tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
+    try:
+        token = tokens.current()
+    except (TokenNotConfiguredError, SecretUnavailableError) as exc:
+        for route in config.routes:
+            result.failures[route.name] = [SystemicFailure(route.name, Cause.SECRET, str(exc))]
+        return result
+    api = make_api(token=token, api_url=config.api_url, timeout=config.timeout_seconds)
+    pacers = {base: Pacer(Capacity(config.base_rps)) for base in config.bases}
+    ends = time.monotonic() + CHECK_SECONDS
+    deadline = Deadline(lambda: int((ends - time.monotonic()) * 1000), 0.0)
+    checked = Preflight(api, tokens, pacers, typecast=config.typecast).check(
+        config.routes, deadline
+    )
+    result.routes, result.fits, result.requests = checked.routes, checked.fits, checked.requests
+    for failure in checked.failures:
+        result.failures.setdefault(failure.route, []).append(failure)
+    result.locked_out = [base for base, pacer in pacers.items() if pacer.lockouts]
+    return result
+
+
+def verdict_problems(
+    queues: Sequence[Mapping[str, Any]],
+    routes: Sequence[Mapping[str, Any]],
+    airtable: AirtableCheck,
+    sample: Mapping[str, Any],
+) -> list[str]:
+    """What keeps the verdict from OK, each in a few words."""
+    problems = []
+    for check in queues:
+        what = "the queue" if check["name"] == "queue" else "the dead-letter queue"
+        if not check["reached"]:
+            problems.append(f"{what} was not reached")
+        elif not check["passed"]:
+            problems.append(f"{what} failed its check")
+    for route in routes:
+        check = route["check"]
+        if check["result"] == "not checked":
+            problems.append(f'route "{route["name"]}" could not be checked ({check["cause"]})')
+        elif check["result"] != "passed":
+            problems.append(f'route "{route["name"]}" failed its check ({check["cause"]})')
+    for base in airtable.locked_out:
+        problems.append(f"base {base} locked the checks out (429): its data read is unconfirmed")
+    if "error" in sample:
+        problems.append("the sample message would be dead-lettered")
+    return problems
+
+
+def warnings_of(config: Any) -> list[str]:
+    """The configuration's own warnings, and each route written in create mode."""
+    from poller.model import DEFAULT_ROUTE, Action
+
+    found = list(config.warnings)
+    for route in config.routes:
+        if route.action is not Action.CREATE:
+            continue
+        who = (
+            "MERGE_ON is none"
+            if route.name == DEFAULT_ROUTE
+            else f'route "{route.name}" has no merge_on'
+        )
+        found.append(
+            f"{who}: records are created, not upserted, so a redelivered message or a lost "
+            "answer makes a duplicate row"
+        )
+    if not config.dead_letter_queue_url:
+        found.append(
+            "DEAD_LETTER_QUEUE_URL is not set: poison stays in the source queue until its "
+            "redrive policy moves it, without a reason"
+        )
+    return found
+
+
+# -- what is shown ----------------------------------------------------------------------------
 
 
 def describe(config: Any) -> dict[str, Any]:
@@ -91,27 +270,33 @@ def describe(config: Any) -> dict[str, Any]:
         "airtable": config.api_url,
         "token": "set (AIRTABLE_TOKEN)" if config.token else "from AIRTABLE_TOKEN_SECRET_ARN",
         "envelope": f"{config.envelope} (ENVELOPE; a route may set its own)",
-        "schema_check": config.schema_check,
         "mapping": mapping_origin(config),
     }
 
 
 def mapping_origin(config: Any) -> str:
-    """Where the routes come from: `ROUTES_FILE routes.json (2 routes)`, `inline ROUTES`,
+    """Where the routes come from: `ROUTES_FILE routes.json (2 route(s))`, `inline ROUTES`,
     or for the single table `FIELD_MAP_FILE field_maps/donations.json` or `inline
     FIELD_MAP`, with the mapping's own description when it has one."""
-    if config.routes_from in ("ROUTES", "ROUTES_FILE"):
-        path = os.environ.get("ROUTES_FILE", "").strip()
-        origin = f"ROUTES_FILE {path}" if config.routes_from == "ROUTES_FILE" else "inline ROUTES"
+    from poller.model import DEFAULT_ROUTE
+
+    def given(name: str) -> str:
+        return os.environ.get(name, "").strip()
+
+    if config.routes[0].name != DEFAULT_ROUTE or given("ROUTES") or given("ROUTES_FILE"):
+        inline = given("ROUTES").lstrip()[:1] in ("{", "[")
+        path = given("ROUTES_FILE") or ("" if inline else given("ROUTES"))
+        origin = f"ROUTES_FILE {path}" if path else "inline ROUTES"
         return f"{origin} ({len(config.routes)} route(s))"
-    path = os.environ.get("FIELD_MAP_FILE", "").strip()
+    inline = given("FIELD_MAP").lstrip()[:1] == "{"
+    path = given("FIELD_MAP_FILE") or ("" if inline else given("FIELD_MAP"))
     origin = f"FIELD_MAP_FILE {path}" if path else "inline FIELD_MAP"
-    description = config.field_map.description
+    description = config.routes[0].field_map.description
     return f"{origin}: {description}" if description else origin
 
 
-def route_data(config: Any, route: Any, check: dict[str, Any]) -> dict[str, Any]:
-    """One route for display: where it writes, when, how, and its schema check."""
+def route_data(config: Any, route: Any, airtable: AirtableCheck) -> dict[str, Any]:
+    """One route for display: where it writes, when, how, and what its check found."""
     return {
         "name": route.name,
         "base": route.base_id,
@@ -119,7 +304,12 @@ def route_data(config: Any, route: Any, check: dict[str, Any]) -> dict[str, Any]
         "when": [c.describe() for c in route.when],
         "envelope": route.envelope or config.envelope,
         "envelope_from": "route" if route.envelope else "ENVELOPE",
+        "action": str(route.action),
         "merge_on": list(route.merge_on),
+        "version": {"source": route.version[0], "field": route.version[1]}
+        if route.version
+        else None,
+        "deleted_field": route.deleted_field,
         "mapping": [
             {
                 "source": s.source,
@@ -130,26 +320,68 @@ def route_data(config: Any, route: Any, check: dict[str, Any]) -> dict[str, Any]
             }
             for s in route.field_map.specs
         ],
-        "schema_check": check,
+        "check": route_check(route, airtable),
     }
 
 
-def route_lines(route: Any, shown: dict[str, Any]) -> list[str]:
+def route_check(route: Any, airtable: AirtableCheck) -> dict[str, Any]:
+    """`{"result": "passed", "fields", "notes"}`, or `{"result": "FAILED" or "not checked",
+    "cause", "detail", "fix"}` from the route's first failure."""
+    from poller.schema import advice
+
+    failures = airtable.failures.get(route.name)
+    if failures:
+        first = failures[0]
+        cause = str(first.cause)
+        return {
+            "result": "not checked" if cause in UNREACHED else "FAILED",
+            "cause": cause,
+            "detail": "; ".join(dict.fromkeys(f.detail for f in failures)),
+            "fix": first.fix,
+        }
+    found = airtable.fits.get(route.name)
+    if found is None:  # not reached: the check stopped before this route's base
+        detail = "the checks stopped before this route's base"
+        return {"result": "not checked", "cause": "outage", "detail": detail, "fix": ""}
+    return {
+        "result": "passed",
+        "fields": len(route.field_map.specs),
+        "notes": advice(route, found.fields),
+    }
+
+
+def route_lines(route: Any, shown: Mapping[str, Any]) -> list[str]:
     when = " and ".join(shown["when"]) or "every message"
-    check = shown["schema_check"]
+    check = shown["check"]
     envelope = shown["envelope"] + (" (ENVELOPE)" if shown["envelope_from"] == "ENVELOPE" else "")
     merge_on = ", ".join(shown["merge_on"]) or "- (every message creates a record)"
+    items = [("when", when), ("envelope", envelope), ("action", shown["action"])]
+    items.append(("merge on", merge_on))
+    if shown["version"]:
+        version = shown["version"]
+        items.append(("version", f'{version["source"]} -> "{version["field"]}"'))
+    if shown["deleted_field"]:
+        items.append(("deleted", f'"{shown["deleted_field"]}" ticked (a soft delete)'))
     lines = [f'route "{route.name}": base {route.base_id}, table "{route.table}"']
-    lines += rows([("when", when), ("envelope", envelope), ("merge on", merge_on)])
+    lines += rows(items)
     lines.append(f"  mapping ({len(route.field_map.specs)} field(s))")
     lines += [f"    {s.describe()}" for s in route.field_map.specs]
-    lines.append(f"  schema check: {check['result']}")
-    lines += [f"    - {p}" for p in check.get("problems", [])]
-    lines += [f"    note: {n}" for n in check.get("notes", [])]
+    if check["result"] == "passed":
+        lines.append(
+            f"  check: passed (the token, the base, {check['fields']} field(s) that fit the "
+            "table, a data read)"
+        )
+        lines += [f"    note: {n}" for n in check["notes"]]
+    else:
+        lines.append(f"  check: {check['result']} ({check['cause']})")
+        if check["detail"]:
+            lines.append(f"    - {check['detail']}")
+        if check["fix"]:
+            lines.append(f"    fix: {check['fix']}")
     return lines
 
 
-def sample_lines(sample: dict[str, Any]) -> list[str]:
+def sample_lines(sample: Mapping[str, Any]) -> list[str]:
     lines = [f"sample message ({sample['origin']}):", f"  {sample['body']}"]
     if "error" in sample:
         return [*lines, f"would be dead-lettered: {sample['error']}"]
@@ -159,89 +391,27 @@ def sample_lines(sample: dict[str, Any]) -> list[str]:
         f'matched route "{sample["route"]}": would write to base {sample["base"]}, '
         f'table "{sample["table"]}":'
     )
-    lines += rows([(f'"{f["field"]}"', json.dumps(f["value"])) for f in sample["fields"]])
-    if sample.get("merge_key"):
-        lines.append(f"  upsert on {sample['merge_on']} = {sample['merge_key']}")
+    shown = []
+    for f in sample["fields"]:
+        value = json.dumps(f["value"])
+        if f.get("links_to"):
+            value += f' (rows of "{f["links_to"]}" by this key; their record ids are written)'
+        shown.append((f'"{f["field"]}"', value))
+    lines += rows(shown)
+    lines.append(f"  {sample['write']}")
     return lines
 
 
-def schema_checks(config: Any, *, skip: bool) -> dict[str, Check]:
-    """Each route's schema check (by route name), as the cold start runs it
-    (`runtime.Runtime.check_all_at_start`): one Api for the token, each base's reads paced
-    by one limiter. SCHEMA_CHECK=off is checked anyway (as auto): that is what this
-    command is for."""
-    from poller.airtable import make_api
-    from poller.credentials import TokenSource
-    from poller.errors import PollerError
-    from poller_ops.tables import per_base_limiters
-
-    if skip:
-        skipped = {"result": "skipped (--no-schema)", "checked": False}
-        return {route.name: (dict(skipped), ()) for route in config.routes}
-    mode = "on" if config.schema_check == "on" else "auto"
-    try:
-        tokens = TokenSource(token=config.token, secret_arn=config.token_secret_arn)
-        api = make_api(
-            token=tokens.current(),
-            api_url=config.api_url,
-            timeout=config.tuning.airtable_timeout_seconds,
-        )
-    except PollerError as exc:
-        failed = {"result": "FAILED", "checked": False, "problems": [str(exc)]}
-        return {route.name: (dict(failed), ()) for route in config.routes}
-    pace = per_base_limiters()
-    return {
-        route.name: schema_check(
-            api.table(route.base_id, route.table), route, mode, pace(route.base_id)
-        )
-        for route in config.routes
-    }
-
-
-def schema_check(table: Any, route: Any, mode: str, limiter: Any = None) -> Check:
-    """One route's check for display, and the table's fields when they could be read."""
-    from poller.errors import ConfigErrors, PollerError
-    from poller.schema import advice, verify_at_start
-
-    try:
-        check = verify_at_start(
-            table, route.table, route.field_map, route.merge_on, mode, limiter=limiter
-        )
-    except ConfigErrors as exc:
-        problems = [problem_text(route, e) for e in exc.errors]
-        return {"result": "FAILED", "checked": True, "problems": problems}, ()
-    except PollerError as exc:
-        return {"result": "FAILED", "checked": False, "problems": [str(exc)]}, ()
-    if not check.checked:
-        return {"result": f"skipped: {check.skipped_because}", "checked": False}, ()
-    result = {
-        "result": f"passed ({check.fields} field(s) fit the table)",
-        "checked": True,
-        "notes": advice(route.field_map, check.airtable_fields),
-    }
-    return result, check.airtable_fields
-
-
-def problem_text(route: Any, error: Any) -> str:
-    """A schema problem, named as the operator fixes it: the single-table variable
-    (`FIELD_MAP targets ...`), or the route (`route "donations" targets ...`)."""
-    from poller.model import DEFAULT_ROUTE
-
-    variable = getattr(error, "variable", "")
-    if route.name == DEFAULT_ROUTE or variable not in ROUTE_KEYS:
-        return str(error)
-    return f'route "{route.name}"{ROUTE_KEYS[variable]} {error.problem}'
-
-
-def preview(config: Any, args: argparse.Namespace, checks: Mapping[str, Check]) -> dict[str, Any]:
+def preview(config: Any, args: argparse.Namespace, airtable: AirtableCheck) -> dict[str, Any]:
     """What the sample message would become, through the real `routing.Router` of every
     route (resolved to the table's field ids where the schema was read, as a run does):
     {"origin", "body" (the text, verbatim), "route", "base", "table", "fields": [{"field",
-    "value"}], "merge_on", "merge_key"}; or {"origin", "body", "route": None, "error"} for
-    a message that would be dead-lettered; or, for a sample built from the first route's
-    mapping that no route takes (its "when" is not filled in), {..., "route": None, "note"}."""
+    "value", "links_to"?}], "action", "merge_on", "merge_key", "version", "write"}; or
+    {"origin", "body", "route": None, "error"} for a message that would be dead-lettered;
+    or, for a sample built from the first route's mapping that no route takes (its "when"
+    is not filled in), {..., "route": None, "note"}."""
     from poller.errors import ConfigError, MappingError
-    from poller.model import Message
+    from poller.model import Attribute, Message
     from poller.routing import Router
     from poller_ops.samples import synthetic_body
 
@@ -252,8 +422,10 @@ def preview(config: Any, args: argparse.Namespace, checks: Mapping[str, Check]) 
     elif args.message is not None:
         body, origin = read_bodies(args.message)[0], args.message
     else:
-        fields = checks[first.name][1]
-        body = json.dumps(synthetic_body(first.field_map, fields))
+        found = airtable.fits.get(first.name)
+        fields = found.fields if found else ()
+        version = first.version[1] if first.version else None
+        body = json.dumps(synthetic_body(first.field_map, fields, version_field=version))
         origin = "built from the mapping" + (" and the table" if fields else "")
         if len(config.routes) > 1:
             origin = f'built from route "{first.name}"\'s mapping' + (
@@ -261,18 +433,20 @@ def preview(config: Any, args: argparse.Namespace, checks: Mapping[str, Check]) 
             )
     sources = [s.source for r in config.routes for s in r.field_map.specs]
     sources += [c.source for r in config.routes for c in r.when]
-    attribute = "$MessageAttributes."
+    prefix = "$MessageAttributes."
     message = Message(
         id="00000000-0000-0000-0000-000000000000",
         receipt="-",
         body=body,
         sent_at_ms=int(time.time() * 1000),
         attributes={
-            s.removeprefix(attribute): "example" for s in sources if s.startswith(attribute)
+            s.removeprefix(prefix): Attribute("String", "example")
+            for s in sources
+            if s.startswith(prefix)
         },
     )
-    shown = {"origin": origin, "body": body, "route": None}
-    routes = [resolved(route, checks[route.name][1]) for route in config.routes]
+    shown: dict[str, Any] = {"origin": origin, "body": body, "route": None}
+    routes = [airtable.routes.get(route.name, route) for route in config.routes]
     try:
         record = Router(routes, config.envelope)(message)
     except ConfigError as exc:
@@ -288,27 +462,45 @@ def preview(config: Any, args: argparse.Namespace, checks: Mapping[str, Check]) 
     except Exception as exc:  # the drain dead-letters a message whose mapping crashes, too
         return {**shown, "error": f"mapping failed ({type(exc).__name__}: {str(exc)[:200]})"}
     route = next(r for r in routes if r.name == record.route)
+    return {**shown, **written(route, record)}
+
+
+def written(route: Any, record: Any) -> dict[str, Any]:
+    """The record as the write sends it, by field name, and the write it makes."""
     names = {s.key: s.field for s in route.field_map.specs}
+    links = {s.key: s.options.table for s in route.field_map.specs if s.type == "link"}
+    if route.deleted_field:
+        names[route.deleted_field_id or route.deleted_field] = route.deleted_field
+    fields = []
+    for key, value in record.fields.items():
+        entry: dict[str, Any] = {"field": names.get(key, key), "value": _plain(value)}
+        if key in links:
+            entry["links_to"] = links[key]
+        fields.append(entry)
+    merge_on = [names.get(k, k) for k in route.merge_on]
+    key = list(record.key) if record.key else None
+    action = str(record.action)
+    if action == "create":
+        write = "create a record (no merge fields: a redelivery makes another)"
+    elif action == "delete":
+        write = f"delete the row whose {merge_on} = {key}"
+    else:
+        write = f"upsert on {merge_on} = {key}"
+    if record.version is not None:
+        write += f", only if its version {record.version:g} is newer than the row's"
     return {
-        **shown,
         "route": route.name,
         "base": route.base_id,
         "table": route.table,
-        "fields": [{"field": names.get(k, k), "value": v} for k, v in record.fields.items()],
-        "merge_on": [names.get(k, k) for k in route.merge_on],
-        "merge_key": [json.loads(k) for k in record.key] if record.key else None,
+        "fields": fields,
+        "action": action,
+        "merge_on": merge_on,
+        "merge_key": key,
+        "version": record.version,
+        "write": write,
     }
 
 
-def resolved(route: Any, airtable_fields: Sequence[Any]) -> Any:
-    """The route as a run uses it once the schema was read (`Route.resolved`): writing by
-    field id, with the table's field types; as configured when the schema is unknown."""
-    from poller.errors import ConfigError
-    from poller.routing import field_index
-
-    if not airtable_fields:
-        return route
-    try:
-        return route.resolved(*field_index(airtable_fields))
-    except ConfigError:  # the schema check has reported it
-        return route
+def _plain(value: Any) -> Any:
+    """A value as JSON shows it (a link's keys are a tuple)."""
+    return list(value) if isinstance(value, tuple) else value

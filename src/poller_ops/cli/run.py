@@ -1,39 +1,40 @@
 """`poller run`: one local invocation of the real handler, with a progress display.
 
-The progress line shows the queue's counts (read from SQS every interval) and what the run
-is doing that the counts cannot show: a wait for Airtable's lockout, with its countdown, and
-writes given up after their retries. The run says those in its log records (`poller.drain`);
-`RunEvents` is a logging handler that reads them, so the core needs no hook for the CLI.
+The progress shows the queue's counts (read from SQS every interval, through the function's
+own adapter) and what the counts cannot show: a wait for Airtable's lockout, with its
+countdown, read from the pacers of the function's container (`poller.handler.runtime`,
+the same object the handler then uses), and the run's retries when the container exposes
+the summary it is filling. Nothing here reads the wording of a log message.
+
+On a terminal it is a Rich progress bar fitted to the terminal's width, and the summary a
+table with what each key means; without one, plain lines. The function's own JSON log
+lines go to stderr only with `--verbose`; metrics are off (POWERTOOLS_METRICS_DISABLED).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from poller_ops import admin
+from poller_ops import report
 
-from .common import UsageError, aws_error_text, client, emit, is_aws_error, queue_url, rows
+from .common import UsageError, aws_error_text, client, is_aws_error, queue_url
 
-#: The core's log messages (their %-templates) that the progress line shows.
-LOCKOUT_WAIT = "Airtable rate limit hit: waiting out the"
-LOCKOUT_GIVEN_UP = "Airtable rate limit hit and no time left"
-WRITE_GIVEN_UP = "write failed after"
-#: One line per retry of a write (drain.writer).
-WRITE_RETRY = "retrying a write"
+#: How often the countdown is redrawn; SQS is read every --progress-interval.
+TICK_SECONDS = 0.25
 
 
 def add_parser(command: Any) -> None:
@@ -42,15 +43,24 @@ def add_parser(command: Any) -> None:
         "one local invocation of the handler, with progress",
         "Invoke the real Lambda handler once in this process, with the current environment\n"
         "(the poller's variables), a scheduled event and a Lambda-like context. Progress\n"
-        "(queue counts, Airtable lockouts with their countdown, retries) and the handler's\n"
-        "logs and metrics go to stderr; the run's summary goes to stdout.",
+        "(queue counts, Airtable lockouts with their countdown, retries) goes to stderr; the\n"
+        "run's summary goes to stdout: a table on a terminal, plain lines otherwise, one JSON\n"
+        "document with --json. The function's JSON log lines go to stderr with --verbose.",
     )
+    run.epilog = "the summary's keys:\n" + report.legend_text()
     run.add_argument("--event", type=Path, help="event JSON file (default: a scheduled event)")
     run.add_argument(
         "--timeout", type=float, default=300, help="Lambda timeout to emulate, s (default 300)"
     )
-    run.add_argument("--progress-interval", type=float, default=2.0, help="seconds (default 2)")
+    run.add_argument(
+        "--progress-interval", type=float, default=2.0, help="seconds between queue reads (2)"
+    )
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also write the function's JSON log lines to stderr",
+    )
     run.add_argument("--log-level", help="POWERTOOLS_LOG_LEVEL for this run, e.g. DEBUG")
     run.set_defaults(handler=cmd_run)
 
@@ -79,124 +89,247 @@ class LocalContext:
 
 @dataclass
 class RunState:
-    """What the progress line knows: the queue's last counts, and the run's events."""
+    """What the progress knows: the queue's last counts, and the container's pacers."""
 
+    total: int = 0  # messages there were to drain (the most ever seen waiting or in flight)
     waiting: int | None = None
     in_flight: int | None = None
-    done: int = 0
     dead: int | None = None
+    dead_at_start: int | None = None
     lockouts: int = 0
-    lockout_seconds: float = 0.0
-    lockout_ends: float = 0.0  # time.monotonic()
-    retries: int = 0
-    given_up: int = 0
+    lockout_left: float = 0.0
+    retries: int | None = None
+
+    @property
+    def done(self) -> int:
+        if self.waiting is None or self.in_flight is None:
+            return 0
+        return max(self.total - self.waiting - self.in_flight, 0)
+
+    def counted(self, waiting: int, in_flight: int) -> None:
+        self.waiting, self.in_flight = waiting, in_flight
+        self.total = max(self.total, waiting + in_flight)
+
+    def status(self) -> str:
+        """What the counts cannot show: `Airtable lockout: 12 s left; 1 lockout(s), 2
+        retries`."""
+        parts = []
+        if self.lockout_left > 0:
+            parts.append(f"Airtable lockout: {self.lockout_left:.0f} s left")
+        tally = []
+        if self.lockouts:
+            tally.append(f"{self.lockouts} lockout(s)")
+        if self.retries:
+            tally.append(f"{self.retries} retries")
+        if tally:
+            parts.append(", ".join(tally))
+        return "; ".join(parts)
 
 
-def progress_line(state: RunState, elapsed: float, now: float) -> str:
-    """One line: `[  12.0s] 3 waiting, 20 in flight, ~40 done, 1 in the dead-letter queue;
-    waiting out Airtable's 30 s lockout: 12 s left; 1 lockout(s), 2 retries`."""
+def progress_line(state: RunState, elapsed: float) -> str:
+    """One plain line: `[  12.0s] 3 waiting, 20 in flight, ~40 done, 1 dead-lettered;
+    Airtable lockout: 12 s left; 1 lockout(s), 2 retries`."""
     parts = []
     if state.waiting is not None:
+        dead = ""
+        if state.dead is not None:
+            dead = f", {state.dead - (state.dead_at_start or 0)} dead-lettered"
         parts.append(
-            f"{state.waiting} waiting, {state.in_flight} in flight, ~{state.done} done"
-            + (f", {state.dead} in the dead-letter queue" if state.dead is not None else "")
+            f"{state.waiting} waiting, {state.in_flight} in flight, ~{state.done} done{dead}"
         )
-    left = state.lockout_ends - now
-    if left > 0:
-        parts.append(
-            f"waiting out Airtable's {state.lockout_seconds:g} s lockout: {left:.0f} s left"
-        )
-    tally = []
-    if state.lockouts:
-        tally.append(f"{state.lockouts} lockout(s)")
-    if state.retries:
-        tally.append(f"{state.retries} retries")
-    if state.given_up:
-        tally.append(f"{state.given_up} write(s) given up after retries")
-    if tally:
-        parts.append(", ".join(tally))
+    if state.status():
+        parts.append(state.status())
     return f"[{elapsed:6.1f}s] " + ("; ".join(parts) or "starting")
 
 
-class RunEvents(logging.Handler):
-    """Reads the core's log records into `state`; calls `changed` after a lockout starts,
-    so that the countdown is shown at once, whatever the progress interval."""
+@dataclass
+class Watch:
+    """Where the progress reads from: the queue's counts (and the DLQ's), the container's
+    pacers, and the summary of the run in progress when the container exposes one."""
 
-    def __init__(
-        self, state: RunState, changed: Callable[[], None], clock: Callable[[], float]
-    ) -> None:
-        super().__init__(logging.DEBUG)
-        self.state, self.changed, self.clock = state, changed, clock
+    counts: Callable[[], tuple[int, int]]
+    dead: Callable[[], int] | None = None
+    pacers: Mapping[str, Any] = field(default_factory=dict)
+    live_summary: Callable[[], Any] = lambda: None
+    clock: Callable[[], float] = time.monotonic
 
-    def emit(self, record: logging.LogRecord) -> None:
-        template = str(record.msg)
-        state = self.state
-        if template.startswith(LOCKOUT_WAIT) or template.startswith(LOCKOUT_GIVEN_UP):
-            seconds = float(record.args[0]) if record.args else 0.0  # type: ignore[index]
-            state.lockouts += 1
-            state.lockout_seconds = seconds
-            if template.startswith(LOCKOUT_WAIT):
-                state.lockout_ends = self.clock() + seconds
-            self.changed()
-        elif template.startswith(WRITE_RETRY):
-            state.retries += 1
-        elif template.startswith(WRITE_GIVEN_UP):
-            state.given_up += 1
+    def __post_init__(self) -> None:
+        self._lockouts_before = sum(p.lockouts for p in self.pacers.values())
+
+    def pace(self, state: RunState) -> None:
+        """The lockout countdown and count, from the pacers (no request is made)."""
+        now = self.clock()
+        state.lockouts = sum(p.lockouts for p in self.pacers.values()) - self._lockouts_before
+        state.lockout_left = max([p.paused_until - now for p in self.pacers.values()] + [0.0])
+        summary = self.live_summary()
+        if summary is not None:
+            state.retries = getattr(summary, "retries", None)
+
+    def queue(self, state: RunState) -> None:
+        waiting, in_flight = self.counts()
+        state.counted(waiting, in_flight)
+        if self.dead is not None:
+            state.dead = self.dead()
+            if state.dead_at_start is None:
+                state.dead_at_start = state.dead
+
+
+def watch_container(container: Any) -> Watch:
+    """A `Watch` on a `poller.runtime.Runtime`: its queue adapter and its pacers."""
+    from poller.sqs import SqsQueue
+
+    queue = container.queue
+
+    def counts() -> tuple[int, int]:
+        facts = queue.facts()
+        return facts.visible + facts.delayed, facts.in_flight
+
+    dead = None
+    if queue.dead_letter_queue_url:
+        dlq = SqsQueue(queue.client, queue.dead_letter_queue_url)
+        dead = lambda: dlq.facts().visible  # noqa: E731
+    return Watch(
+        counts,
+        dead,
+        dict(container.pacers),
+        lambda: getattr(container, "live_summary", None),
+    )
+
+
+def watch_queue(url: str, dlq_url: str | None) -> Watch:
+    """A `Watch` on the queue alone (no container: its configuration did not build)."""
+    from poller.sqs import SqsQueue
+
+    sqs = client("sqs", url)
+    queue = SqsQueue(sqs, url)
+
+    def counts() -> tuple[int, int]:
+        facts = queue.facts()
+        return facts.visible + facts.delayed, facts.in_flight
+
+    dead = None
+    if dlq_url:
+        dlq = SqsQueue(sqs, dlq_url)
+        dead = lambda: dlq.facts().visible  # noqa: E731
+    return Watch(counts, dead)
 
 
 class Progress:
-    """Prints the progress line to stderr every `interval` s, and at once when a lockout
-    starts, while a run drains the queue."""
+    """Shows the run's progress on `stream` while it drains: a Rich bar (fitted to the
+    terminal) redrawn every tick, or a plain line every `interval` and at once when a
+    lockout begins. SQS is read every `interval`; the pacers every tick."""
 
-    def __init__(self, url: str, dlq_url: str | None, interval: float) -> None:
-        self.url, self.dlq_url, self.interval = url, dlq_url, interval
+    def __init__(
+        self,
+        watch: Watch,
+        interval: float,
+        stream: IO[str] | None = None,
+        terminal: bool | None = None,
+    ) -> None:
+        self.watch, self.interval = watch, max(interval, TICK_SECONDS)
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty() if terminal is None else terminal
         self.state = RunState()
-        self.events = RunEvents(self.state, self.show, time.monotonic)
+        self.started = time.monotonic()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True, name="poller-progress")
-        self.started = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self.lock = threading.Lock()
-        self.start = 0
+        self.bar: Any = None
 
     def __enter__(self) -> Progress:
-        self.sqs = client("sqs", self.url)
-        with contextlib.suppress(Exception):
-            source = admin.status(self.sqs, self.url)
-            self.start = source.visible + source.in_flight
-        logging.getLogger("poller.drain").addHandler(self.events)
+        with contextlib.suppress(Exception):  # progress is best effort
+            self.watch.queue(self.state)
+        if self.terminal:
+            self.bar = rich_bar(self.stream)
+            self.task = self.bar.add_task(
+                "draining", total=max(self.state.total, 1), queue="starting", status=""
+            )
+            self.bar.start()
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        logging.getLogger("poller.drain").removeHandler(self.events)
         self.stop.set()
         self.thread.join()
-        if self.tty:
-            print(file=sys.stderr)
+        with contextlib.suppress(Exception):
+            self.watch.queue(self.state)
+        self.watch.pace(self.state)
+        self.show()
+        if self.bar is not None:
+            self.bar.stop()
 
     def _loop(self) -> None:
-        while not self.stop.wait(self.interval):
-            try:
-                source = admin.status(self.sqs, self.url)
-                dead = admin.status(self.sqs, self.dlq_url).visible if self.dlq_url else None
-            except Exception:  # progress is best effort; the run reports its own errors
-                continue
-            left = source.visible + source.in_flight
-            self.start = max(self.start, left)
-            self.state.waiting, self.state.in_flight = source.visible, source.in_flight
-            self.state.done, self.state.dead = self.start - left, dead
-            self.show()
+        next_read = time.monotonic() + self.interval
+        lockouts = 0
+        while not self.stop.wait(TICK_SECONDS):
+            self.watch.pace(self.state)
+            read = time.monotonic() >= next_read
+            if read:
+                next_read = time.monotonic() + self.interval
+                with contextlib.suppress(Exception):  # the run reports its own errors
+                    self.watch.queue(self.state)
+            began = self.state.lockouts > lockouts
+            lockouts = self.state.lockouts
+            if self.terminal or read or began:
+                self.show()
 
     def show(self) -> None:
-        now = time.monotonic()
-        line = progress_line(self.state, now - self.started, now)
-        with self.lock:
-            if self.tty:
-                width = shutil.get_terminal_size().columns - 1
-                print(f"\r{line[:width]:<{width}}", end="", file=sys.stderr, flush=True)
-            else:
-                print(line, file=sys.stderr, flush=True)
+        elapsed = time.monotonic() - self.started
+        if self.bar is None:
+            print(progress_line(self.state, elapsed), file=self.stream, flush=True)
+            return
+        state = self.state
+        queue = (
+            f"{state.waiting} waiting, {state.in_flight} in flight"
+            if state.waiting is not None
+            else "starting"
+        )
+        self.bar.update(
+            self.task,
+            total=max(state.total, 1),
+            completed=state.done,
+            queue=queue,
+            status=state.status(),
+        )
+
+
+def rich_bar(stream: IO[str], width: int | None = None) -> Any:
+    """A Rich progress display on `stream`, as wide as the terminal (or `width`): the bar,
+    done of total, elapsed time, the lockout countdown and the queue's counts, the texts cut
+    with an ellipsis when the terminal is narrow."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Column
+
+    console = Console(file=stream, force_terminal=True, highlight=False, width=width)
+    return Progress(
+        SpinnerColumn(table_column=Column(no_wrap=True, min_width=1)),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=3, max_width=30)),
+        MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=5)),
+        TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+        TextColumn(
+            "[yellow]{task.fields[status]}",
+            table_column=Column(no_wrap=True, overflow="ellipsis", ratio=6, min_width=4),
+        ),
+        TextColumn(
+            "{task.fields[queue]}",
+            table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=0),
+        ),
+        console=console,
+        transient=False,
+        auto_refresh=True,
+        refresh_per_second=4,
+        expand=True,
+    )
+
+
+# -- the handler's output --------------------------------------------------------------------
 
 
 class ExpectedErrorsInOneLine(logging.Filter):
@@ -214,6 +347,29 @@ class ExpectedErrorsInOneLine(logging.Filter):
         return True
 
 
+class Tally(logging.Filter):
+    """Counts the records the function logs, by level; lets them through only when
+    `verbose` (else they are dropped before they are formatted)."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.levels: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.levels[record.levelname] = self.levels.get(record.levelname, 0) + 1
+        return self.verbose
+
+    def text(self) -> str:
+        """`3 warning(s), 1 error(s)` of what was logged at WARNING or above, or ""."""
+        counts = [
+            f"{self.levels[level]} {level.lower()}(s)"
+            for level in ("WARNING", "ERROR", "CRITICAL")
+            if self.levels.get(level)
+        ]
+        return ", ".join(counts)
+
+
 def expected(exc: BaseException) -> bool:
     from requests import RequestException
 
@@ -223,37 +379,159 @@ def expected(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def handler_output_to_stderr(handler: Any, log_level: str | None = None) -> Iterator[None]:
-    """Logs and EMF metrics to stderr, so stdout holds only the summary (for --json); expected
-    errors in one line, unless the log level is DEBUG.
+def handler_output_to_stderr(
+    handler: Any, log_level: str | None = None, *, verbose: bool = False
+) -> Iterator[Tally]:
+    """While the handler runs: its JSON log lines to stderr only when `verbose` (expected
+    errors in one line unless the level is DEBUG), else only counted (the `Tally` it
+    yields); anything it prints (EMF, when metrics are on) to stderr when `verbose`, else
+    nowhere; metrics off unless POWERTOOLS_METRICS_DISABLED says otherwise. stdout is left
+    to the caller's summary.
 
     The stream is swapped by assignment, not `setStream`, which would flush the old one
     (possibly closed: Powertools binds sys.stdout when the handler module is imported)."""
     stream_handler = handler.logger.registered_handler
     saved_stream = getattr(stream_handler, "stream", None)
     saved_level = handler.logger.log_level
+    metrics = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    if metrics is None:
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     if saved_stream is not None:
         stream_handler.stream = sys.stderr
     if log_level:
         handler.logger.setLevel(log_level.upper())
-    one_line = ExpectedErrorsInOneLine()
+    tally, one_line = Tally(verbose), ExpectedErrorsInOneLine()
+    stream_handler.addFilter(tally)
     if handler.logger.log_level > logging.DEBUG:
         stream_handler.addFilter(one_line)
+    printed: IO[str] = sys.stderr if verbose else io.StringIO()
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
+        with contextlib.redirect_stdout(printed):
+            yield tally
     finally:
         stream_handler.removeFilter(one_line)
+        stream_handler.removeFilter(tally)
         if saved_stream is not None:
             stream_handler.stream = saved_stream
         handler.logger.setLevel(saved_level)
+        if metrics is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+
+
+@dataclass
+class Invocation:
+    """One local invocation: the summary (also of a failed run, up to the failure), the
+    error that stopped it, and what was logged meanwhile."""
+
+    summary: dict[str, Any] | None
+    error: str | None
+    logged: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def container_of(handler: Any) -> Any | None:
+    """The container (`poller.runtime.Runtime`) the handler will use for this environment,
+    built now if it is not yet (the handler's own cache keeps it), or None when the
+    configuration does not build one: the handler then reports why itself."""
+    from poller.config import Config
+
+    try:
+        config = Config.from_env(os.environ)
+        with _silenced("poller"):  # the handler's run logs what matters
+            return handler.runtime(config)
+    except Exception:
+        return None
+
+
+def invoke(
+    handler: Any,
+    event: Mapping[str, Any],
+    context: Any,
+    *,
+    verbose: bool = False,
+    progress: bool = True,
+    interval: float = 2.0,
+    log_level: str | None = None,
+    stream: IO[str] | None = None,
+) -> Invocation:
+    """Call `handler.lambda_handler(event, context)` once, with its output as
+    `handler_output_to_stderr` routes it and, unless `progress` is False, the progress on
+    `stream` (stderr). What `poller run` and `make run` do."""
+    from poller.errors import PollerError
+
+    summary, error = None, None
+    with handler_output_to_stderr(handler, log_level, verbose=verbose) as tally:
+        shown: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if progress:
+            container = container_of(handler)
+            watch = (
+                watch_container(container)
+                if container is not None
+                else watch_queue(queue_url(), os.environ.get("DEAD_LETTER_QUEUE_URL"))
+            )
+            shown = Progress(watch, interval, stream)
+        with shown, warnings.catch_warnings():
+            # A run that stops before its first metric makes Powertools warn that there is
+            # nothing to publish: true, and not news to the operator.
+            warnings.filterwarnings("ignore", "No application metrics to publish")
+            try:
+                summary = handler.lambda_handler(dict(event), context)
+            except PollerError as exc:  # config, secret, a run stopped on an error: named
+                error = str(exc)
+                summary = getattr(exc, "summary", None)
+    return Invocation(summary, error, tally.text())
+
+
+def print_outcome(
+    outcome: Invocation,
+    *,
+    json_output: bool = False,
+    verbose: bool = False,
+    stream: IO[str] | None = None,
+) -> None:
+    """The run's result on `stream` (stdout): JSON `{"ok", "error", "summary"}`, a table on
+    a terminal, or plain lines; and on stderr how much was logged, when not shown."""
+    stream = stream or sys.stdout
+    if json_output:
+        report.print_json(outcome.ok, outcome.error, outcome.summary, stream)
+    else:
+        report.print_summary(outcome.summary, error=outcome.error, stream=stream)
+    if outcome.logged and not verbose:
+        print(
+            f"poller: the function logged {outcome.logged} (--verbose shows its log lines)",
+            file=sys.stderr,
+        )
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    """Records of logger `name` and its children dropped for the block."""
+    logger = logging.getLogger(name)
+    saved = logger.disabled
+    logger.disabled = True
+    children = [
+        logging.getLogger(n)
+        for n in list(logging.root.manager.loggerDict)
+        if n.startswith(name + ".")
+    ]
+    states = [(c, c.disabled) for c in children]
+    for child in children:
+        child.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = saved
+        for child, state in states:
+            child.disabled = state
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from poller.errors import PollerError
     from poller_ops.samples import SCHEDULED_EVENT
 
-    event = SCHEDULED_EVENT
+    event: Any = SCHEDULED_EVENT
     if args.event:
         try:
             event = json.loads(args.event.read_text(encoding="utf-8"))
@@ -261,29 +539,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--event {args.event}: {exc}") from None
     if args.log_level:
         os.environ["POWERTOOLS_LOG_LEVEL"] = args.log_level.upper()
-    url = queue_url()
+    queue_url()  # no queue: a usage error before anything runs
     from poller import handler
 
-    status, summary, error = 0, None, None
-    progress: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-    if not args.no_progress:
-        progress = Progress(url, os.environ.get("DEAD_LETTER_QUEUE_URL"), args.progress_interval)
-    try:
-        with handler_output_to_stderr(handler, args.log_level), progress, warnings.catch_warnings():
-            # A run that stops before its first metric (a bad config) makes Powertools warn
-            # that there is nothing to publish: true, and not news to the operator.
-            warnings.filterwarnings("ignore", "No application metrics to publish")
-            summary = handler.lambda_handler(event, LocalContext(args.timeout))
-    except PollerError as exc:  # config, schema, secret, a run stopped on an error: all named
-        status, error = 1, str(exc)
-        summary = getattr(exc, "summary", None)
-
-    def human() -> str:
-        lines = [] if error is None else [f"the run failed: {error}"]
-        if summary:
-            lines.append("run summary")
-            lines += rows([(k, v) for k, v in summary.items() if v is not None])
-        return "\n".join(lines)
-
-    emit(args, {"ok": status == 0, "error": error, "summary": summary}, human)
-    return status
+    outcome = invoke(
+        handler,
+        event,
+        LocalContext(args.timeout),
+        verbose=args.verbose,
+        progress=not args.no_progress,
+        interval=args.progress_interval,
+        log_level=args.log_level,
+    )
+    print_outcome(outcome, json_output=args.json, verbose=args.verbose)
+    return 0 if outcome.ok else 1
