@@ -279,7 +279,7 @@ def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) 
 def mapped_fields() -> tuple[str, ...]:
     """Every field the typed Donations mapping writes, in its order."""
     from poller.config import json_or_file
-    from poller.mapping import FieldMap
+    from poller.fieldmap import FieldMap
 
     return FieldMap.parse(json_or_file(FIELD_MAP_FILE, "FIELD_MAP", {})).fields
 

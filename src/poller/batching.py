@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from .model import Message, Record
@@ -173,6 +173,11 @@ class Batcher:
 
     def waiting(self, route: str | None = None) -> list[Entry]:
         return [e for e in self._entries if route is None or e.route == route]
+
+    def oldest(self, routes: Collection[str]) -> str | None:
+        """Of `routes`, the one whose oldest waiting entry has waited longest."""
+        entries = [e for e in self._entries if e.route in routes]
+        return min(entries, key=lambda e: e.since).route if entries else None
 
     def messages(self, route: str | None = None) -> int:
         return sum(len(e.messages) for e in self.waiting(route))

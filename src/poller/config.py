@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from . import settings
 from .errors import ConfigError, ConfigErrors
-from .mapping import FieldMap
+from .fieldmap import FieldMap
 from .model import DEFAULT_ROUTE
 from .routing import FIELD_ID, Route, parse_routes, single_route
 

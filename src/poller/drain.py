@@ -167,7 +167,7 @@ class Drain:
             if writable < SQS_BATCH:
                 self.receiving = False  # it only shrinks from here
                 return False
-            if self._backlog(key) + SQS_BATCH > writable:
+            if self._held_messages(key) + SQS_BATCH > writable:
                 return False
         return True
 
@@ -196,23 +196,9 @@ class Drain:
         poison: list[Verdict] = []
         for message in messages:
             self._held_bytes += len(message.body)
-            if message.unreadable:
-                poison.append(
-                    Verdict.dead_letter(message, message.unreadable, "UNREADABLE_PAYLOAD")
-                )
-                continue
-            try:
-                record = self.mapper(message)
-            except MappingError as exc:
-                poison.append(Verdict.dead_letter(message, exc.reason, "MAPPING_ERROR"))
-                continue
-            except Exception as exc:  # one message must never stop the run
-                log.exception("mapping crashed on message %s; dead-lettering it", message.id)
-                poison.append(
-                    Verdict.dead_letter(
-                        message, f"mapping failed: {type(exc).__name__}: {exc}", "MAPPING_ERROR"
-                    )
-                )
+            record = self._map(message)
+            if isinstance(record, Verdict):
+                poison.append(record)
                 continue
             if record.route not in self.destinations:
                 raise RuntimeError(f"no destination for route {record.route!r}")
@@ -224,6 +210,19 @@ class Drain:
                     self.summary.superseded += 1
         self._settle(poison)
 
+    def _map(self, message: Message) -> Record | Verdict:
+        """The message's record, or its dead-letter verdict with the reason."""
+        if message.unreadable:
+            return Verdict.dead_letter(message, message.unreadable, "UNREADABLE_PAYLOAD")
+        try:
+            return self.mapper(message)
+        except MappingError as exc:
+            return Verdict.dead_letter(message, exc.reason, "MAPPING_ERROR")
+        except Exception as exc:  # one message must never stop the run
+            log.exception("mapping crashed on message %s; dead-lettering it", message.id)
+            why = f"mapping failed: {type(exc).__name__}: {exc}"
+            return Verdict.dead_letter(message, why, "MAPPING_ERROR")
+
     # -- 3. dispatch ----------------------------------------------------------------------
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
         if self.deadline.expired():
@@ -234,7 +233,8 @@ class Drain:
             if key in self.out_of_time:
                 continue
             while self._in_flight(key) < self.limits.in_flight:
-                route = self._next_route(pacer)
+                mine = [r for r, d in self.destinations.items() if d.pacer is pacer]
+                route = self.batcher.oldest(set(mine) - set(self.closed))
                 if route is None or pacer.next_slot() - now > pacer.interval:
                     break
                 takeable = self.batcher.take(route, SQS_BATCH, self.closed, peek=True)
@@ -260,16 +260,6 @@ class Drain:
                 request = Request(destination, entries, pacer.reserve(), prefetch)
                 self.pending[pool.submit(self.writer.write, request)] = request
 
-    def _next_route(self, pacer: Pacer) -> str | None:
-        """The route of this base whose oldest waiting entry has waited longest."""
-        best: tuple[float, str] | None = None
-        for entry in self.batcher.waiting():
-            destination = self.destinations[entry.route]
-            mine = destination.pacer is pacer and entry.route not in self.closed
-            if mine and (best is None or entry.since < best[0]):
-                best = (entry.since, entry.route)
-        return None if best is None else best[1]
-
     # -- 4. collect and settle ------------------------------------------------------------
     def _collect(self) -> None:
         for future in [f for f in self.pending if f.done()]:
@@ -286,15 +276,9 @@ class Drain:
             self._settle(outcome.verdicts)
 
     def _account(self, request: Request, outcome: Outcome) -> None:
-        summary = self.summary
-        summary.batches += 1
-        summary.written += outcome.written
-        summary.stale += outcome.stale
-        summary.created += outcome.created
-        summary.updated += outcome.updated
-        summary.requests += outcome.requests
-        summary.retries += outcome.retries
-        summary.throttled += outcome.throttled
+        self.summary.batches += 1
+        for name in ("written", "stale", "created", "updated", "requests", "retries", "throttled"):
+            setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
         if outcome.written:
             self.wrote.add(request.route)
             self.proven = True
@@ -348,27 +332,15 @@ class Drain:
         elif self.stop is None and (self.batcher.waiting() or self.clock() < self._next_receive):
             self.sleep(self.limits.poll_seconds)
 
-    def _held_messages(self) -> int:
-        return self.batcher.messages() + sum(
-            len(e.messages) for r in self.pending.values() for e in r.entries
-        )
+    def _held_messages(self, key: int | None = None) -> int:
+        """Messages waiting or in flight: all of them, or those of one base."""
+        mine = lambda pacer: key is None or id(pacer) == key  # noqa: E731
+        waiting = [e for e in self.batcher.waiting() if mine(self.destinations[e.route].pacer)]
+        flying = [e for r in self.pending.values() if mine(r.destination.pacer) for e in r.entries]
+        return sum(len(e.messages) for e in waiting + flying)
 
     def _in_flight(self, key: int) -> int:
         return sum(1 for r in self.pending.values() if id(r.destination.pacer) == key)
-
-    def _backlog(self, key: int) -> int:
-        waiting = sum(
-            len(e.messages)
-            for e in self.batcher.waiting()
-            if id(self.destinations[e.route].pacer) == key
-        )
-        flying = sum(
-            len(e.messages)
-            for r in self.pending.values()
-            if id(r.destination.pacer) == key
-            for e in r.entries
-        )
-        return waiting + flying
 
     def _writable(self, pacer: Pacer) -> int:
         """Records the base can still take in this run, at its pace, after any lockout, once

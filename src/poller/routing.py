@@ -43,7 +43,8 @@ from typing import Any
 
 from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
 from .errors import ConfigError, MappingError
-from .mapping import FieldMap, FieldSpec, load_config_json, map_fields, merge_key
+from .fieldmap import FieldMap, FieldSpec, load_config_json
+from .mapping import map_fields, merge_key
 from .model import DEFAULT_ROUTE, Action, Message, Record
 from .sources import check_source, is_missing, read_source
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .fieldmap import FieldSpec
 from .fieldtypes import (
     ATTACHMENT_TYPE,
     CHECKBOX_TYPE,
@@ -26,7 +27,6 @@ from .fieldtypes import (
     TEXT_TYPES,
     VERSION_TYPES,
 )
-from .mapping import FieldSpec
 from .routing import Route
 
 #: For each mapping type, the Airtable field types that accept what it produces.

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from poller.mapping import ENVELOPE_PREFIX, FieldMap, FieldSpec
+from poller.fieldmap import ENVELOPE_PREFIX, FieldMap, FieldSpec
 from poller.schema import SUGGESTED_TYPE
 
 #: What EventBridge Scheduler sends (sam local generate-event cloudwatch scheduled-event).

@@ -50,13 +50,13 @@ from typing import TYPE_CHECKING, Any
 
 from poller.capacity import Capacity
 from poller.errors import PollerError
+from poller.fieldmap import FieldMap, FieldSpec
 from poller.fieldtypes import (
     ATTACHMENT_TYPE,
     CHECKBOX_TYPE,
     LINK_TYPE,
     PRIMARY_TYPES,
 )
-from poller.mapping import FieldMap, FieldSpec
 from poller.model import DEFAULT_ROUTE, Action
 from poller.pacing import Pacer
 from poller.routing import Route

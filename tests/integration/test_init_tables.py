@@ -11,7 +11,7 @@ import pytest
 from airtable_emulator import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE, Emulator, EmulatorConfig
 from pyairtable import Api
 
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.routing import single_route
 from poller.schema import fit
 from poller_ops.tables import InitTablesError, TableSpec, apply, per_base_limiters, plan

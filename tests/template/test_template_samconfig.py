@@ -15,7 +15,8 @@ from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.deploy.deploy_context import DeployContext
 from samcli.lib.config.samconfig import SamConfig
 
-from poller.mapping import FieldMap, map_value
+from poller.fieldmap import FieldMap
+from poller.mapping import map_value
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("default", "dev", "prod")

@@ -13,7 +13,7 @@ from devstack.memory import FakeClock, MemoryQueue, MemorySink
 
 from poller.capacity import Capacity
 from poller.drain import Drain, Limits
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.model import Message
 from poller.pacing import Backoff, Deadline, Pacer
 from poller.routing import Router, single_route

@@ -9,7 +9,7 @@ import pytest
 
 from poller.envelopes import parse_json_object, unwrap
 from poller.errors import MappingError
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.model import Message
 from poller.routing import Router, single_route
 

@@ -17,7 +17,7 @@ from devstack.memory import MemoryQueue, MemorySink
 from poller import logs
 from poller.capacity import Capacity
 from poller.drain import Drain, Limits
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.model import DEFAULT_ROUTE
 from poller.pacing import Deadline, Pacer
 from poller.routing import Router, single_route

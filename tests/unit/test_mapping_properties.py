@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poller.errors import MappingError
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.model import Attribute, Message, Record
 from poller.routing import Router, parse_routes, single_route
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from poller.errors import ConfigError, MappingError
-from poller.mapping import FieldMap, key_text
+from poller.fieldmap import FieldMap
+from poller.mapping import key_text
 from poller.model import DEFAULT_ROUTE, Action, Attribute, Message, Record
 from poller.routing import Route, Router, parse_routes, single_route
 

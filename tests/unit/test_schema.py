@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import poller
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.routing import Route, parse_routes, single_route
 from poller.schema import Fit, advice, fit, type_problem
 

@@ -11,7 +11,7 @@ import requests
 from devstack import mirror
 
 from poller.capacity import Capacity
-from poller.mapping import FieldMap
+from poller.fieldmap import FieldMap
 from poller.pacing import Pacer
 from poller.routing import parse_routes
 from poller.schema import fit
