@@ -17,9 +17,9 @@ from . import settings
 from .errors import ConfigError, ConfigErrors
 from .fieldmap import FieldMap
 from .model import DEFAULT_ROUTE
-from .routing import FIELD_ID, Route, parse_routes, single_route
+from .routes import BASE_ID, FIELD_ID, parse_routes
+from .routing import Route, single_route
 
-BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")
 #: Hosts that AIRTABLE_API_URL may name over plain http: the token never leaves the machine
 #: (loopback), or only reaches the Docker host (`sam local`). IPv4 loopback is 127.0.0.0/8.
 PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from poller.errors import MappingError
 from poller.fieldmap import FieldMap
 from poller.model import Attribute, Message, Record
-from poller.routing import Router, parse_routes, single_route
+from poller.routes import parse_routes
+from poller.routing import Router, single_route
 
 SETTINGS = settings(
     max_examples=150,

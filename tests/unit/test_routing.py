@@ -11,7 +11,8 @@ from poller.errors import ConfigError, MappingError
 from poller.fieldmap import FieldMap
 from poller.mapping import key_text
 from poller.model import DEFAULT_ROUTE, Action, Attribute, Message, Record
-from poller.routing import Route, Router, parse_routes, single_route
+from poller.routes import parse_routes
+from poller.routing import Route, Router, single_route
 
 DATA = Path(__file__).parent / "data"
 SNS_DONATION, EB_DONATION, EB_FUNDRAISER, LOOKALIKE, SNS_NOT_JSON = (

@@ -10,7 +10,8 @@ import pytest
 
 import poller
 from poller.fieldmap import FieldMap
-from poller.routing import Route, parse_routes, single_route
+from poller.routes import parse_routes
+from poller.routing import Route, single_route
 from poller.schema import Fit, advice, fit, type_problem
 
 DONATIONS = FieldMap.parse(

@@ -13,7 +13,7 @@ from devstack import mirror
 from poller.capacity import Capacity
 from poller.fieldmap import FieldMap
 from poller.pacing import Pacer
-from poller.routing import parse_routes
+from poller.routes import parse_routes
 from poller.schema import fit
 from poller_ops.tables import InitTablesError, Plan, TableSpec, apply, plan, plan_from_schemas
 
