@@ -13,21 +13,13 @@ Types (the mapping's `"type"`), and what each produces:
     date          "YYYY-MM-DD"
     dateTime      ISO 8601 in UTC with milliseconds, "2018-05-01T12:00:00.000Z"
     singleSelect  str, optionally one of the declared `choices`
+    multipleSelects  list of str (a string alone is one), each one of `choices` if declared
+    attachment    [{"url": ...}] from one or more https URLs
+    link          `Links`: the keys of rows in the linked table (the writer finds their ids)
+A percent is a fraction (0.25 shows as 25%) unless `scale` is 100; an integer bound for a
+rating field must lie within the field's `max`.
 
-Numbers and Airtable. Airtable stores number, currency and percent values as IEEE doubles
-(as every JSON number in its API, and as reported on Airtable's own client tracker for
-colliding merge keys): an integer beyond +/-2^53
-(9,007,199,254,740,991, `MAX_SAFE_INTEGER`) would be rounded, so that two different ids
-become one value and merge keys collide. Such an integer (a JSON integer, an integral
-numeric string with `coerce`, or an integral JSON float literal with more digits than a
-double holds) is refused for number, currency, percent and integer, with a reason that
-says so. `check_safe_number` applies the same rule to a plain entry once the schema says
-its field is numeric.
-
-Numbers into text: an integral float is written without ".0" (`1234.0` -> "1234", so it
-matches the row an integer `1234` made); any other float is Python's shortest round-trip
-repr (`2.5` -> "2.5", `0.1` -> "0.1"), which uses an exponent only below 1e-4 and from 1e16
-on (`1e-05`, `1e+16`), never for ordinary amounts or ids.
+Numbers: `doubles` (Airtable stores them as IEEE doubles).
 """
 
 from __future__ import annotations
@@ -37,36 +29,22 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .doubles import InexactFloat, check_safe_number, json_float, number_text
+from .errors import ConversionError
+from .fieldtypes import TEXT_TYPES
 
 #: Airtable's documented maximum for a single-line or long-text cell.
 MAX_TEXT_LENGTH = 100_000
 #: Every type a mapping entry may declare.
 TYPES = (
-    "text",
-    "number",
-    "currency",
-    "percent",
-    "integer",
-    "checkbox",
-    "date",
-    "dateTime",
-    "singleSelect",
-    "multipleSelects",
-    "attachment",
-    "link",
-)
+    "text", "number", "currency", "percent", "integer", "checkbox", "date", "dateTime",
+    "singleSelect", "multipleSelects", "attachment", "link",
+)  # fmt: skip
 #: Airtable's own type names, accepted as synonyms so a schema can be copied as-is.
-ALIASES = {
-    "singleLineText": "text",
-    "multilineText": "text",
-    "richText": "text",
-    "email": "text",
-    "url": "text",
-    "phoneNumber": "text",
-}
+ALIASES = {t: "text" for t in TEXT_TYPES}
 EPOCH_UNITS = {"s": 1.0, "ms": 1000.0}
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -75,14 +53,6 @@ _DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
 )
 _PREVIEW_CHARS = 40
-#: The largest integer an IEEE double holds exactly (2^53 - 1); Airtable numbers are doubles.
-MAX_SAFE_INTEGER = 2**53 - 1
-#: Integral floats below this are written into text as integers ("1234", not "1234.0").
-_PLAIN_FLOAT_LIMIT = 1e16
-
-
-class ConversionError(ValueError):
-    """The value does not fit the type; the message names the value's type and the target."""
 
 
 @dataclass(frozen=True)
@@ -114,48 +84,6 @@ class Options:
 class Links(tuple[str, ...]):
     """The keys of a link entry's records in the linked table; the writer puts their record
     ids in the cell."""
-
-
-class InexactFloat(float):
-    """A float parsed from an integral JSON literal that a double cannot hold exactly
-    (`12345678901234567891.0`): the digits the producer wrote are already lost."""
-
-    __slots__ = ("literal",)
-
-    def __new__(cls, value: float, literal: str) -> InexactFloat:
-        self = super().__new__(cls, value)
-        self.literal = literal
-        return self
-
-
-def json_float(literal: str) -> float:
-    """`parse_float` for `json.loads`: a float, or an `InexactFloat` for an integral literal
-    beyond 2^53 whose digits the double does not keep."""
-    value = float(literal)
-    if math.isfinite(value) and abs(value) > MAX_SAFE_INTEGER and value.is_integer():
-        exact = Decimal(literal)
-        if exact != Decimal(value):
-            return InexactFloat(value, literal)
-    return value
-
-
-def check_safe_number(value: Any, kind: str) -> None:
-    """Raise ConversionError if Airtable would round `value` (an int or float bound for a
-    field of Airtable type `kind`): an integer beyond +/-2^53, or an `InexactFloat`."""
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
-        raise _unsafe(kind, value)
-    if isinstance(value, InexactFloat):
-        raise _unsafe(kind, value.literal)
-
-
-def _unsafe(kind: str, shown: Any) -> ConversionError:
-    return ConversionError(
-        f"cannot convert {preview(shown) if isinstance(shown, int) else shown[:_PREVIEW_CHARS]} "
-        f"to {kind} (beyond +/-2^53 = {MAX_SAFE_INTEGER:,}: Airtable stores numbers as IEEE "
-        "doubles and would round it)"
-    )
 
 
 def canonical_type(name: str) -> str | None:
@@ -220,13 +148,6 @@ def _text(kind: str, value: Any, options: Options) -> str:
     return text
 
 
-def number_text(value: int | float) -> str:
-    """A number as text: integers and integral floats as digits, other floats by repr."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < _PLAIN_FLOAT_LIMIT:
-        return str(int(value))
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
 def _parse_number(kind: str, value: Any, options: Options) -> int | float:
     number = _read_number(kind, value, options)
     check_safe_number(number, kind)
@@ -251,10 +172,6 @@ def _read_number(kind: str, value: Any, options: Options) -> int | float:
             return int(text)
         return json_float(text) if number.is_integer() else number
     raise _refuse(kind, value)
-
-
-def _number(kind: str, value: Any, options: Options) -> int | float:
-    return _parse_number(kind, value, options)
 
 
 def _integer(kind: str, value: Any, options: Options) -> int:
@@ -401,8 +318,8 @@ def _link(kind: str, value: Any, options: Options) -> Links:
 _Converter = Callable[[str, Any, Options], Any]
 _CONVERTERS: dict[str, _Converter] = {
     "text": _text,
-    "number": _number,
-    "currency": _number,
+    "number": _parse_number,
+    "currency": _parse_number,
     "percent": _percent,
     "integer": _integer_rating,
     "checkbox": _checkbox,

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .convert import json_float
+from .doubles import json_float
 from .errors import MappingError
 
 MODES = ("auto", "raw", "sns", "eventbridge")
@@ -93,7 +93,7 @@ def _reject_constant(name: str) -> Any:
 def strict_loads(text: str) -> Any:
     """JSON as RFC 8259 means it: no NaN/Infinity, no duplicate keys at any depth.
 
-    Float literals go through `convert.json_float`, which marks an integral literal that a
+    Float literals go through `doubles.json_float`, which marks an integral literal that a
     double cannot hold exactly. Raises ValueError (DuplicateKeyError, json.JSONDecodeError)
     or RecursionError."""
     return json.loads(

@@ -27,6 +27,10 @@ class ConfigErrors(PollerError):
         super().__init__(f"invalid configuration ({len(errors)} problem(s)):\n{lines}")
 
 
+class ConversionError(ValueError):
+    """A value does not fit its type; the message names the value's type and the target."""
+
+
 class MappingError(PollerError):
     """A message cannot be turned into an Airtable record. It is poison: dead-letter it."""
 

@@ -32,7 +32,7 @@ empty row: `$` sources and defaults do not count. A map needs at least one body 
 Once the table's schema is known, `FieldMap.resolved` attaches each target's Airtable field
 id and type: records are then keyed by field id (a renamed field keeps working), and a plain
 entry bound for a number, currency or percent field gets the same 2^53 check as a typed one
-(`convert.check_safe_number`). Reasons keep the human field names. The operator's guide,
+(`doubles.check_safe_number`). Reasons keep the human field names. The operator's guide,
 with examples, is docs/field-mapping.md.
 """
 
@@ -44,9 +44,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .convert import EPOCH_UNITS, TYPES, ConversionError, Options, canonical_type, convert, zone
+from .convert import EPOCH_UNITS, TYPES, Options, canonical_type, convert, zone
 from .envelopes import DuplicateKeyError, strict_loads
-from .errors import ConfigError
+from .errors import ConfigError, ConversionError
 from .model import Message
 from .sources import EMPTY, ENVELOPE_PREFIX, MISSING, check_source, read_source
 

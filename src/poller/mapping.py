@@ -10,9 +10,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .convert import ConversionError, check_safe_number, convert
+from .convert import convert
+from .doubles import check_safe_number
 from .envelopes import Unwrapped, key_list
-from .errors import MappingError
+from .errors import ConversionError, MappingError
 from .fieldmap import FieldMap, FieldSpec
 from .fieldtypes import NUMBER_TYPES
 from .model import Message
