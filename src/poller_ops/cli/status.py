@@ -1,5 +1,5 @@
-"""`poller status`: what is waiting, in flight and dead-lettered, why, and the last systemic
-failure the function logged."""
+"""`poller status`: what is waiting, in flight and dead-lettered, why, the last systemic
+failure the function logged, and this month's Airtable API calls with a forecast."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from poller_ops import admin
+from poller_ops import admin, usage
 
 from .common import (
     age_text,
@@ -26,8 +26,8 @@ from .common import (
 )
 
 #: The function's structured log line for a failure every message would meet
-#: (`handler._Run.report`): {"message": "systemic failure: <route, detail, fix>",
-#: "systemic_cause": "auth|table|field|type|schema|secret", "route", "detail", "fix"}.
+#: (`poller.handler.report`): {"message": "systemic failure: <route, detail, fix>",
+#: "systemic_cause": one of `poller.systemic.Cause`, "route", "detail", "fix"}.
 SYSTEMIC_MESSAGE = "systemic failure"
 SYSTEMIC_FILTER = "{ $.systemic_cause = * }"
 SYSTEMIC_WINDOW = timedelta(hours=24)
@@ -45,8 +45,11 @@ def add_parser(command: Any) -> None:
         "queue depth, in flight, delayed, oldest age, DLQ depth and reasons",
         "What is stuck and why: the source queue's counts and the age of its oldest message\n"
         "(CloudWatch ApproximateAgeOfOldestMessage), the dead-letter queue's depth with\n"
-        "its reasons grouped (read without consuming), and the last systemic failure the\n"
-        "function logged in the last 24 h (CloudWatch Logs; needs logs:FilterLogEvents).",
+        "its reasons grouped (read without consuming), the last systemic failure the\n"
+        "function logged in the last 24 h (CloudWatch Logs; needs logs:FilterLogEvents), and\n"
+        "this month's Airtable API calls with a forecast for the month at the current rate\n"
+        "(from the SSM parameters under PACE_PARAMETER_PREFIX when it is set, else CloudWatch's\n"
+        "AirtableRequests metric).",
     )
     status.add_argument(
         "--cloudwatch-endpoint-url",
@@ -62,7 +65,24 @@ def add_parser(command: Any) -> None:
         "--reasons-limit", type=int, default=100, help="dead letters to read for reasons"
     )
     status.add_argument("--no-reasons", action="store_true", help="do not read the DLQ")
+    status.add_argument(
+        "--budget",
+        type=budget_value,
+        metavar="N",
+        help="the month's API call budget (the template's MonthlyCallBudget): compare the "
+        "forecast with it",
+    )
     status.set_defaults(handler=cmd_status)
+
+
+def budget_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of calls, at least 1: {text!r}")
+    return value
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -77,6 +97,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         letters = admin.peek(sqs, dlq.url, limit=args.reasons_limit)
     grouped = admin.reasons(letters)
     systemic = last_systemic_failure(args, url)
+    month = month_usage(args, url).judge(args.budget)
     data = {
         "queue": {**asdict(source), "oldest_age_seconds": age, "oldest_age_note": age_note},
         "dead_letter_queue": None
@@ -89,6 +110,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "reasons": [{"count": n, "error_type": t, "reason": r} for n, t, r in grouped],
         },
         "last_systemic_failure": systemic,
+        "airtable_calls": month.to_dict(),
     }
 
     def human() -> str:
@@ -110,6 +132,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             ]
         if systemic.get("looked_up", True):
             items.append(("systemic failure", systemic_text(systemic)))
+        items += month_items(month)
         lines = rows(items, "")
         why: list[str] = []
         if grouped:
@@ -117,7 +140,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             why += [f"    {n:>4} x {reason_text(t, r)}" for n, t, r in grouped]
         elif dlq is not None and dlq.visible and args.no_reasons:
             why.append("  why: not read (--no-reasons); see `poller peek-dlq`")
-        at = len(lines) - 1 if systemic.get("looked_up", True) else len(lines)
+        at = len(lines) - len(month_items(month))
+        at -= 1 if systemic.get("looked_up", True) else 0
         lines[at:at] = why  # under the dead-letter queue, before the systemic failure
         return "\n".join(lines)
 
@@ -241,3 +265,72 @@ def systemic_text(systemic: Mapping[str, Any]) -> str:
     detail = f": {systemic['detail']}" if systemic.get("detail") else ""
     fix = f"; fix: {systemic['fix']}" if systemic.get("fix") else ""
     return f"{systemic['cause']}{route} at {systemic['at']}{detail}{fix}"
+
+
+# -- this month's Airtable API calls --------------------------------------------------------
+
+
+def month_usage(
+    args: argparse.Namespace, url: str, now: datetime | None = None
+) -> usage.MonthUsage:
+    """The calls so far and the forecast: from SSM when PACE_PARAMETER_PREFIX is set (and
+    readable), else from CloudWatch; never an error (a nicety of `status`, like the age)."""
+    from poller.telemetry import AIRTABLE_REQUESTS, NAMESPACE
+
+    now = now or usage.now_utc()
+    prefix = os.environ.get("PACE_PARAMETER_PREFIX", "").strip()
+    why_not_ssm = ""
+    if prefix:
+        try:
+            ssm = client("ssm", url, side_endpoint(None, "AWS_ENDPOINT_URL_SSM"))
+            return usage.from_ssm(ssm, prefix, now)
+        except Exception as exc:
+            why_not_ssm = f"SSM {prefix} unreadable ({aws_error_text(exc)}); "
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME") or stack_name(url)
+    try:
+        cloudwatch = client(
+            "cloudwatch",
+            url,
+            side_endpoint(args.cloudwatch_endpoint_url, "AWS_ENDPOINT_URL_CLOUDWATCH"),
+        )
+        found = usage.from_cloudwatch(cloudwatch, namespace, service, now, AIRTABLE_REQUESTS)
+    except Exception as exc:
+        found = usage.MonthUsage(
+            month=usage.month_start(now).strftime("%Y-%m"),
+            where=namespace,
+            elapsed_fraction=round(usage.elapsed_fraction(now), 4),
+            note=f"CloudWatch unavailable ({aws_error_text(exc)})",
+        )
+    if not prefix:
+        why_not_ssm = "no PACE_PARAMETER_PREFIX; "
+    found.note = why_not_ssm + found.note
+    return found
+
+
+def stack_name(url: str) -> str | None:
+    """The stack that created the queue, from its name (`STACK-PollerQueue-...`): the
+    template's POWERTOOLS_SERVICE_NAME, the metrics' `service`."""
+    match = _STACK_QUEUE.match(admin.queue_name(url))
+    return match.group("stack") if match else None
+
+
+def month_items(month: usage.MonthUsage) -> list[tuple[str, Any]]:
+    """`Airtable calls  1,234 in 2026-11 so far (SSM /x/pace: 2 base(s)); forecast 4,100
+    for the month at this rate`, and the budget line when one was given."""
+    if month.so_far is None:
+        return [("Airtable calls", f"unknown ({month.note})")]
+    source = "SSM" if month.source == "ssm" else "CloudWatch"
+    text = f"{month.so_far:,} in {month.month} so far ({source} {month.where}: {month.note})"
+    if month.forecast is not None:
+        text += f"; forecast {month.forecast:,} for the month at this rate"
+    items: list[tuple[str, Any]] = [("Airtable calls", text)]
+    if month.budget and month.forecast_of_budget is not None:
+        share = month.forecast_of_budget
+        verdict = "over the budget" if share > 1 else "within the budget"
+        items.append(
+            ("  budget", f"{month.budget:,}: the forecast is {share:.0%} of it ({verdict})")
+        )
+    elif month.budget:
+        items.append(("  budget", f"{month.budget:,} (no forecast to compare)"))
+    return items
