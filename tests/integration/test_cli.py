@@ -301,16 +301,29 @@ def test_redrive_dry_run_of_an_empty_dlq_would_move_nothing(cli, stack):
 def test_run_drains_with_progress_and_prints_the_summary(cli, stack):
     # GIVEN 30 waiting donations and one poison message
     stack.send_messages(as_bodies([donation(n) for n in range(30)]) + POISON[:1])
-    # WHEN `poller run` invokes the handler once, with progress every 0.2 s
+    # WHEN `poller run` invokes the handler once, with progress every 0.2 s, not on a terminal
     status, out, err = cli("run", "--json", "--progress-interval", "0.2", "--timeout", "60")
     # THEN stdout is only the summary, and the table has the rows
     result = json.loads(out)
     assert status == 0 and result["ok"] and result["error"] is None
     assert result["summary"]["written"] == 30 and result["summary"]["dead_lettered"] == 1
     assert len(stack.rows()) == 30
-    # AND stderr had progress lines and the handler's JSON logs
-    assert "waiting," in err and "in flight" in err
-    assert any(json.loads(line).get("message") == "run finished" for line in json_lines(err))
+    # AND stderr had plain progress lines, and none of the handler's JSON log lines
+    assert "waiting," in err and "in flight" in err and "\x1b" not in err
+    assert json_lines(err) == []
+
+
+def test_run_verbose_writes_the_function_s_log_lines_to_stderr(cli, stack):
+    # GIVEN one donation
+    stack.send_messages(as_bodies([donation(1)]))
+    # WHEN run with --verbose
+    status, out, err = cli("run", "--verbose", "--no-progress")
+    # THEN stderr has the handler's JSON lines, the summary once among them, and stdout none
+    assert status == 0 and json_lines(out) == []
+    messages = [json.loads(line).get("message") for line in json_lines(err)]
+    assert messages.count("run finished") == 1
+    # AND stdout has the summary once
+    assert out.count("run summary") == 1
 
 
 def test_run_reports_a_bad_configuration(cli, env_file, monkeypatch):
@@ -326,9 +339,9 @@ def test_run_as_a_subprocess_honours_the_log_level(stack, env_file):
     # GIVEN POWERTOOLS_LOG_LEVEL=WARNING and one poison message
     stack.send_messages(POISON[:1])
     env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    # WHEN `poller run` runs in its own process
+    # WHEN `poller run --verbose` runs in its own process
     done = subprocess.run(
-        [POLLER, "run", "--env-file", str(env_file), "--no-progress"],
+        [POLLER, "run", "--env-file", str(env_file), "--no-progress", "--verbose"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -29,7 +29,10 @@ from devstack.__main__ import (
 )
 from devstack.feeder import as_bodies
 from devstack.stack import REGION, LocalStack
+from harness import LOCKOUT_SECONDS, pacers_with_lockout
 
+from poller import runtime
+from poller.systemic import FIXES, Cause
 from poller_ops.cli import main
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -108,7 +111,6 @@ def _case(name: str, env_file: Path, tmp_path: Path, stack: LocalStack) -> Path:
             QUEUE_URL=f"{dead}/123456789012/donations",
             DEAD_LETTER_QUEUE_URL=f"{dead}/123456789012/donations-dlq",
             AIRTABLE_API_URL=f"http://127.0.0.1:{closed_port()}",
-            SCHEMA_CHECK="on",
         )
     if name == "unreachable SQS":  # Airtable answers: `run` gets as far as its first receive
         dead = f"http://127.0.0.1:{closed_port()}"
@@ -125,7 +127,6 @@ def _case(name: str, env_file: Path, tmp_path: Path, stack: LocalStack) -> Path:
             tmp_path,
             QUEUE_URL=stack.queue_url + "-gone",
             DEAD_LETTER_QUEUE_URL=stack.dlq_url + "-gone",
-            SCHEMA_CHECK="on",
             AIRTABLE_TABLE="Gone",
         )
     if name == "missing env file":
@@ -227,35 +228,38 @@ def test_run_prints_the_error_only_when_there_is_one(cli, stack):
     status, out, err = cli("run", "--no-progress")
     assert status == 0 and "run summary" in out
     assert "error" not in out and "None" not in out
-    # AND the logs went to stderr, none to stdout
-    assert not [line for line in out.splitlines() if line.startswith("{")]
-    assert '"run finished"' in err
+    # AND no log line went anywhere: the summary is printed once, on stdout
+    assert not [line for line in (out + err).splitlines() if line.startswith("{")]
 
 
-def test_the_progress_line_shows_a_lockout_countdown(cli, stack, env_file, tmp_path):
+def test_the_progress_line_shows_a_lockout_countdown(cli, stack, env_file, tmp_path, monkeypatch):
     # GIVEN a pace faster than Airtable's 5 requests/s, so the emulator locks the base out
-    # (for 1 s here), and 80 donations
-    fast = variant(env_file, tmp_path, AIRTABLE_MAX_RPS="50", AIRTABLE_LOCKOUT_SECONDS="1")
+    # (for 1 s here, and the poller's pacers wait as long), and 80 donations
+    monkeypatch.setattr(runtime, "Pacer", pacers_with_lockout(LOCKOUT_SECONDS))
+    fast = variant(env_file, tmp_path, AIRTABLE_MAX_RPS="50")
     stack.send_messages(as_bodies([donation(n) for n in range(80)]))
     # WHEN run with a progress interval longer than the run
-    status, _, err = cli("run", "--progress-interval", "600", "--timeout", "60", env=fast)
+    status, out, err = cli("run", "--progress-interval", "600", "--timeout", "60", env=fast)
     # THEN the lockout was shown when it began, with its countdown, and nothing was lost
     assert status == 0, err
-    assert "waiting out Airtable's 1 s lockout: 1 s left" in err
-    assert "lockout(s)" in err
+    assert "Airtable lockout: 1 s left" in err
+    assert "1 lockout(s)" in err
     assert len(stack.rows()) == 80
+    # AND the summary counts the 429
+    assert re.search(r"\n  throttled +[1-9]", out)
 
 
-def test_run_names_a_schema_failure_without_a_traceback(cli, stack, env_file, tmp_path):
-    # GIVEN SCHEMA_CHECK=on and an Airtable that cannot be reached
-    bad = variant(
-        env_file, tmp_path, SCHEMA_CHECK="on", AIRTABLE_API_URL=f"http://127.0.0.1:{closed_port()}"
-    )
+def test_run_names_a_systemic_failure_without_a_traceback(cli, stack, env_file, tmp_path):
+    # GIVEN a waiting message and an Airtable that cannot be reached
+    stack.send_messages(as_bodies([donation(1)]))
+    bad = variant(env_file, tmp_path, AIRTABLE_API_URL=f"http://127.0.0.1:{closed_port()}")
+    # WHEN run
     status, out, err = cli("run", "--no-progress", env=bad)
-    assert (
-        status == 1 and "the run failed: SCHEMA_CHECK=on, but the schema could not be read" in out
-    )
+    # THEN it fails in one line, with the cause's fix, and the message is still waiting
+    assert status == 1 and out.startswith("the run failed: ")
+    assert FIXES[Cause.OUTAGE] in out.splitlines()[0]
     assert "Traceback" not in out + err
+    assert stack.counts()["visible"] == 1
 
 
 # -- send --------------------------------------------------------------------------------------
@@ -287,9 +291,9 @@ def test_send_and_check_config_survive_deep_nesting(cli, stack, tmp_path):
     path.write_text(deep)
     status, _, err = cli("send", str(path))
     assert status == 0, err
-    status, out, err = cli("check-config", "--no-schema", "--body", deep)
+    status, out, err = cli("check-config", "--body", deep)
     assert status == 1 and "would be dead-lettered" in out and "Traceback" not in out + err
-    status, out, err = cli("check-config", "--no-schema", "--message", str(path))
+    status, out, err = cli("check-config", "--message", str(path))
     assert status == 1 and "would be dead-lettered" in out
 
 
@@ -301,7 +305,7 @@ def test_the_readme_check_config_example_runs_as_written(cli, monkeypatch):
     # FIELD_MAP_FILE=field_maps/donations.json poller check-config --env-file local.json
     monkeypatch.setenv("FIELD_MAP_FILE", "field_maps/donations.json")
     status, out, _ = cli("check-config")
-    assert status == 0 and out.rstrip().endswith("OK")
+    assert status == 0 and out.rstrip().splitlines()[-1].startswith("OK")
     assert "mapping            FIELD_MAP_FILE field_maps/donations.json" in out
     # AND an inline FIELD_MAP in the environment replaces the file's mapping file
     monkeypatch.delenv("FIELD_MAP_FILE")
@@ -330,12 +334,13 @@ def test_peek_dlq_tells_no_room_from_moved_by_sqs(cli, stack):
 def test_a_poison_body_near_1_mib_is_dead_lettered_with_its_type_and_read_as_no_room(cli, stack):
     # GIVEN a poison message whose body leaves room for its error type but not for any
     # character of reason, dead-lettered through the real adapter into moto's DLQ
-    from poller.model import DeadLetter, Message
+    from poller.model import Message, Verdict
     from poller.sqs import MAX_MESSAGE_BYTES, SqsQueue
 
     spare = len("poller.error_type") + len("String") + len("MAPPING_ERROR") + 10
     body = "x" * (MAX_MESSAGE_BYTES - spare)
-    letter = DeadLetter(Message(id="src-1", receipt="r", body=body), "body is not JSON " * 5)
+    message = Message(id="src-1", receipt="r", body=body)
+    letter = Verdict.dead_letter(message, "body is not JSON " * 5, "MAPPING_ERROR")
     stored = SqsQueue(stack.sqs, stack.queue_url, stack.dlq_url).dead_letter([letter])
     assert [m.id for m in stored] == ["src-1"]
     # WHEN peek-dlq reads it
@@ -496,11 +501,10 @@ def test_the_local_demo_reports_on_stdout_and_logs_on_stderr(stack, capsys):
         os.environ.clear()
         os.environ.update(saved)
     out, err = capsys.readouterr()
-    # THEN stdout is the report: no JSON log line, every mapped field as a column, reasons
-    # from the typed mapping, and long bodies cut with an ellipsis
+    # THEN stdout is the report: no JSON log line (on stderr neither), every mapped field as
+    # a column, reasons from the typed mapping, and long bodies cut with an ellipsis
     assert status == 0
-    assert not [line for line in out.splitlines() if line.startswith('{"level"')]
-    assert '"run finished"' in err
+    assert not [line for line in (out + err).splitlines() if line.startswith('{"level"')]
     header = out.split("rows in the Airtable table", 1)[1].splitlines()[1]
     for column in ("Id", "Creation Date", "Donor Id", "Fundraiser Id", "Donation"):
         assert column in header
@@ -527,8 +531,6 @@ def test_a_leftover_local_json_says_the_local_stack_is_not_running(tmp_path, mon
     for name in ("QUEUE_URL", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
     # WHEN a command runs
-    from poller_ops.cli import main
-
     status = main(["status", "--no-reasons"])
     # THEN it fails in one line and says what is probably wrong, without a traceback
     err = capsys.readouterr().err
