@@ -50,9 +50,9 @@ QUIET_WHEN_ZERO = frozenset(
 #: Why a run stopped, in words.
 STOPS = {
     "empty": "the queue is empty",
-    "deadline": "the time left ran out",
-    "error": "an error",
-    "systemic": "a systemic failure (no message was at fault)",
+    "deadline": "stopped at the deadline",
+    "error": "stopped on an error",
+    "systemic": "held by a systemic failure (no message was at fault)",
     "not_configured": "the token is not configured yet",
 }
 
@@ -89,10 +89,11 @@ def plain_lines(summary: Mapping[str, Any]) -> list[str]:
 
 
 def headline(summary: Mapping[str, Any]) -> str:
+    """`run summary: the queue is empty (12.3 s)`: why the run stopped, and when."""
     stop = str(summary.get("stopped_because", ""))
     elapsed = summary.get("elapsed_ms")
-    after = f", after {value_text('elapsed_ms', elapsed)}" if elapsed else ""
-    return f"run summary: stopped because {STOPS.get(stop, stop)}{after}"
+    after = f" ({value_text('elapsed_ms', elapsed)})" if elapsed else ""
+    return f"run summary: {STOPS.get(stop, stop)}{after}"
 
 
 def table(summary: Mapping[str, Any]) -> Any:
@@ -133,9 +134,10 @@ def print_summary(
     error: str | None = None,
     stream: IO[str] | None = None,
     terminal: bool | None = None,
+    width: int | None = None,
 ) -> None:
-    """The summary for a person: a table on a terminal, else plain lines; the error and the
-    routes that were not written first, in one line each."""
+    """The summary for a person: a table on a terminal (as wide as it, or `width`), else
+    plain lines; the error first, in one line."""
     import sys
 
     from rich.console import Console
@@ -150,7 +152,9 @@ def print_summary(
         if summary:
             print("\n".join(plain_lines(summary)), file=stream)
         return
-    console = Console(file=stream, force_terminal=True, highlight=False, soft_wrap=False)
+    console = Console(
+        file=stream, force_terminal=True, highlight=False, soft_wrap=False, width=width
+    )
     for line in lines:
         console.print(line, style="bold red", markup=False)
     if summary:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from airtable_emulator import SCOPE_READ, SCOPE_SCHEMA, SCOPE_WRITE
+from devstack import mirror
 from devstack.stack import LocalStack
 
 from poller_ops.cli import main
@@ -261,3 +262,123 @@ def test_a_bad_configuration_lists_every_problem(cli, env_file, tmp_path):
     status, out, err = cli("init-tables", env=path)
     assert status == 1 and out.startswith("configuration is invalid:")
     assert "ROUTES" in out and "Traceback" not in out + err
+
+
+# -- the faithful mirror ---------------------------------------------------------------------
+
+MIRROR_BASE = "appMirrorEmpty001"
+
+
+def mirror_env(stack: LocalStack, tmp_path: Path, routes: dict[str, Any]) -> Path:
+    path = tmp_path / f"mirror-{len(list(tmp_path.iterdir()))}.json"
+    env = stack.poller_env(
+        AIRTABLE_BASE_ID=None,
+        AIRTABLE_TABLE=None,
+        FIELD_MAP=None,
+        MERGE_ON=None,
+        ROUTES=json.dumps(routes),
+        POWERTOOLS_METRICS_DISABLED="true",
+    )
+    path.write_text(json.dumps(env))
+    return path
+
+
+def with_choices(routes: dict[str, Any]) -> dict[str, Any]:
+    """The routes contract with the choices of its selects declared."""
+    routes = json.loads(json.dumps(routes))
+    fields = routes["routes"][1]["fields"]
+    fields["Status"]["choices"] = ["paid", "refunded"]
+    fields["Tags"]["choices"] = ["gift", "recurring", "matched"]
+    return routes
+
+
+def test_the_mirror_s_tables_are_created_in_an_empty_base_and_pass_the_run_s_checks(
+    cli, stack, tmp_path
+):
+    # GIVEN the routes contract (fundraisers, versioned donations linking them, a soft
+    # delete) into an empty base
+    stack.emulator.define_base(MIRROR_BASE, {"tables": []})
+    env = mirror_env(stack, tmp_path, mirror.routes(MIRROR_BASE))
+    # WHEN init-tables runs
+    status, out, err = cli("init-tables", "--yes", env=env)
+    # THEN both tables exist, every field of the contract's base with its type, the link
+    # pointing at Fundraisers
+    assert status == 0, out + err
+    made = {t["name"]: t for t in stack.emulator.schema(MIRROR_BASE)["tables"]}
+    for table in mirror.schema()["tables"]:
+        types = {f["name"]: f["type"] for f in made[table["name"]]["fields"]}
+        assert {f["name"]: f["type"] for f in table["fields"]}.items() <= types.items()
+    link = next(f for f in made["Donations"]["fields"] if f["name"] == "Fundraiser")
+    assert link["options"]["linkedTableId"] == made["Fundraisers"]["id"]
+    # AND the selects created without choices were noted
+    assert (
+        'note: base appMirrorEmpty001, table "Donations": "Tags" is created without options' in out
+    )
+    # AND the checks before every run pass on every route
+    next_second()
+    status, out, err = cli("check-config", env=env)
+    assert status == 0, out + err
+    assert stack.emulator.stats.throttled == 0
+
+
+def test_a_run_mirrors_into_the_tables_init_tables_made(cli, stack, tmp_path):
+    # GIVEN the tables made from the routes contract, its selects' choices declared
+    stack.emulator.define_base(MIRROR_BASE, {"tables": []})
+    env = mirror_env(stack, tmp_path, with_choices(mirror.routes(MIRROR_BASE)))
+    status, out, err = cli("init-tables", "--yes", env=env)
+    assert status == 0, out + err
+    # AND a fundraiser, a donation linking it in two versions, and another donation deleted
+    events = [
+        mirror.Event("FundraiserCreated", {"FundraiserId": "fr-1", "Name": "Spring"}),
+        mirror.Event(
+            "DonationCreated",
+            {
+                "Id": "d-1",
+                "DonationAmount": 5,
+                "Status": "paid",
+                "FundraiserId": "fr-1",
+                "Tags": ["gift"],
+                "ReceiptUrl": "https://example.com/r.pdf",
+                "Version": 1,
+            },
+        ),
+        mirror.Event(
+            "DonationUpdated",
+            {
+                "Id": "d-1",
+                "DonationAmount": 7,
+                "Status": "refunded",
+                "FundraiserId": "fr-1",
+                "Tags": ["gift", "matched"],
+                "Version": 2,
+            },
+        ),
+        mirror.Event(
+            "DonationCreated",
+            {
+                "Id": "d-2",
+                "DonationAmount": 3,
+                "Status": "paid",
+                "FundraiserId": "fr-1",
+                "Version": 1,
+            },
+        ),
+        mirror.Event("DonationDeleted", {"Id": "d-2", "Version": 2}),
+    ]
+    for event in events:
+        stack.sqs.send_message(QueueUrl=stack.queue_url, **event.message())
+    # WHEN the poller runs
+    next_second()
+    status, out, err = cli("run", "--no-progress", "--json", env=env)
+    # THEN every event landed: the newest version, linked to the fundraiser's row, and the
+    # deleted donation ticked
+    assert status == 0, out + err
+    assert json.loads(out)["summary"]["dead_lettered"] == 0
+    (fundraiser,) = stack.emulator.records(MIRROR_BASE, "Fundraisers")
+    donations = {
+        r["fields"]["Id"]: r["fields"] for r in stack.emulator.records(MIRROR_BASE, "Donations")
+    }
+    assert donations["d-1"]["Status"] == "refunded" and donations["d-1"]["Version"] == 2
+    assert donations["d-1"]["Fundraiser"] == [fundraiser["id"]]
+    assert donations["d-1"]["Tags"] == ["gift", "matched"]
+    assert donations["d-2"].get("Deleted") is True

@@ -473,3 +473,64 @@ def test_init_tables_creates_only_on_yes(typed: str, created: bool) -> None:
     prompt = io.StringIO()
     assert ask(io.StringIO(typed), prompt) is created
     assert prompt.getvalue() == QUESTION
+
+
+# -- run: the summary for a person, and the function's output --------------------------------
+
+
+def test_every_key_of_the_summary_is_explained() -> None:
+    # GIVEN the summary the handler returns
+    from poller.summary import RunSummary
+    from poller_ops.report import LEGEND, legend_text
+
+    keys = set(RunSummary().to_dict())
+    # THEN each of its keys has a meaning, shown in the table and in `poller run --help`
+    assert keys - set(LEGEND) == set()
+    assert all(key in legend_text() for key in keys)
+
+
+def test_the_terminal_table_rounds_numbers_and_fits_the_width() -> None:
+    from poller.summary import RunSummary
+    from poller_ops.report import print_summary
+
+    summary = RunSummary(received=40, written=40, created=40, requests=4, elapsed_ms=12_345)
+    summary.pacing_rps = 4.901960784313725
+    stream = io.StringIO()
+    # WHEN printed for a terminal 60 columns wide
+    print_summary(summary.to_dict(), stream=stream, terminal=True, width=60)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
+    # THEN the pace is rounded, the time is in seconds, and no line is wider than 60
+    assert "4.9 requests/s" in text and "4.90196" not in text and "12.3 s" in text
+    assert all(len(line) <= 60 for line in text.splitlines())
+    # AND the zero counts are named in one line, not one row each
+    assert "0: " in text and "\n throttled " not in text
+
+
+def test_without_a_terminal_the_summary_is_plain_lines_once() -> None:
+    from poller.summary import RunSummary
+    from poller_ops.report import print_summary
+
+    stream = io.StringIO()
+    summary = RunSummary(received=3, elapsed_ms=1500)
+    summary.pacing_rps = 4.901960784313725
+    print_summary(summary.to_dict(), error="run stopped: x", stream=stream, terminal=False)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "the run failed: run stopped: x" and lines.count("run summary") == 1
+    assert "  pacing_rps           4.9" in lines and "\x1b" not in stream.getvalue()
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_function_s_log_lines_reach_stderr_only_when_verbose(verbose, capsys) -> None:
+    # GIVEN the handler module's own logger, as the run uses it
+    from poller import handler
+    from poller_ops.cli.run import handler_output_to_stderr
+
+    # WHEN it logs a warning and prints (as EMF would) inside the CLI's context
+    with handler_output_to_stderr(handler, verbose=verbose) as tally:
+        handler.logger.warning("dead-lettering message", extra={"message_id": "m1"})
+        print('{"_aws": {"emf": true}}')
+    out, err = capsys.readouterr()
+    # THEN stdout has neither; stderr has both only with --verbose; the warning is counted
+    assert out == ""
+    assert ("dead-lettering message" in err) is verbose and ('"_aws"' in err) is verbose
+    assert tally.text() == "1 warning(s)"
