@@ -536,3 +536,30 @@ def test_a_leftover_local_json_says_the_local_stack_is_not_running(tmp_path, mon
     err = capsys.readouterr().err
     assert status == 1 and "Traceback" not in err
     assert "is `make serve` running?" in err
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("from_secret", [False, True], ids=["variable", "secret"])
+def test_the_token_appears_in_no_output_at_any_level(cli, stack, env_file, tmp_path, from_secret):
+    # GIVEN the token in AIRTABLE_TOKEN, or in a Secrets Manager secret (moto), the wire
+    # logged at DEBUG (bodies included), and a waiting donation and a poison message
+    token = json.loads(env_file.read_text())["AIRTABLE_TOKEN"]
+    changes: dict[str, str | None] = {"WIRE_DEBUG": "true"}
+    if from_secret:
+        changes["AIRTABLE_TOKEN"] = None
+        changes["AIRTABLE_TOKEN_SECRET_ARN"] = stack.create_token_secret()
+    path = variant(env_file, tmp_path, **changes)
+    stack.send_messages(as_bodies([donation(1)]) + POISON[:1])
+    # WHEN every command that reads the token runs, the run at DEBUG with its log lines
+    outputs = [
+        cli("run", "--verbose", "--log-level", "DEBUG", "--progress-interval", "0.2", env=path),
+        cli("check-config", env=path),
+        cli("check-config", "--json", env=path),
+        cli("init-tables", "--json", env=path),
+    ]
+    # THEN they worked (the run logged at DEBUG), and the token is in none of their output
+    assert outputs[0][0] == 0 and outputs[1][0] == 0, outputs[:2]
+    assert '"level":"DEBUG"' in outputs[0][2].replace(" ", "")
+    assert all(token not in out + err for _, out, err in outputs)
