@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from poller.letters import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES
 from poller.model import Message
 from poller.settler import chunks
-from poller.sqs import LARGEST_ERROR_TYPE_BYTES, MAX_MESSAGE_BYTES, REASON_ATTRIBUTES, SqsQueue
+from poller.sqs import SqsQueue
 
 #: SQS batch limits: 10 entries, and (since August 2025) 1 MiB per request.
 BATCH_ENTRIES = 10
@@ -28,7 +29,7 @@ PEEK_VISIBILITY_SECONDS = 30
 NO_REASON = "no poller reason: moved by SQS after maxReceiveCount receives"
 #: A dead letter with neither `poller.error_type` nor `poller.reason` and less room than
 #: this left of the 1 MiB had no room for them (the poller fits the type first, and a
-#: reason only beside it: `poller.sqs.dead_letter_request`).
+#: reason only beside it: `poller.letters.dead_letter_request`).
 _NO_ROOM_BYTES = LARGEST_ERROR_TYPE_BYTES
 
 
@@ -214,10 +215,10 @@ def no_room_reason(size: int) -> str:
     """Why a dead letter has no reason when SQS's 1 MiB limit left no room for one.
 
     The poller fits its reason into what the body leaves of SQS's 1 MiB
-    (`poller.sqs.dead_letter_request`) and logs it when none fits. It fits the error type
+    (`poller.letters.dead_letter_request`) and logs it when none fits. It fits the error type
     first, so such a letter carries `poller.error_type` without `poller.reason`, or, when
     not even the type fitted, neither (then it is known by its size: less than
-    `sqs.LARGEST_ERROR_TYPE_BYTES` left of the 1 MiB)."""
+    `letters.LARGEST_ERROR_TYPE_BYTES` left of the 1 MiB)."""
     return (
         f"no poller reason: the {size}-byte message left no room for one within SQS's "
         f'{MAX_MESSAGE_BYTES}-byte limit; the poller logged it ("no room for a reason next '

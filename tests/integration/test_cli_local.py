@@ -334,8 +334,9 @@ def test_peek_dlq_tells_no_room_from_moved_by_sqs(cli, stack):
 def test_a_poison_body_near_1_mib_is_dead_lettered_with_its_type_and_read_as_no_room(cli, stack):
     # GIVEN a poison message whose body leaves room for its error type but not for any
     # character of reason, dead-lettered through the real adapter into moto's DLQ
+    from poller.letters import MAX_MESSAGE_BYTES
     from poller.model import Message, Verdict
-    from poller.sqs import MAX_MESSAGE_BYTES, SqsQueue
+    from poller.sqs import SqsQueue
 
     spare = len("poller.error_type") + len("String") + len("MAPPING_ERROR") + 10
     body = "x" * (MAX_MESSAGE_BYTES - spare)

@@ -15,9 +15,9 @@ from devstack.__main__ import MotoNotImplemented, clip, table
 
 from poller.capacity import Capacity
 from poller.errors import SystemicSinkError
+from poller.letters import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, dead_letter_request
 from poller.model import Message, Verdict
 from poller.pacing import Pacer
-from poller.sqs import MAX_ERROR_TYPE_CHARS, MAX_MESSAGE_BYTES, dead_letter_request
 from poller.systemic import Cause
 from poller_ops import admin
 from poller_ops.cli.common import environment
