@@ -2,19 +2,15 @@
 the deadline is near. Written against `QueuePort`, `SinkPort` and the pacers only.
 
 One thread runs the loop and owns every decision; writer threads only run `Writer.write`
-and hand back an `Outcome` (a verdict per message). The loop:
-
-1. `_receive`s only what the bases can write before the deadline (`_may_receive`): each
-   base's pace and lockout bound its share, a base that is locked out or stopped bounds the
-   whole receive (a receive cannot choose its route), and until a write succeeds in the run
-   one batch at a time is received (what the preflight cannot prove, a write does);
-2. maps each message (`mapper`): poison gets its verdict at once, the rest waits in the
-   `Batcher`;
-3. `_dispatch`es a request of one route when it is full or has lingered and its base's next
-   slot is near, reserving that slot;
-4. `_collect`s finished requests and gives their verdicts to the `Settler`.
-
-When it stops, the writes in flight finish and every message still held is released.
+and hand back an `Outcome` (a verdict per message). The loop (1) `_receive`s only what the
+bases can write before the deadline: each base's pace and lockout bound its share, a base
+that is locked out or stopped bounds the whole receive (a receive cannot choose its route),
+and until a write succeeds one batch at a time is received (what the preflight cannot
+prove, a write does); (2) maps each message, poison getting its verdict at once; (3)
+`_dispatch`es a request of one route when it is full or has lingered and its base's next
+slot is near, reserving that slot; (4) `_collect`s finished requests and gives their
+verdicts to the `Settler`. When it stops, the writes in flight finish and every message
+still held is released.
 """
 
 from __future__ import annotations
@@ -84,14 +80,9 @@ class Drain:
     ) -> None:
         if not destinations:
             raise ValueError("a drain needs at least one destination")
-        self.queue = queue
-        self.mapper = mapper
+        self.queue, self.mapper, self.writer = queue, mapper, writer
         self.destinations = dict(destinations)
-        self.deadline = deadline
-        self.writer = writer
-        self.limits = limits
-        self.clock = clock
-        self.sleep = sleep
+        self.deadline, self.limits, self.clock, self.sleep = deadline, limits, clock, sleep
         self.summary = summary or RunSummary()
         self.batcher = Batcher(locks, lambda route: self.destinations[route].scope or route)
         self.settler = Settler(
@@ -104,18 +95,13 @@ class Drain:
         self.pacers: dict[int, Pacer] = {id(d.pacer): d.pacer for d in self.destinations.values()}
         self.pending: dict[Future[Outcome], Request] = {}
         self.closed: dict[str, SystemicFailure] = {}
-        #: routes that had records written in this run
-        self.wrote: set[str] = set()
-        #: a write succeeded in this run: what the preflight cannot prove (room for new
-        #: records, say) is proved; until then, one batch at a time is received
-        self.proven = False
+        self.wrote: set[str] = set()  # routes that had records written in this run
+        self.proven = False  # a write succeeded in this run
         self.out_of_time: set[int] = set()
-        self.receiving = True
-        self.queue_empty = False
+        self.receiving, self.queue_empty = True, False
         self.stop: StopReason | None = None
         self.error: str | None = None
-        self._held_bytes = 0
-        self._next_receive = -math.inf
+        self._held_bytes, self._next_receive = 0, -math.inf
         self._baseline = {k: p.requests for k, p in self.pacers.items()}
 
     def run(self) -> RunSummary:
@@ -232,33 +218,31 @@ class Drain:
         for key, pacer in self.pacers.items():
             if key in self.out_of_time:
                 continue
-            while self._in_flight(key) < self.limits.in_flight:
+            flying = [r for r in self.pending.values() if id(r.destination.pacer) == key]
+            while len(flying) < self.limits.in_flight:
                 mine = [r for r, d in self.destinations.items() if d.pacer is pacer]
                 route = self.batcher.oldest(set(mine) - set(self.closed))
                 if route is None or pacer.next_slot() - now > pacer.interval:
                     break
                 takeable = self.batcher.take(route, SQS_BATCH, self.closed, peek=True)
-                flush = not self.receiving or not self.proven
+                flush = not self.receiving or not self.proven  # nothing more will come for now
+                full = len(takeable) == SQS_BATCH
                 if not takeable or not (
-                    len(takeable) == SQS_BATCH
-                    or now - takeable[0].since >= self.limits.linger_seconds
-                    or flush
+                    full or flush or now - takeable[0].since >= self.limits.linger_seconds
                 ):
                     break
-                if len(takeable) == SQS_BATCH and self.batcher.messages(route) > 2 * SQS_BATCH:
+                if full and self.batcher.messages(route) > 2 * SQS_BATCH:
                     pacer.capacity.probe()  # a backlog waits for this base
                 if pacer.next_slot() > now + self.deadline.usable():
                     self.out_of_time.add(key)
                     break
                 entries = self.batcher.take(route, SQS_BATCH, self.closed)
                 destination = self.destinations[route]
-                prefetch = (
-                    self.batcher.waiting(route)[: LOOKUP_KEYS - len(entries)]
-                    if destination.mirror
-                    else []
-                )
+                room = LOOKUP_KEYS - len(entries) if destination.mirror else 0
+                prefetch = self.batcher.waiting(route)[:room]  # keys a lookup may read too
                 request = Request(destination, entries, pacer.reserve(), prefetch)
                 self.pending[pool.submit(self.writer.write, request)] = request
+                flying.append(request)
 
     # -- 4. collect and settle ------------------------------------------------------------
     def _collect(self) -> None:
@@ -277,6 +261,7 @@ class Drain:
 
     def _account(self, request: Request, outcome: Outcome) -> None:
         self.summary.batches += 1
+        self.summary.batch_latency_ms += outcome.latency_ms
         for name in ("written", "stale", "created", "updated", "requests", "retries", "throttled"):
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
         if outcome.written:
@@ -314,11 +299,10 @@ class Drain:
 
     def _takeable(self) -> bool:
         """Some waiting entry can still be written in this run."""
-        routes = {e.route for e in self.batcher.waiting()}
         return any(
             id(self.destinations[r].pacer) not in self.out_of_time
             and self.batcher.take(r, 1, self.closed, peek=True)
-            for r in routes
+            for r in {e.route for e in self.batcher.waiting()}
         )
 
     def _halt(self, reason: StopReason, error: str | None = None) -> None:
@@ -339,16 +323,12 @@ class Drain:
         flying = [e for r in self.pending.values() if mine(r.destination.pacer) for e in r.entries]
         return sum(len(e.messages) for e in waiting + flying)
 
-    def _in_flight(self, key: int) -> int:
-        return sum(1 for r in self.pending.values() if id(r.destination.pacer) == key)
-
     def _writable(self, pacer: Pacer) -> int:
         """Records the base can still take in this run, at its pace, after any lockout, once
         a receive (a long poll and the mapping) is done."""
         now = self.clock()
         start = max(now + self.limits.wait_time_seconds, pacer.next_slot()) + RECEIVE_SECONDS
-        room = now + self.deadline.usable() - start
-        return 0 if room < 0 else (math.floor(room * pacer.capacity.rate) + 1) * SQS_BATCH
+        return pacer.slots_between(start, now + self.deadline.usable()) * SQS_BATCH
 
     def _locked(self, pacer: Pacer) -> bool:
         return pacer.paused_until > self.clock()
@@ -357,10 +337,8 @@ class Drain:
         summary = self.summary
         summary.elapsed_ms = int((self.clock() - started) * 1000)
         summary.stopped_because = self.stop or "empty"
-        summary.error = self.error
         summary.stopped_routes = {r: f.describe() for r, f in self.closed.items()}
-        if self.closed and summary.error is None:
-            summary.error = "; ".join(summary.stopped_routes.values())
+        summary.error = self.error or "; ".join(summary.stopped_routes.values()) or None
         summary.pacing_rps = min(p.capacity.rate for p in self.pacers.values())
         summary.airtable_requests += sum(
             p.requests - self._baseline[k] for k, p in self.pacers.items()

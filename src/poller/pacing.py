@@ -113,24 +113,24 @@ class Pacer:
     def next_slot(self) -> float:
         """The earliest clock time a new reservation would get."""
         with self._lock:
-            return max(
-                self._clock(),
-                self._last_slot + self.interval,
-                self._window_free(),
-                self._paused_until,
-            )
+            return self._next()
 
     def reserve(self) -> float:
         """Take the next slot; return its clock time."""
         with self._lock:
-            slot = max(
-                self._clock(),
-                self._last_slot + self.interval,
-                self._window_free(),
-                self._paused_until,
-            )
-            self._last_slot = slot
-            return slot
+            self._last_slot = self._next()
+            return self._last_slot
+
+    def slots_between(self, start: float, end: float) -> int:
+        """How many requests the base can take from `start` (or its next slot, if later) to
+        `end`, at its pace."""
+        room = end - max(start, self.next_slot())
+        return 0 if room < 0 else math.floor(room * self.capacity.rate) + 1
+
+    def _next(self) -> float:
+        return max(
+            self._clock(), self._last_slot + self.interval, self._window_free(), self._paused_until
+        )
 
     def send(self, slot: float, not_after: float) -> float | None:
         """Wait until `slot`, and until the window and any lockout let a request leave; record

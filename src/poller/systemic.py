@@ -65,6 +65,12 @@ class SystemicFailure:
     def describe(self) -> str:
         return f'route "{self.route}": {self.detail}; fix: {self.fix}'
 
+    @classmethod
+    def of(cls, route: str, exc: Exception) -> SystemicFailure:
+        """A request that failed for every record: what Airtable refused (its cause), else
+        an outage."""
+        return cls(route, getattr(exc, "cause", None) or Cause.OUTAGE, str(exc))
+
 
 def cause_of_misfit(kinds: set[str]) -> Cause:
     """The cause a table that does not fit its mapping stands for, from its problems' kinds

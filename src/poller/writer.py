@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .batching import Entry
 from .errors import (
@@ -38,9 +39,10 @@ from .mirror import Mirror
 from .model import Action, Fate, Message, Verdict
 from .pacing import Backoff, Clock, Deadline, Pacer, Sleep
 from .ports import SinkPort
-from .systemic import Cause, SystemicFailure
+from .systemic import SystemicFailure
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NO_TIME = "no time left in this run for its request"
 KEPT_BACK = "an earlier message of its FIFO group was not written; kept back for order"
@@ -94,14 +96,23 @@ class Outcome:
     released_groups: set[str] = field(default_factory=set)
     #: every record was rejected, and all alike (the same error type on the same field)
     rejected_alike: RecordsRejectedError | None = None
+    #: how long each write or delete request took to be answered (ms)
+    latency_ms: list[float] = field(default_factory=list)
 
     def add(self, other: Outcome) -> None:
         self.verdicts += other.verdicts
+        self.latency_ms += other.latency_ms
         for name in ("written", "stale", "created", "updated", "requests", "retries", "throttled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failure = self.failure or other.failure
         self.out_of_time = self.out_of_time or other.out_of_time
         self.released_groups |= other.released_groups
+
+    def no_time(self, entries: list[Entry]) -> Outcome:
+        """The base has no time left in this run: release the entries."""
+        self.out_of_time = True
+        self.settle(entries, Fate.RELEASE, NO_TIME)
+        return self
 
     @property
     def halted(self) -> bool:
@@ -162,11 +173,9 @@ class Writer:
             try:
                 prepared = mirror.prepare(entries, request.prefetch)
             except OutOfTimeError:
-                outcome.out_of_time = True
-                outcome.settle(entries, Fate.RELEASE, NO_TIME)
-                return outcome
+                return outcome.no_time(entries)
             except SinkError as exc:  # a lookup failed: the records are not at fault
-                outcome.failure = _failure(request.route, exc)
+                outcome.failure = SystemicFailure.of(request.route, exc)
                 outcome.settle(entries, Fate.RELEASE, str(exc))
                 return outcome
             outcome.verdicts += prepared.verdicts
@@ -195,18 +204,13 @@ class Writer:
         assert destination.mirror is not None
         ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
         pacer = destination.pacer
-        if (
-            pacer.send(pacer.reserve(), not_after=self.clock() + max(self.deadline.usable(), 0.0))
-            is None
-        ):
-            outcome.out_of_time = True
-            outcome.settle(entries, Fate.RELEASE, NO_TIME)
-            return outcome
+        if self._wait_for(pacer, pacer.reserve()) is None:
+            return outcome.no_time(entries)
         outcome.requests += 1
         try:
-            destination.sink.delete(ids)  # type: ignore[attr-defined]
+            self._timed(outcome, lambda: destination.sink.delete(ids))  # type: ignore[attr-defined]
         except SinkError as exc:
-            outcome.failure = _failure(destination.name, exc)
+            outcome.failure = SystemicFailure.of(destination.name, exc)
             outcome.settle(
                 entries, Fate.RELEASE, str(exc), blameless=not isinstance(exc, TransientSinkError)
             )
@@ -222,15 +226,13 @@ class Writer:
         outcome = Outcome()
         attempt = 0
         while True:
-            sent_at = pacer.send(slot, not_after=self.clock() + max(self.deadline.usable(), 0.0))
+            sent_at = self._wait_for(pacer, slot)
             if sent_at is None:
-                outcome.out_of_time = True
-                outcome.settle(entries, Fate.RELEASE, NO_TIME)
-                return outcome
+                return outcome.no_time(entries)
             attempt += 1
             outcome.requests += 1
             try:
-                result = sink.write([e.record for e in entries])
+                result = self._timed(outcome, lambda: sink.write([e.record for e in entries]))
             except RecordsRejectedError as exc:
                 outcome.requests -= 1  # counted by the bisection
                 bisected = self._bisect(destination, entries, exc)
@@ -245,9 +247,7 @@ class Writer:
                         "rate limit: no time left to wait out the lockout (route %s)",
                         destination.name,
                     )
-                    outcome.out_of_time = True
-                    outcome.settle(entries, Fate.RELEASE, NO_TIME)
-                    return outcome
+                    return outcome.no_time(entries)
                 log.warning("rate limit: waiting out the lockout (route %s)", destination.name)
                 slot = pacer.reserve()
                 continue
@@ -258,7 +258,7 @@ class Writer:
                     )
                     slot = pacer.reserve()
                     continue
-                outcome.failure = SystemicFailure(destination.name, exc.cause, str(exc))
+                outcome.failure = SystemicFailure.of(destination.name, exc)
                 outcome.settle(entries, Fate.RELEASE, str(exc))
                 return outcome
             except TransientSinkError as exc:
@@ -295,6 +295,17 @@ class Writer:
                     outcome.verdicts.append(Verdict.release(message, str(exc), blameless=False))
                     outcome.released_groups |= entry.groups
 
+    def _wait_for(self, pacer: Pacer, slot: float) -> float | None:
+        """Wait for the slot (None: not before the run's usable time ends)."""
+        return pacer.send(slot, not_after=self.clock() + max(self.deadline.usable(), 0.0))
+
+    def _timed(self, outcome: Outcome, call: Callable[[], T]) -> T:
+        started = self.clock()
+        try:
+            return call()
+        finally:
+            outcome.latency_ms.append((self.clock() - started) * 1000)
+
     def _bisect(
         self, destination: Destination, entries: list[Entry], exc: RecordsRejectedError
     ) -> Outcome:
@@ -320,13 +331,8 @@ class Writer:
         second = self._send(destination, later, destination.pacer.reserve()) if later else Outcome()
         outcome.add(second)
         a, b = first.rejected_alike, second.rejected_alike
-        if (
-            a is not None
-            and not kept
-            and b is not None
-            and (b.error_type, b.field) == (a.error_type, a.field)
-        ):
-            outcome.rejected_alike = a
+        if a and b and not kept and (b.error_type, b.field) == (a.error_type, a.field):
+            outcome.rejected_alike = a  # both halves rejected alike: so was the whole
         return outcome
 
     def _token_changed(self) -> bool:
@@ -340,10 +346,3 @@ class Writer:
             except Exception as exc:  # the secret itself is the problem now
                 log.warning("re-reading the token after a 401 failed: %s", exc)
                 return False
-
-
-def _failure(route: str, exc: SinkError) -> SystemicFailure:
-    """A lookup or delete that failed stops the route for this run: an outage, or what
-    Airtable refused."""
-    cause = exc.cause if isinstance(exc, SystemicSinkError) else Cause.OUTAGE
-    return SystemicFailure(route, cause, str(exc))

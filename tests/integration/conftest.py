@@ -25,7 +25,7 @@ SLOW = frozenset(
         "test_cli_local.py::test_every_json_key_of_every_command_is_an_identifier",
         "test_cli_local.py::test_no_command_shows_a_traceback_on_an_error",
         "test_cli_local.py::test_the_progress_line_shows_a_lockout_countdown",
-        "test_capacity.py::test_a_learned_pace_is_kept_and_a_new_container_writes_without_a_new_lockout",
+        "test_pace_kept.py::test_a_learned_pace_is_kept_and_a_new_container_writes_without_a_new_lockout",
         "test_end_to_end.py::test_drains_a_queue_with_duplicates_and_poison_exactly_once",
         "test_end_to_end.py::test_the_token_never_appears_in_the_output",
         "test_end_to_end.py::test_warm_start_reuses_the_clients_and_drains_again",

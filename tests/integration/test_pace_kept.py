@@ -84,7 +84,9 @@ def test_a_learned_pace_is_kept_and_a_new_container_writes_without_a_new_lockout
     first = run(cold=True)
     assert first["written"] == 60 and first["throttled"] >= 1
     kept = json.loads(ssm.get_parameter(Name=f"{PREFIX}/{BASE_ID}")["Parameter"]["Value"])
-    assert kept["limit"] == 2.0 and kept["requests"] >= 6
+    # (what it learns is at most what the base takes; on a busy machine requests bunch, and
+    # it may learn less, down to the 1 request/s floor)
+    assert 1.0 <= kept["limit"] <= 2.0 and kept["requests"] >= 6
     lockouts = world.emulator.stats.lockouts
     # THEN a new container starts from the kept pace: it writes with no new lockout
     world.send_messages([donation(n) for n in range(60, 120)])
