@@ -18,7 +18,7 @@ from .credentials import TokenNotConfiguredError
 from .errors import ConfigErrors, RunFailedError
 from .runtime import RunResult, Runtime
 from .summary import RunSummary
-from .systemic import SystemicFailure
+from .systemic import Cause, SystemicFailure
 
 SERVICE = "sqs-airtable-poller"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
@@ -64,8 +64,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
 
 
 def report(failure: SystemicFailure) -> None:
-    """The line an operator (and `poller status`) reads: the cause, what was seen, the fix."""
-    logger.error(
+    """The line an operator (and `poller status`) reads: the cause, what was seen, the fix.
+    A base's capacity needs no one (the backlog waits): a warning."""
+    log = logger.warning if failure.cause is Cause.CAPACITY else logger.error
+    log(
         f"systemic failure: {failure.describe()}",
         extra={
             "systemic_cause": str(failure.cause),

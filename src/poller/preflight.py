@@ -38,6 +38,7 @@ from pyairtable import Api
 from .airtable import AirtableTable, answers
 from .credentials import SecretUnavailableError, TokenSource
 from .errors import (
+    OutOfTimeError,
     RecordsRejectedError,
     SinkError,
     SystemicSinkError,
@@ -166,6 +167,9 @@ class Preflight:
         pacer = self.pacers[base_id]
         try:
             schema = self._get(self.api.base(base_id).urls.tables, result, pacer, deadline)
+        except OutOfTimeError as exc:
+            result.fail(routes, Cause.CAPACITY, str(exc))
+            return
         except SinkError as exc:
             cause = Cause.BASE_ACCESS if exc.status in (403, 404) else _cause(exc, Cause.OUTAGE)
             result.fail(routes, cause, str(exc))
@@ -219,15 +223,18 @@ class Preflight:
             params["fields[]"] = field_id
         try:
             self._get(table.urls.records, result, pacer, deadline, params=params)
-        except ThrottledError:
-            return  # the pacer holds the base for the lockout; the receive budget follows it
         except SinkError as exc:
             for route in routes:
                 del result.routes[route.name], result.tables[route.name], result.fits[route.name]
-            result.fail(routes, _cause(exc, Cause.OUTAGE), str(exc))
+            cause = Cause.CAPACITY if isinstance(exc, OutOfTimeError) else _cause(exc, Cause.OUTAGE)
+            result.fail(routes, cause, str(exc))
 
     def recheck(
-        self, route_name: str, error: RecordsRejectedError, route: Route
+        self,
+        route_name: str,
+        error: RecordsRejectedError,
+        route: Route,
+        deadline: Deadline | None = None,
     ) -> SystemicFailure | None:
         """Every record of a request was rejected alike on one field: has the field changed
         under the route since records were last written? The answer is remembered (the
@@ -235,7 +242,10 @@ class Preflight:
         known = self.known.setdefault(route_name, Known())
         try:
             schema = self._get(
-                self.api.base(route.base_id).urls.tables, Checked(), self.pacers[route.base_id]
+                self.api.base(route.base_id).urls.tables,
+                Checked(),
+                self.pacers[route.base_id],
+                deadline,
             )
         except SinkError:
             return None
@@ -272,21 +282,25 @@ class Preflight:
         deadline: Deadline | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        """One GET, through the base's pacer when it is a request of one base."""
-        sent_at = None
-        if pacer is not None:
-            not_after = pacer.clock() + (deadline.usable() if deadline else 60.0)
-            sent_at = pacer.send(pacer.reserve(), not_after=not_after)
-            if sent_at is None:
-                raise TransientSinkError("no time left in this run to check the base")
-        result.requests += 1
-        try:
-            with answers():
-                return self.api.request("GET", str(url), params=params)
-        except ThrottledError:
-            if pacer is not None and sent_at is not None:
-                pacer.throttled(sent_at)
-            raise
+        """One GET, through the base's pacer when it is a request of one base: a lockout
+        (429 RATE_LIMIT_REACHED) is waited out while the run has time, else `OutOfTimeError`."""
+        while True:
+            sent_at = None
+            if pacer is not None:
+                not_after = pacer.clock() + (deadline.usable() if deadline else 60.0)
+                sent_at = pacer.send(pacer.reserve(), not_after=not_after)
+                if sent_at is None:
+                    raise OutOfTimeError(
+                        "the base is locked out or slowed (429) beyond this run's time"
+                    )
+            result.requests += 1
+            try:
+                with answers():
+                    return self.api.request("GET", str(url), params=params)
+            except ThrottledError:
+                if pacer is None or sent_at is None:
+                    raise
+                pacer.throttled(sent_at)  # the next send waits the lockout out
 
 
 def _cause(exc: SinkError, default: Cause) -> Cause:

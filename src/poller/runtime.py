@@ -30,7 +30,7 @@ from .preflight import Checked, Preflight
 from .routing import Route, Router
 from .sqs import SqsQueue
 from .summary import RunSummary
-from .systemic import SystemicFailure
+from .systemic import Cause, SystemicFailure
 from .writer import Destination, Writer
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,9 @@ class Runtime:
         checked = self.preflight.check(config.routes, deadline)
         summary = RunSummary(airtable_requests=checked.requests)
         if checked.failures:
-            summary.stopped_because = "systemic"
+            # a base locked out past the run's time waits, like a backlog: not a failure
+            waiting = all(f.cause is Cause.CAPACITY for f in checked.failures)
+            summary.stopped_because = "deadline" if waiting else "systemic"
             summary.stopped_routes = {f.route: f.describe() for f in checked.failures}
             summary.error = "; ".join(summary.stopped_routes.values())
             self._keep()
@@ -194,7 +196,9 @@ class Runtime:
         def recheck(route: str, error: RecordsRejectedError) -> SystemicFailure | None:
             key = (route, error.field or "")
             if key not in rechecked:  # once per route and field per run
-                rechecked[key] = self.preflight.recheck(route, error, checked.routes[route])
+                rechecked[key] = self.preflight.recheck(
+                    route, error, checked.routes[route], deadline
+                )
             return rechecked[key]
 
         return Writer(

@@ -263,11 +263,12 @@ def _attribute(value: dict[str, Any]) -> Attribute:
 
 
 def _pointer(body: str) -> tuple[str, str] | None:
-    if not body.startswith("["):
+    head = body[:200]
+    if not head.lstrip().startswith("[") or not any(c in head for c in POINTER_CLASSES):
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a pointer: the router says what is wrong
         return None
     if (
         isinstance(data, list)

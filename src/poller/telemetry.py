@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from .summary import RunSummary
-from .systemic import SystemicFailure
+from .systemic import Cause, SystemicFailure
 
 NAMESPACE = "SqsAirtablePoller"
 
@@ -108,6 +108,7 @@ def publish(
             )
     if this_month is not None:
         metrics.add_metric(name=REQUESTS_THIS_MONTH, unit=MetricUnit.Count, value=this_month)
+    failures = [f for f in failures if f.cause is not Cause.CAPACITY]  # the age alarm's, not this
     metrics.add_metric(name=SYSTEMIC_FAILURE, unit=MetricUnit.Count, value=1 if failures else 0)
     dimensioned = [
         ("Cause", str(c), SYSTEMIC_FAILURE, 1) for c in sorted({f.cause for f in failures})
