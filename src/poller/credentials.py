@@ -4,9 +4,9 @@ secret means.
 Locally the token is `AIRTABLE_TOKEN`; deployed it is the Secrets Manager secret named by
 `AIRTABLE_TOKEN_SECRET_ARN`, read through Powertools' `parameters.get_secret`. A `TokenSource`
 keeps the token it read for the container's life, and every read goes past Powertools' own
-cache (`force_fetch=True`): the first read of a cold start (a cold start retried after an
-empty secret must see the token put in since), a 401 from Airtable, and every systemic
-re-check. A warm container that Airtable keeps accepting never reads the secret again.
+cache (`force_fetch=True`): the check before every run reads it again (a token rotated or
+put in since is picked up by the next run), and so does a 401 from Airtable in the middle of
+a run.
 
 The token never appears in an error or a log line: errors name the variable, not the value,
 and every token read is registered with `logs.register_secret`, which masks it in every record.

@@ -254,8 +254,10 @@ class Preflight:
         now = find(found.fields, field_id) or find(found.fields, error.field or "")
         was = known.good_types.get(str(now.get("id")) if now else field_id)
         if now is None:
+            spec = route.field_map.spec(error.field or "")
+            name = spec.field if spec else error.field  # a record names its fields by id
             return SystemicFailure(
-                route_name, Cause.FIELD, f'field "{error.field}" is no longer in the table'
+                route_name, Cause.FIELD, f'field "{name}" is no longer in the table'
             )
         if was and now.get("type") != was:
             known.drift[str(now["id"])] = was
