@@ -242,7 +242,7 @@ def test_the_progress_line_shows_a_lockout_countdown(cli, stack, env_file, tmp_p
     status, out, err = cli("run", "--progress-interval", "600", "--timeout", "60", env=fast)
     # THEN the lockout was shown when it began, with its countdown, and nothing was lost
     assert status == 0, err
-    assert "Airtable lockout: 1 s left" in err
+    assert "lockout: 1 s left (Airtable 429)" in err
     assert "1 lockout(s)" in err
     assert len(stack.rows()) == 80
     # AND the summary counts the 429

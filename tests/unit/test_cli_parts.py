@@ -136,7 +136,7 @@ def test_the_progress_line_counts_down_a_lockout_and_tallies_it() -> None:
     # THEN the line shows the counts, the countdown and the lockout
     line = progress_line(state, elapsed=12.0)
     assert line.startswith("[  12.0s] 3 waiting, 17 in flight, ~40 done, 0 dead-lettered")
-    assert "Airtable lockout: 12 s left" in line and "1 lockout(s)" in line
+    assert "lockout: 12 s left (Airtable 429)" in line and "1 lockout(s)" in line
     # AND once the lockout is over, only the tally remains
     clock.now += 13
     watch.pace(state)
@@ -183,20 +183,22 @@ def test_on_a_terminal_the_progress_bar_fits_its_width() -> None:
     clock = Clock()
     pacer = Pacer(Capacity(5.0), lockout_seconds=30.0, clock=clock)
     pacer.throttled(pacer.send(pacer.reserve(), not_after=clock() + 1) or 0.0)
-    from poller_ops.cli.run import rich_bar
+    from poller_ops.cli.run import bar_text, rich_bar
 
     stream = io.StringIO()
     bar = rich_bar(stream, width=50)
-    task = bar.add_task("draining", total=80, queue="0 waiting, 50 in flight", status="")
-    state = RunState()
-    Watch(lambda: (0, 50), pacers={"appA": pacer}, clock=clock).pace(state)
-    bar.update(task, completed=30, status=state.status())
+    task = bar.add_task("draining", total=80, text="")
+    state = RunState(total=80)
+    watch = Watch(lambda: (0, 50), pacers={"appA": pacer}, clock=clock)
+    watch.queue(state)
+    watch.pace(state)
+    bar.update(task, completed=state.done, text=bar_text(state))
     # WHEN one frame is drawn
     bar.console.print(bar.get_renderable())
     # THEN it is no wider than the terminal, and the countdown is on it
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
     assert text.strip() and all(len(line) <= 50 for line in text.splitlines())
-    assert "Airtable lockout: 30 s" in text and "30/80" in text
+    assert "lockout: 30 s left" in text and "30/80" in text
 
 
 def test_expected_errors_lose_their_traceback_and_bugs_keep_it() -> None:

@@ -1,12 +1,14 @@
 """`poller`: the operator's toolbox, against real AWS (default credentials) or the local stack.
 
-  status        what is waiting, in flight and dead-lettered, and why (one command)
+  status        what is waiting, in flight and dead-lettered, and why; this month's
+                Airtable API calls and their forecast
   peek-dlq      the dead-lettered messages with their reasons; nothing is consumed
   redrive       move dead letters back to the source queue
   send          send messages from a JSON/JSONL file, or sample events
   run           one local invocation of the real handler, with a progress display
-  check-config  validate the environment and routes, check each table, preview a record
-  init-tables   create each route's table and its missing fields from the mapping
+  check-config  the checks a run makes (queue, token, bases, schemas, a data read), and a
+                preview of a record
+  init-tables   create each route's tables and missing fields (links, selects, versions...)
 
 Every command reads the poller's own variables (QUEUE_URL, DEAD_LETTER_QUEUE_URL, FIELD_MAP,
 ...; see docs/configuration.md) and boto3's (AWS_ENDPOINT_URL_SQS, AWS_REGION,

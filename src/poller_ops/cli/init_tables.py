@@ -28,7 +28,7 @@ NEEDS_YES = "stdin is not a terminal, so nobody can answer; pass --yes to create
 def add_parser(command: Any) -> None:
     init = command(
         "init-tables",
-        "create each route's table and its missing fields from the mapping",
+        "create each route's tables and missing fields (links, selects, versions, ...)",
         "Compare each route's table (or the single table) with its typed mapping, print the\n"
         "plan (tables to create, fields to add, existing fields that do not fit), ask, and\n"
         "create what is missing through Airtable's meta API (token scope\n"

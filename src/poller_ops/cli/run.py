@@ -111,11 +111,11 @@ class RunState:
         self.total = max(self.total, waiting + in_flight)
 
     def status(self) -> str:
-        """What the counts cannot show: `Airtable lockout: 12 s left; 1 lockout(s), 2
-        retries`."""
+        """What the counts cannot show: `lockout: 12 s left (Airtable 429); 1 lockout(s),
+        2 retries`."""
         parts = []
         if self.lockout_left > 0:
-            parts.append(f"Airtable lockout: {self.lockout_left:.0f} s left")
+            parts.append(f"lockout: {self.lockout_left:.0f} s left (Airtable 429)")
         tally = []
         if self.lockouts:
             tally.append(f"{self.lockouts} lockout(s)")
@@ -128,7 +128,7 @@ class RunState:
 
 def progress_line(state: RunState, elapsed: float) -> str:
     """One plain line: `[  12.0s] 3 waiting, 20 in flight, ~40 done, 1 dead-lettered;
-    Airtable lockout: 12 s left; 1 lockout(s), 2 retries`."""
+    lockout: 12 s left (Airtable 429); 1 lockout(s), 2 retries`."""
     parts = []
     if state.waiting is not None:
         dead = ""
@@ -240,9 +240,7 @@ class Progress:
             self.watch.queue(self.state)
         if self.terminal:
             self.bar = rich_bar(self.stream)
-            self.task = self.bar.add_task(
-                "draining", total=max(self.state.total, 1), queue="starting", status=""
-            )
+            self.task = self.bar.add_task("draining", total=max(self.state.total, 1), text="")
             self.bar.start()
         self.thread.start()
         return self
@@ -278,24 +276,26 @@ class Progress:
             print(progress_line(self.state, elapsed), file=self.stream, flush=True)
             return
         state = self.state
-        queue = (
-            f"{state.waiting} waiting, {state.in_flight} in flight"
-            if state.waiting is not None
-            else "starting"
-        )
         self.bar.update(
-            self.task,
-            total=max(state.total, 1),
-            completed=state.done,
-            queue=queue,
-            status=state.status(),
+            self.task, total=max(state.total, 1), completed=state.done, text=bar_text(state)
         )
+
+
+def bar_text(state: RunState) -> str:
+    """The text beside the bar: the lockout first (what a wait is), then the queue's counts."""
+    queue = (
+        f"{state.waiting} waiting, {state.in_flight} in flight"
+        if state.waiting is not None
+        else "starting"
+    )
+    status = state.status()
+    return f"[yellow]{status}[/] · {queue}" if status else queue
 
 
 def rich_bar(stream: IO[str], width: int | None = None) -> Any:
     """A Rich progress display on `stream`, as wide as the terminal (or `width`): the bar,
-    done of total, elapsed time, the lockout countdown and the queue's counts, the texts cut
-    with an ellipsis when the terminal is narrow."""
+    done of total, elapsed time, and `bar_text` (the lockout countdown, then the queue's
+    counts), cut with an ellipsis when the terminal is narrow."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -314,18 +314,16 @@ def rich_bar(stream: IO[str], width: int | None = None) -> Any:
         MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=5)),
         TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
         TextColumn(
-            "[yellow]{task.fields[status]}",
-            table_column=Column(no_wrap=True, overflow="ellipsis", ratio=6, min_width=4),
-        ),
-        TextColumn(
-            "{task.fields[queue]}",
-            table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=0),
+            "{task.fields[text]}",
+            table_column=Column(no_wrap=True, overflow="ellipsis", ratio=4, min_width=4),
         ),
         console=console,
         transient=False,
         auto_refresh=True,
         refresh_per_second=4,
         expand=True,
+        redirect_stdout=False,  # what the handler prints is routed by handler_output_to_stderr
+        redirect_stderr=True,  # log lines (--verbose) are written above the bar
     )
 
 
@@ -345,6 +343,20 @@ class ExpectedErrorsInOneLine(logging.Filter):
                 aws_error_text(exc) if is_aws_error(exc) else f"{type(exc).__name__}: {exc}"
             )
         return True
+
+
+class CurrentStderr(io.TextIOBase):
+    """Writes to whatever `sys.stderr` is at the time of the write: while a progress bar
+    is shown, that is Rich's proxy, which prints the line above the bar."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 class Tally(logging.Filter):
@@ -397,14 +409,14 @@ def handler_output_to_stderr(
     if metrics is None:
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     if saved_stream is not None:
-        stream_handler.stream = sys.stderr
+        stream_handler.stream = CurrentStderr()
     if log_level:
         handler.logger.setLevel(log_level.upper())
     tally, one_line = Tally(verbose), ExpectedErrorsInOneLine()
     stream_handler.addFilter(tally)
     if handler.logger.log_level > logging.DEBUG:
         stream_handler.addFilter(one_line)
-    printed: IO[str] = sys.stderr if verbose else io.StringIO()
+    printed: IO[str] = CurrentStderr() if verbose else io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
             yield tally

@@ -42,7 +42,7 @@ LOCAL_NOTE = "not looked up: on the local stack, `poller run` prints the functio
 def add_parser(command: Any) -> None:
     status = command(
         "status",
-        "queue depth, in flight, delayed, oldest age, DLQ depth and reasons",
+        "queue depth, oldest age, DLQ depth and reasons, Airtable calls this month",
         "What is stuck and why: the source queue's counts and the age of its oldest message\n"
         "(CloudWatch ApproximateAgeOfOldestMessage), the dead-letter queue's depth with\n"
         "its reasons grouped (read without consuming), the last systemic failure the\n"
