@@ -11,11 +11,12 @@ BIN := $(VENV)/bin
 PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 PYTHON ?= $(or $(PY313),python3)
 
-.PHONY: help venv run serve test test-fast lint format bench clean
+.PHONY: help venv run serve test test-unit test-fast lint format bench clean
 
 help:
 	@echo "make run        drain the sample messages into the local Airtable emulator (no AWS, no Docker)"
 	@echo "make test       lint + the whole test suite (unit, integration, template, build)"
+	@echo "make test-unit  the unit tests only (tests/unit, no socket): under a minute"
 	@echo "make test-fast  every test not marked slow: pytest -m 'not slow' (no lint, no sam build, no checkov)"
 	@echo "make serve      keep the local stack up (moto SQS on :9324, Airtable emulator on :8787),"
 	@echo "                and write local.json, which the poller CLI reads by default"
@@ -66,6 +67,9 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+test-unit: $(VENV)/.installed
+	$(BIN)/pytest -m unit tests/unit
 
 test-fast: $(VENV)/.installed
 	$(BIN)/pytest -m "not slow"

@@ -20,6 +20,13 @@ from poller.routing import Router, single_route
 from poller.writer import Destination, Writer
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in this folder is a unit test (`make test-unit`)."""
+    for item in items:
+        if item.path.is_relative_to(__file__.rsplit("/", 1)[0]):
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(autouse=True)
 def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     """A unit test that opens a socket is an integration test in disguise: fail it."""
