@@ -692,3 +692,18 @@ def put_age(endpoint: str, queue_url: str, seconds: float) -> None:
 
 def json_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("{")]
+
+
+def test_a_lockout_during_the_checks_is_waited_out_and_still_ok(cli, stack, monkeypatch):
+    # GIVEN a base that Airtable locks out (for 1 s here, which the checks' pacers wait)
+    from harness import LOCKOUT_SECONDS, pacers_with_lockout
+
+    from poller import pacing
+
+    monkeypatch.setattr(pacing, "Pacer", pacers_with_lockout(LOCKOUT_SECONDS))
+    stack.emulator.trigger_lockout(BASE_ID)
+    # WHEN checked
+    status, out, _ = cli("check-config")
+    # THEN the checks waited and asked again, as a run does: everything was reached, OK
+    assert status == 0 and last_line(out).startswith("OK")
+    assert f"note: Airtable locked base(s) {BASE_ID} out (429)" in out

@@ -63,7 +63,8 @@ def add_parser(command: Any) -> None:
 @dataclass
 class AirtableCheck:
     """What the preflight found: the routes that may be written (resolved), their fits,
-    each route's failures, the requests it made, and the bases locked out meanwhile."""
+    each route's failures, the requests it made, and the bases that locked it out (429)
+    meanwhile: the check waits a lockout out and asks again, as a run does."""
 
     routes: dict[str, Any] = field(default_factory=dict)
     fits: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +83,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     sample = preview(config, args, airtable)
     routes = [route_data(config, route, airtable) for route in config.routes]
     warnings = warnings_of(config)
-    problems = verdict_problems(queues, routes, airtable, sample)
+    problems = verdict_problems(queues, routes, sample)
     ok = not problems
     queue = "the queue, the dead-letter queue" if len(queues) > 1 else "the queue"
     bases = len(config.bases)
@@ -120,6 +121,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             lines += route_lines(route, shown)
         lines += [f"warning: {w}" for w in warnings]
         lines += sample_lines(sample)
+        if airtable.locked_out:
+            lines.append(
+                f"note: Airtable locked base(s) {', '.join(airtable.locked_out)} out (429) during "
+                "the checks; they waited the lockout out and asked again, as a run does"
+            )
         lines.append(verdict)
         return "\n".join(lines)
 
@@ -210,7 +216,6 @@ def check_airtable(config: Any) -> AirtableCheck:
 def verdict_problems(
     queues: Sequence[Mapping[str, Any]],
     routes: Sequence[Mapping[str, Any]],
-    airtable: AirtableCheck,
     sample: Mapping[str, Any],
 ) -> list[str]:
     """What keeps the verdict from OK, each in a few words."""
@@ -227,8 +232,6 @@ def verdict_problems(
             problems.append(f'route "{route["name"]}" could not be checked ({check["cause"]})')
         elif check["result"] != "passed":
             problems.append(f'route "{route["name"]}" failed its check ({check["cause"]})')
-    for base in airtable.locked_out:
-        problems.append(f"base {base} locked the checks out (429): its data read is unconfirmed")
     if "error" in sample:
         problems.append("the sample message would be dead-lettered")
     return problems
