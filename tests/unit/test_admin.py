@@ -116,6 +116,35 @@ def test_peek_makes_every_message_visible_again_and_reads_each_once():
     assert not sqs.hidden and sqs.deleted == []
 
 
+class RefusingRelease(FakeSqs):
+    """SQS answers HTTP 200 to a visibility batch, but refuses one entry in `Failed`."""
+
+    def change_message_visibility_batch(
+        self, QueueUrl: str, Entries: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        refused = [e for e in Entries if e["ReceiptHandle"] == "r1"]
+        answer = super().change_message_visibility_batch(
+            QueueUrl, [e for e in Entries if e not in refused]
+        )
+        answer["Failed"] = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "later"}
+            for e in refused
+        ]
+        return answer
+
+
+def test_a_release_sqs_refuses_in_failed_is_reported_and_the_rest_released(caplog):
+    # GIVEN three dead letters, the second of which SQS will not make visible again
+    sqs = RefusingRelease(["a", "b", "c"])
+    # WHEN they are peeked
+    with caplog.at_level("WARNING", logger="poller.sqs"):
+        letters = admin.peek(sqs, DLQ, wait_seconds=0)
+    # THEN all three were read, the other two are visible again, and the refusal was
+    # logged by the function's own adapter, naming the message
+    assert len(letters) == 3 and sqs.hidden == {"r1"}
+    assert any("m1" in r.getMessage() and "InternalError" in r.getMessage() for r in caplog.records)
+
+
 def test_reasons_are_grouped_most_frequent_first():
     letter = admin.Letter("m", "r1", "MAPPING_ERROR", None, 1, None, "")
     other = admin.Letter("m", "r2", "REJECTED", None, 1, None, "")
