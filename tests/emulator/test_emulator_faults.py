@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 from collections.abc import Callable
 
 import pytest
 import requests
-from airtable_emulator import Faults
+from airtable_emulator import Faults, pipeline
 from emulator_testkit import BASE, TABLE, Running, error_of
 from pyairtable import retry_strategy
 
@@ -112,24 +113,52 @@ def test_reads_are_never_faulted(start: Callable[..., Running]) -> None:
     assert running.api().base(BASE).schema().table(TABLE).name == TABLE
 
 
-def test_latency_applies_and_can_be_changed_at_runtime(start: Callable[..., Running]) -> None:
+class SleepRecorder:
+    """Stands in for the emulator's `time.sleep`: records each latency it was asked to wait,
+    and, with `together`, holds each sleeper until that many sleep at once."""
+
+    def __init__(self, together: int = 1) -> None:
+        self.delays: list[float] = []
+        self._barrier = threading.Barrier(together, timeout=30) if together > 1 else None
+
+    def sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if self._barrier is not None:
+            self._barrier.wait()  # raises BrokenBarrierError if the requests were serialized
+
+
+def record_sleeps(monkeypatch: pytest.MonkeyPatch, together: int = 1) -> SleepRecorder:
+    recorder = SleepRecorder(together)
+    clock = types.SimpleNamespace(
+        **{n: getattr(time, n) for n in dir(time) if not n.startswith("_")}
+    )
+    clock.sleep = recorder.sleep
+    monkeypatch.setattr(pipeline, "time", clock)
+    return recorder
+
+
+def test_latency_applies_and_can_be_changed_at_runtime(
+    start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a fixed latency of 0.2 s
     running = start(latency=(0.2, 0.2))
+    sleeps = record_sleeps(monkeypatch)
     table = running.table()
-    # WHEN a request is made, THEN it takes at least that long
-    begin = time.monotonic()
+    # WHEN a request is made, THEN it waits that long before its answer
     table.all()
-    assert time.monotonic() - begin >= 0.2
-    # WHEN latency is switched off at runtime, THEN requests are fast again
+    assert sleeps.delays == [0.2]
+    # WHEN latency is switched off at runtime, THEN requests no longer wait
     running.emu.configure(latency=(0.0, 0.0))
-    begin = time.monotonic()
     table.all()
-    assert time.monotonic() - begin < 0.1
+    assert sleeps.delays == [0.2]
 
 
-def test_latency_overlaps_across_concurrent_requests(start: Callable[..., Running]) -> None:
-    # GIVEN a latency of 0.3 s
+def test_latency_overlaps_across_concurrent_requests(
+    start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a latency of 0.3 s, each request's wait held until all six wait at once
     running = start(latency=(0.3, 0.3))
+    sleeps = record_sleeps(monkeypatch, together=6)
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
@@ -140,15 +169,13 @@ def test_latency_overlaps_across_concurrent_requests(start: Callable[..., Runnin
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
     # WHEN six writes run concurrently
-    begin = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - begin
-    # THEN they overlap (6 x 0.3 s in series would be 1.8 s) and all are applied
-    assert not errors
-    assert elapsed < 0.9
+    # THEN the six latencies overlapped (a server that answered one request at a time would
+    # never have six waiting together) and all are applied
+    assert not errors and sleeps.delays == [0.3] * 6
     assert len(running.emu.records(BASE, TABLE)) == 6
 
 
