@@ -85,6 +85,7 @@ class Table:
     names: Mapping[str, str]  # field id -> name
     types: Mapping[str, str]  # field id -> type
     version_id: str | None = None
+    name: str = ""  # as the mapping names it, for reasons
 
 
 @dataclass(frozen=True)
@@ -277,10 +278,12 @@ class Resolver:
         for key in keys:
             row = self.directory.get(table_id, (key_text(key),))
             if row is None or row.record_id is None or row.ambiguous:
-                name = self.tables[table_id].names.get(self.tables[table_id].key_ids[0], "")
+                linked = self.tables[table_id]
+                name = linked.names.get(linked.key_ids[0], "")
                 why = "several records" if row is not None and row.ambiguous else "no record"
+                where = f'the linked table "{linked.name}"' if linked.name else "the linked table"
                 out.verdicts += _poison(
-                    entry, f"{why} of the linked table has {name} {key!r}", "LINK_NOT_FOUND"
+                    entry, f"{why} of {where} has {name} {key!r}", "LINK_NOT_FOUND"
                 )
                 return False
             ids.append(row.record_id)

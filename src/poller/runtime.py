@@ -142,9 +142,15 @@ class Runtime:
             version = route.field_map.spec(route.version[1]) if route.version else None
             own = mirror.scope(fit.table_id, route.merge_on)
             tables[own] = mirror.Table(
-                sink, route.merge_on, names, types, version.field_id if version else None
+                sink,
+                route.merge_on,
+                names,
+                types,
+                version.field_id if version else None,
+                route.table,
             )
-            for _field, table_id, key in fit.links:
+            for field_id, table_id, key in fit.links:
+                entry = route.field_map.spec(field_id)
                 stub = AirtableTable(
                     self.api.table(route.base_id, table_id), [str(key["id"])], typecast=False
                 )
@@ -156,6 +162,7 @@ class Runtime:
                         (key_id,),
                         {key_id: str(key.get("name"))},
                         {key_id: str(key.get("type"))},
+                        name=entry.options.table if entry else "",
                     ),
                 )
         out = {}

@@ -160,6 +160,7 @@ def test_a_key_that_matches_several_linked_rows_is_poison_naming_it(world: Local
     summary = run()
     [(_body, attributes)] = world.dead_letters()
     assert summary["dead_lettered"] == 1 and "fr-2" in attributes["poller.reason"]
+    assert "Fundraisers" in attributes["poller.reason"]
 
 
 def test_a_soft_delete_keeps_the_version_so_an_older_update_cannot_bring_the_row_back(
@@ -175,6 +176,63 @@ def test_a_soft_delete_keeps_the_version_so_an_older_update_cannot_bring_the_row
     # THEN the row is ticked deleted with version 2, and the late update was stale
     row = by_id(world)["d1"]
     assert row["Deleted"] is True and row["Version"] == 2 and summary["stale"] == 1
+
+
+def with_routes(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], None]) -> None:
+    """The contract's routes, changed by `change` (a route by name: `contract["donations"]`)."""
+    contract = routes()
+    change({r["name"]: r for r in contract["routes"]})
+    monkeypatch.setenv("ROUTES", json.dumps(contract))
+
+
+def test_a_hard_delete_removes_the_rows_and_a_key_without_a_row_is_a_success(
+    world: LocalStack, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the delete route without deleted_field (and so without a version: a hard
+    # delete leaves no row to hold one), and two donations written
+    def hard(contract: dict[str, Any]) -> None:
+        del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]
+
+    with_routes(monkeypatch, hard)
+    send(world, donation(1, 1, 10.0), donation(2, 1, 20.0))
+    run()
+    assert sorted(by_id(world)) == ["d1", "d2"]
+    # WHEN d1 is deleted, and so is a donation the table never had
+    send(world, Event("DonationDeleted", {"Id": "d1"}), Event("DonationDeleted", {"Id": "d404"}))
+    summary = run()
+    # THEN d1's row is gone, d2's stays, and both deletes succeeded (deleted from the queue)
+    assert sorted(by_id(world)) == ["d2"]
+    assert summary["deleted"] == 2 and summary["dead_lettered"] == 0
+    assert world.dead_letters() == [] and world.counts() == {
+        "visible": 0,
+        "in_flight": 0,
+        "delayed": 0,
+    }
+    # AND the delete is idempotent: the same event again changes nothing and succeeds
+    send(world, Event("DonationDeleted", {"Id": "d1"}))
+    assert run()["deleted"] == 1 and sorted(by_id(world)) == ["d2"]
+
+
+def test_a_link_with_if_missing_dead_letter_makes_a_missing_key_poison(
+    world: LocalStack, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the donations' link set to dead-letter a key the Fundraisers table lacks, and one
+    # fundraiser in the table
+    def strict(contract: dict[str, Any]) -> None:
+        contract["donations"]["fields"]["FundraiserId"]["if_missing"] = "dead_letter"
+
+    with_routes(monkeypatch, strict)
+    send(world, Event("FundraiserCreated", {"FundraiserId": "fr-1", "Name": "Spring walk"}))
+    run()
+    # WHEN a donation links it and another links a fundraiser that does not exist
+    send(world, donation(1, 1, 10.0), donation(2, 1, 20.0, fundraiser="fr-404"))
+    summary = run()
+    # THEN the first is written, the second is dead-lettered naming the key and the table,
+    # and no stub was made for it
+    assert sorted(by_id(world)) == ["d1"] and summary["dead_lettered"] == 1
+    [(_body, attributes)] = world.dead_letters()
+    assert "fr-404" in attributes["poller.reason"] and "Fundraisers" in attributes["poller.reason"]
+    assert [r["Fundraiser Id"] for r in rows(world, "Fundraisers")] == ["fr-1"]
 
 
 def test_multiple_selects_and_attachments_are_written_as_the_field_means_them(
