@@ -225,10 +225,11 @@ def _shown(path: Path) -> str:
 
 
 def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) -> int:
-    """Send the messages, invoke the handler once, and report. The report goes to stdout;
-    the function's logs go to stderr."""
+    """Send the messages, invoke the handler once, and report on stdout: a table on a
+    terminal, plain lines when piped; the progress on stderr. The function's own log lines
+    are counted, not shown (`poller run --verbose` shows them)."""
     from poller import handler
-    from poller_ops.cli.run import handler_output_to_stderr
+    from poller_ops.cli.run import invoke, print_outcome
 
     from .context import LambdaContext
     from .stack import BASE_ID, TABLE
@@ -246,22 +247,13 @@ def run_once(stack: Any, messages_path: Path, event_path: Path, timeout_s: int) 
     )
     print(
         f"invoking poller.handler.lambda_handler with {event_path.name} (timeout {timeout_s} s,"
-        f" mapping {FIELD_MAP_FILE}); its logs go to stderr\n",
+        f" mapping {FIELD_MAP_FILE})\n",
         flush=True,
     )
-    try:
-        with handler_output_to_stderr(handler):
-            summary: dict[str, Any] = handler.lambda_handler(
-                event, LambdaContext(timeout_ms=timeout_s * 1000)
-            )
-        status = 0
-    except Exception as exc:
-        summary = getattr(exc, "summary", None) or {"error": str(exc)}
-        print(f"\nthe run failed: {exc}", file=sys.stderr)
-        status = 1
-
-    print("\n== run summary")
-    print(json.dumps(summary, indent=2))
+    outcome = invoke(handler, event, LambdaContext(timeout_ms=timeout_s * 1000))
+    print("== run summary")
+    print_outcome(outcome)
+    status = 0 if outcome.ok else 1
     rows = stack.rows()  # the emulator's own view: reading through the API would spend rate limit
     print(f"\n== {len(rows)} rows in the Airtable table {TABLE!r} of base {BASE_ID}")
     columns = list(mapped_fields())

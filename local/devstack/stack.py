@@ -257,11 +257,13 @@ def poller_env(
 ) -> dict[str, str]:
     """What the deployed function would get, pointed at local services (None drops one).
 
-    `sqs_endpoint` is moto's server, which answers Secrets Manager too."""
+    `sqs_endpoint` is moto's server, which answers Secrets Manager, SSM and S3 too."""
     env: dict[str, str | None] = {
         **AWS_ENV,
         "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": sqs_endpoint,
+        "AWS_ENDPOINT_URL_SSM": sqs_endpoint,
+        "AWS_ENDPOINT_URL_S3": sqs_endpoint,
         "QUEUE_URL": queue_url,
         "DEAD_LETTER_QUEUE_URL": dlq_url,
         "AIRTABLE_API_URL": airtable_url,

@@ -75,6 +75,8 @@ class Checked:
     routes: dict[str, Route] = field(default_factory=dict)
     tables: dict[str, AirtableTable] = field(default_factory=dict)
     fits: dict[str, Fit] = field(default_factory=dict)
+    #: the routes whose table does not fit, each problem on its own (for `check-config`)
+    misfits: dict[str, Fit] = field(default_factory=dict)
     failures: list[SystemicFailure] = field(default_factory=list)
     requests: int = 0
 
@@ -181,6 +183,8 @@ class Preflight:
             failure = self._judge(route, found, known)
             if failure is not None:
                 result.failures.append(failure)
+                if found.problems:
+                    result.misfits[route.name] = found
                 continue
             known.ids = {"": found.table_id, **found.field_ids}
             links = [(f, t, str(k["id"])) for f, t, k in found.links]

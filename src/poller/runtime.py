@@ -70,6 +70,8 @@ class Runtime:
         self.queue = SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url, s3=s3)
         #: the rows this container knows: record ids and stored versions, per table and key
         self.directory = mirror.Directory()
+        #: the summary the current run is filling (for a progress display; read-only)
+        self.live_summary: RunSummary | None = None
 
     def run(self, remaining_ms: Callable[[], int]) -> RunResult:
         before = {base: pacer.requests for base, pacer in self.pacers.items()}
@@ -97,7 +99,7 @@ class Runtime:
         if facts.idle:
             return RunResult(RunSummary(), dead_letter_queue_missing=missing_dlq)
         checked = self.preflight.check(config.routes, deadline)
-        summary = RunSummary(airtable_requests=checked.requests)
+        summary = self.live_summary = RunSummary(airtable_requests=checked.requests)
         if checked.failures:
             # a base locked out past the run's time waits, like a backlog: not a failure
             waiting = all(f.cause is Cause.CAPACITY for f in checked.failures)

@@ -393,7 +393,7 @@ def test_the_mapping_file_the_steps_name_ships_with_the_function() -> None:
         for command in all_commands()
         for prefix, _ in command.simple_commands()
         for name, value in prefix.items()
-        if name == "FIELD_MAP_FILE"
+        if name == "FIELD_MAP"
     }
     assert named == {"field_maps/donations.json"}
     for value in named:
