@@ -40,6 +40,8 @@ class QueueFacts:
     in_flight: int
     delayed: int
     max_receive_count: int | None
+    #: the redrive policy's dead-letter queue, if any
+    dead_letter_target_arn: str | None = None
 
     @property
     def idle(self) -> bool:
@@ -86,6 +88,7 @@ class SqsQueue:
             in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
             delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
             max_receive_count=int(limit) if limit is not None else None,
+            dead_letter_target_arn=policy.get("deadLetterTargetArn"),
         )
 
     def dead_letter_queue_exists(self) -> bool:

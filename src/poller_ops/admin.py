@@ -9,7 +9,6 @@ here deletes a message unless its copy was confirmed sent first.
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -78,26 +77,15 @@ def queue_name(url: str) -> str:
 
 def status(sqs: Any, url: str) -> QueueStatus:
     """Counts, and the DLQ and maxReceiveCount from the queue's RedrivePolicy."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-            "RedrivePolicy",
-        ],
-    )["Attributes"]
-    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
-    dlq_url = None
-    if policy.get("deadLetterTargetArn"):
-        dlq_url = url_of_arn(sqs, policy["deadLetterTargetArn"])
+    facts = SqsQueue(sqs, url).facts()
+    arn = facts.dead_letter_target_arn
     return QueueStatus(
         url=url,
-        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
-        max_receive_count=int(policy["maxReceiveCount"]) if "maxReceiveCount" in policy else None,
-        dead_letter_queue_url=dlq_url,
+        visible=facts.visible,
+        in_flight=facts.in_flight,
+        delayed=facts.delayed,
+        max_receive_count=facts.max_receive_count,
+        dead_letter_queue_url=url_of_arn(sqs, arn) if arn else None,
     )
 
 
