@@ -302,6 +302,8 @@ class Resolver:
         except ThrottledError:
             self.pacer.throttled(sent_at)
             raise
+        finally:
+            self.pacer.answered(sent_at)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """A lookup or stub is started again, from its first request, after a lockout (the

@@ -1,12 +1,15 @@
 """Small policies with an injected clock: the deadline, the backoff, and each base's pacer.
 
 A `Pacer` lets requests to one base through at its `Capacity`'s rate. Two rules, as Airtable
-counts: consecutive slots are `interval` apart, and no `burst` requests leave within one
-`window`, measured from when they really left. A slot is reserved when a request is picked
-(`reserve`); the writer then waits for it (`send`), and `send` also waits while the last
-`burst` requests that really left would put its own send inside one window. After a 429
-(`throttled`) nobody is let through until the lockout ends, and the capacity learns from
-how many of this pacer's requests had left in the second before the refused one.
+counts: consecutive slots are `interval` apart, and no more than `burst` requests arrive
+within one window. A slot is reserved when a request is picked (`reserve`); the writer then
+waits for it (`send`), and `send` also waits while the last `burst` requests would put its
+own arrival inside one window with them. Airtable counts a request when it arrives, which
+may be later than it left (a busy CPU, the network): a request not yet answered
+(`answered`) counts as arriving now (for up to a second), and one answered later than the
+fastest answer counts as arriving that much later. After a 429 (`throttled`) nobody is let
+through until the lockout ends, and the capacity learns from how many of this pacer's
+requests had left in the second before the refused one.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ Sleep = Callable[[float], None]
 #: becomes visible to another consumer while this run may still hold it.
 VISIBILITY_MARGIN_SECONDS = 10
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit
+#: A request still unanswered this long after it left is taken to have arrived by then.
+ARRIVAL_BOUND_SECONDS = 1.0
 
 
 class Deadline:
@@ -89,7 +94,8 @@ class Pacer:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._last_slot = -math.inf
-        self._sent: deque[float] = deque(maxlen=64)
+        self._sent: deque[_Sent] = deque(maxlen=64)  # the latest requests, oldest first
+        self._fastest = math.inf  # the shortest time from leaving to an answer
         self._paused_until = -math.inf
         #: the lowest estimate learned in the current lockout, and when that lockout ends
         self._episode: tuple[float, int] | None = None
@@ -145,11 +151,21 @@ class Pacer:
                         self._last_slot -= self.interval
                     return None
                 if at <= now:
-                    self._sent.append(now)
+                    self._sent.append(_Sent(now))
                     self.requests += 1
                     self.capacity.count()
                     return now
             self._sleep(at - now)
+
+    def answered(self, sent_at: float) -> None:
+        """The request that left at `sent_at` has its answer (or failed): it has arrived."""
+        with self._lock:
+            now = self._clock()
+            for request in reversed(self._sent):
+                if request.left == sent_at and request.answered is None:
+                    request.answered = now
+                    self._fastest = min(self._fastest, now - sent_at)
+                    return
 
     def throttled(self, sent_at: float) -> float:
         """Airtable answered 429 RATE_LIMIT_REACHED to the request sent at `sent_at`: hold
@@ -157,7 +173,7 @@ class Pacer:
         requests that left in the second before it. Returns when the lockout ends."""
         with self._lock:
             now = self._clock()
-            ours = sum(1 for t in self._sent if sent_at - 1.0 < t <= sent_at)
+            ours = sum(1 for request in self._sent if sent_at - 1.0 < request.left <= sent_at)
             first = self._episode is None or sent_at >= self._paused_until
             if first:
                 self.lockouts += 1
@@ -171,12 +187,29 @@ class Pacer:
 
     def _spaced(self) -> float:
         """One interval after the last request that really left (under `_lock`)."""
-        return self._sent[-1] + self.interval if self._sent else -math.inf
+        return self._sent[-1].left + self.interval if self._sent else -math.inf
 
     def _window_free(self) -> float:
         """When one more request may leave without `burst + 1` inside one window (by the
-        times requests really left). Under `_lock`."""
+        latest times the requests may have arrived). Under `_lock`."""
         burst = self.burst
         if len(self._sent) < burst:
             return -math.inf
-        return self._sent[-burst] + burst * self.interval
+        arrivals = sorted(self._arrival(request) for request in self._sent)
+        return arrivals[-burst] + burst * self.interval
+
+    def _arrival(self, request: _Sent) -> float:
+        """The latest time a request may have arrived at Airtable, as far as is known: now
+        while it has no answer (up to `ARRIVAL_BOUND_SECONDS` after it left), else its answer
+        less the fastest answer seen."""
+        if request.answered is None:
+            return max(request.left, min(self._clock(), request.left + ARRIVAL_BOUND_SECONDS))
+        return max(request.left, request.answered - self._fastest)
+
+
+@dataclass(slots=True)
+class _Sent:
+    """One request to the base: when it left, and when its answer came."""
+
+    left: float
+    answered: float | None = None

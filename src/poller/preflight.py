@@ -307,6 +307,9 @@ class Preflight:
                 if pacer is None or sent_at is None:
                     raise
                 pacer.throttled(sent_at)  # the next send waits the lockout out
+            finally:
+                if pacer is not None and sent_at is not None:
+                    pacer.answered(sent_at)
 
 
 def _cause(exc: SinkError, default: Cause) -> Cause:

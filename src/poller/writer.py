@@ -204,11 +204,12 @@ class Writer:
         assert destination.mirror is not None
         ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
         pacer = destination.pacer
-        if self._wait_for(pacer, pacer.reserve()) is None:
+        sent_at = self._wait_for(pacer, pacer.reserve())
+        if sent_at is None:
             return outcome.no_time(entries)
         outcome.requests += 1
         try:
-            self._timed(outcome, lambda: destination.sink.delete(ids))  # type: ignore[attr-defined]
+            self._timed(outcome, pacer, sent_at, lambda: destination.sink.delete(ids))  # type: ignore[attr-defined]
         except SinkError as exc:
             outcome.failure = SystemicFailure.of(destination.name, exc)
             outcome.settle(
@@ -222,7 +223,7 @@ class Writer:
 
     def _send(self, destination: Destination, entries: list[Entry], slot: float) -> Outcome:
         """Write `entries` in one request, retrying what may pass and bisecting rejections."""
-        pacer, sink = destination.pacer, destination.sink
+        pacer, sink, records = destination.pacer, destination.sink, [e.record for e in entries]
         outcome = Outcome()
         attempt = 0
         while True:
@@ -232,7 +233,7 @@ class Writer:
             attempt += 1
             outcome.requests += 1
             try:
-                result = self._timed(outcome, lambda: sink.write([e.record for e in entries]))
+                result = self._timed(outcome, pacer, sent_at, lambda: sink.write(records))
             except RecordsRejectedError as exc:
                 outcome.requests -= 1  # counted by the bisection
                 bisected = self._bisect(destination, entries, exc)
@@ -296,27 +297,28 @@ class Writer:
                     outcome.released_groups |= entry.groups
 
     def _wait_for(self, pacer: Pacer, slot: float) -> float | None:
-        """Wait for the slot (None: not before the run's usable time ends)."""
+        """Wait for the slot (None: not before the run's usable time ends). `_timed` then
+        makes the request, tells the pacer it was answered, and keeps its latency."""
         return pacer.send(slot, not_after=self.clock() + max(self.deadline.usable(), 0.0))
 
-    def _timed(self, outcome: Outcome, call: Callable[[], T]) -> T:
+    def _timed(self, outcome: Outcome, pacer: Pacer, sent_at: float, call: Callable[[], T]) -> T:
         started = self.clock()
         try:
             return call()
         finally:
+            pacer.answered(sent_at)
             outcome.latency_ms.append((self.clock() - started) * 1000)
 
     def _bisect(
         self, destination: Destination, entries: list[Entry], exc: RecordsRejectedError
     ) -> Outcome:
         """Find the records that made Airtable reject the request, and write the others."""
+        outcome = Outcome(requests=1)
         if len(entries) == 1:
-            outcome = Outcome(requests=1)
             outcome.settle(entries, Fate.DEAD_LETTER, str(exc), exc.error_type or "REJECTED")
             outcome.rejected_alike = exc if exc.field else None
             return outcome
         middle = len(entries) // 2
-        outcome = Outcome(requests=1)
         first = self._send(destination, entries[:middle], destination.pacer.reserve())
         outcome.add(first)
         later = entries[middle:]

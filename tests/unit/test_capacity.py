@@ -47,7 +47,9 @@ def drive(
         assert sent_at is not None
         try:
             sink.write(TEN)
+            pacer.answered(sent_at)
         except ThrottledError:
+            pacer.answered(sent_at)
             lockouts.append(clock())
             pacer.throttled(sent_at)
             continue

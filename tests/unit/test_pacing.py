@@ -3,6 +3,7 @@ one window (by when they really left), nobody let through during a lockout."""
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import random
@@ -11,6 +12,41 @@ from devstack.memory import FakeClock, StrictWindow
 
 from poller.capacity import Capacity
 from poller.pacing import Deadline, Pacer
+
+
+def answered(pacer: Pacer, sent: float | None) -> float | None:
+    """The request answered the moment it left."""
+    if sent is not None:
+        pacer.answered(sent)
+    return sent
+
+
+class BusyWire:
+    """Requests in flight on a fake clock: each reaches Airtable some seeded delay after
+    it left (most at once, one in ten held up to 800 ms, as a busy CPU holds a thread), and
+    is answered 5 ms after it arrived. The pacer's sleep delivers the answers due."""
+
+    def __init__(self, clock: FakeClock, seed: int) -> None:
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.arrivals: list[float] = []
+        self._answers: list[tuple[float, float]] = []
+        self.pacer: Pacer | None = None
+
+    def leave(self, sent: float) -> None:
+        late = self.rng.random() < 0.1
+        delay = self.rng.uniform(0.05, 0.8) if late else self.rng.uniform(0, 0.01)
+        self.arrivals.append(sent + delay)
+        heapq.heappush(self._answers, (sent + delay + 0.005, sent))
+
+    def sleep(self, seconds: float) -> None:
+        until = self.clock() + seconds
+        while self._answers and self._answers[0][0] <= until:
+            at, sent = heapq.heappop(self._answers)
+            self.clock.now = max(self.clock.now, at)
+            assert self.pacer is not None
+            self.pacer.answered(sent)
+        self.clock.now = until
 
 
 def test_slots_are_reserved_one_interval_apart() -> None:
@@ -30,8 +66,7 @@ def test_a_request_that_left_late_pushes_the_window_of_the_ones_after_it() -> No
     pacer = Pacer(Capacity(5.0), clock=clock, sleep=clock.sleep)
     slots = [pacer.reserve() for _ in range(6)]
     clock.sleep(0.15)
-    sent = [pacer.send(slots[0], not_after=math.inf)]
-    sent += [pacer.send(s, not_after=math.inf) for s in slots[1:]]
+    sent = [answered(pacer, pacer.send(s, not_after=math.inf)) for s in slots]
     # THEN the sixth leaves a full window after the late first one, not at its slot
     assert sent[5] is not None and sent[0] is not None
     assert sent[5] - sent[0] >= 1.02 - 1e-9
@@ -42,7 +77,7 @@ def test_nobody_is_let_through_during_a_lockout_and_time_limits_are_kept() -> No
     # GIVEN a pacer whose request was answered 429
     clock = FakeClock()
     pacer = Pacer(Capacity(5.0), lockout_seconds=30, clock=clock, sleep=clock.sleep)
-    sent = pacer.send(pacer.reserve(), not_after=math.inf)
+    sent = answered(pacer, pacer.send(pacer.reserve(), not_after=math.inf))
     assert sent is not None
     ends = pacer.throttled(sent)
     # WHEN the next request must leave within 10 s
@@ -58,7 +93,7 @@ def test_requests_in_flight_when_a_lockout_starts_teach_it_once() -> None:
     clock = FakeClock()
     capacity = Capacity(5.0, wall=clock.wall)
     pacer = Pacer(capacity, clock=clock, sleep=clock.sleep)
-    sent = [pacer.send(pacer.reserve(), not_after=math.inf) for _ in range(4)]
+    sent = [answered(pacer, pacer.send(pacer.reserve(), not_after=math.inf)) for _ in range(4)]
     pacer.throttled(sent[3])
     pacer.throttled(sent[2])
     # THEN one lockout was counted, and the earliest refused request set the limit
@@ -80,9 +115,31 @@ def test_ten_ms_of_arrival_jitter_never_trips_the_window() -> None:
         delay = rng.uniform(0, 0.010)
         clock.sleep(delay)
         refused += not arrivals.admit()
+        pacer.answered(sent)
         clock.now -= delay
     # THEN none was refused
     assert refused == 0
+
+
+def test_requests_that_reach_airtable_late_never_put_six_arrivals_in_one_second() -> None:
+    # GIVEN Airtable's 5 requests/s, and requests held up to 800 ms between leaving the
+    # pacer and reaching Airtable (one in ten), each answered once it arrived
+    clock = FakeClock()
+    wire = BusyWire(clock, seed=20261202)
+    pacer = wire.pacer = Pacer(Capacity(5.0), clock=clock, sleep=wire.sleep)
+    # WHEN 2,000 requests are paced, each sent as soon as the pacer lets it
+    started = clock()
+    for _ in range(2000):
+        wire.sleep(0)
+        sent = pacer.send(pacer.reserve(), not_after=math.inf)
+        assert sent is not None
+        wire.leave(sent)
+    # THEN no six of them arrived within one second: none would have been refused
+    arrivals = sorted(wire.arrivals)
+    crowded = [a for a, b in zip(arrivals, arrivals[5:], strict=False) if b - a < 1.0]
+    assert crowded == []
+    # AND the delays cost pace, not much of it: more than 4 requests/s on average
+    assert 2000 / (clock() - started) > 4.0
 
 
 def test_the_deadline_keeps_its_margin_and_hides_messages_for_the_rest_of_the_run() -> None:
