@@ -46,10 +46,16 @@ class FeederStats:
         }
 
 
-class Feeder:
-    """Keep about `depth` messages visible until every body is sent. Use as a context."""
+#: A message to send: its body, or SendMessageBatch entry fields (`MessageBody`, and
+#: `MessageAttributes` when a route matches on them).
+Item = str | dict[str, Any]
 
-    def __init__(self, endpoint: str, queue_url: str, bodies: list[str], depth: int) -> None:
+
+class Feeder:
+    """Keep about `depth` messages visible until every item is sent, or until
+    `close_supply` says that what was sent so far is all. Use as a context."""
+
+    def __init__(self, endpoint: str, queue_url: str, bodies: list[Item], depth: int) -> None:
         if depth < BATCH:
             raise ValueError(f"depth must be at least {BATCH}")
         self.sqs = sqs_client(endpoint)
@@ -62,10 +68,17 @@ class Feeder:
         self._thread = threading.Thread(target=self._run, name="bench-feeder", daemon=True)
         self._error: BaseException | None = None
         self._started = time.monotonic()
+        self._lock = threading.Lock()
 
     @property
     def remaining(self) -> int:
         return len(self.bodies) - self._next
+
+    def close_supply(self) -> int:
+        """Send nothing more: what was sent so far is the workload. Returns how many."""
+        with self._lock:
+            self.bodies = self.bodies[: self._next]
+            return self._next
 
     def __enter__(self) -> Feeder:
         self._started = time.monotonic()
@@ -111,12 +124,21 @@ class Feeder:
 
     def _send(self, count: int) -> None:
         end = self._next + count
-        while self._next < end:
-            chunk = self.bodies[self._next : min(end, self._next + BATCH)]
-            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)]
-            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
-            self._next += len(chunk)
-            self.stats.sent += len(chunk)
-            self.stats.send_calls += 1
+        while True:
+            with self._lock:
+                if self._next >= min(end, len(self.bodies)):
+                    return
+                chunk = self.bodies[self._next : min(end, self._next + BATCH)]
+                entries = [_entry(i, item) for i, item in enumerate(chunk)]
+                response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                if response.get("Failed"):
+                    raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
+                self._next += len(chunk)
+                self.stats.sent += len(chunk)
+                self.stats.send_calls += 1
+
+
+def _entry(n: int, item: Item) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"Id": str(n), "MessageBody": item}
+    return {"Id": str(n), **item}

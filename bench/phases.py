@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import itertools
 import json
-import os
-import re
 import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from devstack.factories import donation
 from devstack.stack import AWS_ENV, create_queues, sqs_client
 from devstack.stack import poller_env as devstack_poller_env
 
-from . import workload
 from .cgroup import CpuQuota
 from .feeder import Feeder
 from .procs import (
@@ -37,9 +31,9 @@ from .procs import (
     cpu_seconds,
     get_json,
     machine_busy,
-    put_json,
     run_json,
 )
+from .world import WATCH_POLL_S, Background
 
 #: Airtable's physical ceiling for one base: 5 requests/s x 10 records.
 CEILING_RECORDS_PER_S = 50.0
@@ -51,54 +45,6 @@ LAMBDA_TIMEOUT_S = 900
 WINDOW_S = 10.0
 #: Width of the bins of the records/s timeline (the plot).
 BIN_S = 1.0
-#: How often the emulator's lockout counter is sampled, to place each lockout in time.
-LOCKOUT_POLL_S = 0.2
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One drain measured through a fresh emulator: how many messages, how much arrival
-    jitter in front of Airtable's window, over how many bases (`bench.workload`), and,
-    for the cpu-share scenario, under which CPU quota the poller runs.
-
-    `bases` 1 is donations into one table (the single-table variables); 2 is the even mix
-    of donations and FundraiserCreated events into two bases (`workload.two_bases`); more
-    is donations sharded over that many bases (`workload.sharded`). `lock_out_base_after_s`
-    forces a lockout of the second base that many seconds after the first write (the
-    emulator's `POST /__emulator/lockout/{base}`), to show what it does to the others."""
-
-    name: str
-    messages: int
-    arrival_jitter_ms: float = 0.0
-    bases: int = 1
-    #: cpu-share: the Lambda memory whose CPU share the poller gets (`cgroup`), and the
-    #: cgroup it runs in (made for the run)
-    memory_mb: int | None = None
-    cpu_quota: CpuQuota | None = None
-    lock_out_base_after_s: float | None = None
-
-    @property
-    def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
-
-    @property
-    def ceiling(self) -> float:
-        """Airtable's ceiling: 5 requests/s x 10 records per base, at most the token's
-        50 requests/s."""
-        return min(CEILING_RECORDS_PER_S * self.bases, TOKEN_LIMIT_RECORDS_PER_S)
-
-    def workload(self) -> workload.Workload:
-        if self.bases == 1:
-            return workload.single(self.messages)
-        if self.bases == 2:
-            return workload.two_bases(self.messages)
-        return workload.sharded(self.messages, self.bases)
-
-    @property
-    def physical_limit(self) -> float:
-        """The best any client can do at this jitter: requests sent 1 s / 5 apart may
-        arrive J ms closer, so 5 of them must span 1000 + J ms: 50 x 1000 / (1000 + J)."""
-        return self.ceiling * 1000.0 / (1000.0 + self.arrival_jitter_ms)
 
 
 @dataclass(frozen=True)
@@ -107,8 +53,14 @@ class Queue:
     dlq_url: str
 
 
-def new_queue(endpoint: str, prefix: str) -> Queue:
-    url, dlq_url = create_queues(sqs_client(endpoint), f"bench-{prefix}-{uuid.uuid4().hex[:6]}")
+def new_queue(endpoint: str, prefix: str, max_receive_count: int = 5) -> Queue:
+    """A queue and its DLQ; a message goes to the DLQ once received more than
+    `max_receive_count` times (the queue's redrive policy)."""
+    url, dlq_url = create_queues(
+        sqs_client(endpoint),
+        f"bench-{prefix}-{uuid.uuid4().hex[:6]}",
+        max_receive_count=max_receive_count,
+    )
     return Queue(url, dlq_url)
 
 
@@ -132,10 +84,18 @@ def poller_env(
     return devstack_poller_env(endpoint, queue.url, queue.dlq_url, api_url, **extra)
 
 
-def invoke_poller(env: dict[str, str], log: Path, quota: CpuQuota | None = None) -> dict[str, Any]:
+def invoke_poller(
+    env: dict[str, str],
+    log: Path,
+    quota: CpuQuota | None = None,
+    around: list[str] | None = None,
+) -> dict[str, Any]:
     """The real handler, once, in its own process (`devstack.invoke`), inside the cpu
-    cgroup of `quota` if given (the process enters it before Python starts)."""
-    argv = [PYTHON, "-m", "devstack.invoke", "--timeout", str(LAMBDA_TIMEOUT_S)]
+    cgroup of `quota` if given (the process enters it before Python starts). `around`:
+    `bench.poller`'s options (a short lockout, short probes, the send trace), which then
+    runs devstack.invoke in its process."""
+    module = ["-m", "bench.poller", *around] if around else ["-m", "devstack.invoke"]
+    argv = [PYTHON, *module, "--timeout", str(LAMBDA_TIMEOUT_S)]
     if quota is not None:
         argv = quota.wrap(argv)
     report = run_json(argv, log, key="invoke_ms", env=env, timeout=LAMBDA_TIMEOUT_S + 60)
@@ -282,62 +242,6 @@ def _package(module: str) -> str:
     return root
 
 
-# ---------------------------------------------------------------- lockouts in time
-class Background:
-    """A daemon thread that runs `_run` while the `with` block lasts; `_stop` is set when the
-    block ends, and the thread is joined (at most 10 s)."""
-
-    thread_name = "bench-background"
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        raise NotImplementedError
-
-
-class LockoutWatch(Background):
-    """Samples the emulator's lockout counter (a control endpoint: neither counted nor
-    rate-limited) so that each lockout can be placed in time. `time.monotonic()` is
-    CLOCK_MONOTONIC on Linux, the clock of the emulator's write log too."""
-
-    thread_name = "bench-lockouts"
-
-    def __init__(self, api_url: str) -> None:
-        super().__init__()
-        self.api_url = api_url
-        self.started_at: list[float] = []
-
-    def __enter__(self) -> Self:
-        self._seen = get_json(f"{self.api_url}/__emulator/stats")["lockouts"]
-        return super().__enter__()
-
-    def __exit__(self, *_: object) -> None:
-        super().__exit__()
-        self._sample()
-
-    def _run(self) -> None:
-        while not self._stop.wait(LOCKOUT_POLL_S):
-            self._sample()
-
-    def _sample(self) -> None:
-        now = time.monotonic()
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            lockouts = get_json(f"{self.api_url}/__emulator/stats", timeout=5)["lockouts"]
-            # each new lockout started since the last sample: place it half a poll earlier
-            self.started_at += [now - LOCKOUT_POLL_S / 2] * (lockouts - self._seen)
-            self._seen = lockouts
-
-
 def _writes(log: list[dict[str, Any]], base: str | None = None) -> list[tuple[float, int]]:
     """(time, records) of every confirmed create or update in the write log, of one base
     or of all."""
@@ -406,49 +310,27 @@ def base_figures(log: list[dict[str, Any]], labels: dict[str, str]) -> dict[str,
 
 
 def lockouts_by_base(
-    stats: dict[str, Any], log: list[dict[str, Any]], started_at: list[float], lockout_s: float
+    stats: dict[str, Any],
+    log: list[dict[str, Any]],
+    started_at: dict[str, list[float]],
+    lockout_s: float,
+    first: float | None = None,
 ) -> dict[str, Any]:
-    """How many lockouts each base had, and when (seconds from the first write).
-
-    The emulator counts lockouts over every base (`stats.lockouts`); if it ever counts
-    them per base (`lockouts_by_base`), that count is used. Otherwise each lockout sampled
-    by `LockoutWatch` is given to the base it stalled, read from the write log: the base
-    that confirmed nothing from 1 s after the lockout began to 1 s before it ended, and
-    wrote again after it (a 30 s gap; at 5 requests/s a base's writes are < 2 s apart).
-    A lockout no base (or more than one) fits is `unattributed`."""
-    bases = sorted({e["base"] for e in log} | set(stats.get("lockouts_by_base") or {}))
+    """How many lockouts each base had (the emulator's `by_base[...].lockouts`), when each
+    began (sampled per base, seconds from the first write), and, for each base that was
+    locked out, the records/s every other base confirmed meanwhile."""
+    by_base = stats.get("by_base") or {}
+    bases = sorted({e["base"] for e in log} | set(by_base))
     writes = _writes(log)
-    first = min((t for t, _ in writes), default=0.0)
-    at_s: dict[str, list[float]] = {b: [] for b in bases}
-    if isinstance(stats.get("lockouts_by_base"), dict):
-        counts = {b: int(stats["lockouts_by_base"].get(b, 0)) for b in bases}
-        return {"counts": counts, "unattributed": 0, "source": "emulator", "at_s": at_s}
-    counts = dict.fromkeys(bases, 0)
-    if len(bases) == 1:
-        counts[bases[0]] = stats["lockouts"]
-        at_s[bases[0]] = [round(t - first, 2) for t in started_at]
-        return {"counts": counts, "unattributed": 0, "source": "emulator", "at_s": at_s}
-    times = {b: [t for t, _ in _writes(log, b)] for b in bases}
-    unattributed = 0
-    for began in started_at:
-        quiet_from, quiet_to = began + 1.0, began + lockout_s - 1.0
-        stalled = [
-            b
-            for b in bases
-            if quiet_to > quiet_from
-            and not any(quiet_from < t < quiet_to for t in times[b])
-            and any(t >= quiet_to for t in times[b])
-        ]
-        if len(stalled) == 1:
-            counts[stalled[0]] += 1
-            at_s[stalled[0]].append(round(began - first, 2))
-        else:
-            unattributed += 1
+    if first is None:
+        first = min((t for t, _ in writes), default=0.0)
+    counts = {b: int((by_base.get(b) or {}).get("lockouts", 0)) for b in bases}
+    at_s = {b: [round(t - first, 2) for t in started_at.get(b, [])] for b in bases}
     return {
         "counts": counts,
-        "unattributed": unattributed,
-        "source": "write-log gaps",
-        "others_during": _others_during(log, at_s, first, lockout_s),
+        "unattributed": 0,
+        "source": "emulator (by_base)",
+        "others_during": _others_during(log, at_s, first, lockout_s) if len(bases) > 1 else {},
         "at_s": at_s,
     }
 
@@ -479,11 +361,16 @@ def _others_during(
 
 
 # ---------------------------------------------------------------- write-log figures
-def write_figures(api_url: str) -> dict[str, Any]:
-    """Throughput, 429s and request fill, from the emulator's own counters and write log."""
-    stats = get_json(f"{api_url}/__emulator/stats")
-    log = get_json(f"{api_url}/__emulator/write-log")
-    writes = [e for e in log if e["kind"] in ("created", "updated")]
+def write_figures(
+    stats: dict[str, Any], log: list[dict[str, Any]], tables: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Throughput, 429s and request fill, from the emulator's own counters and write log
+    (the records of `tables` only, when given: a mirror's link stubs are not its records)."""
+    writes = [
+        e
+        for e in log
+        if e["kind"] in ("created", "updated") and (not tables or e["table"] in tables)
+    ]
     per_time: dict[float, int] = defaultdict(int)
     for entry in writes:
         per_time[entry["time"]] += len(entry["record_ids"])
@@ -496,6 +383,8 @@ def write_figures(api_url: str) -> dict[str, Any]:
         "write_span_s": round(span, 2),
         # Fencepost-correct: the records of the first write land at the start of the span.
         "records_per_s": round((records - per_time[times[0]]) / span, 2) if span else None,
+        "first_write": times[0] if times else None,
+        "last_write": times[-1] if times else None,
         "write_requests": stats["write_requests"],
         "records_per_request": round(sum(per_write) / len(per_write), 3) if per_write else None,
         "short_requests": sum(1 for n in per_write if n < 10),
@@ -597,112 +486,6 @@ def empty_run(endpoint: str, api_url: str, extra_env: dict[str, str], log: Path)
     }
 
 
-def poller_run(
-    moto: Service,
-    options: EmulatorOptions,
-    scenario: Scenario,
-    depth: int,
-    extra_env: dict[str, str],
-    results: Path,
-    *,
-    with_empty_run: bool = True,
-) -> dict[str, Any]:
-    """The real handler drains the scenario's messages through a fresh emulator (with the
-    scenario's arrival jitter and bases, under its CPU quota if any); first, if asked, one
-    cold run against an empty queue."""
-    endpoint = moto.url
-    slug = scenario.slug
-    options = dataclasses.replace(options, arrival_jitter_ms=scenario.arrival_jitter_ms)
-    load = workload_of(scenario)
-    messages = scenario.messages
-    load_before = os.getloadavg()
-    with airtable_emulator(options, results / f"emulator-{slug}.log") as emulator:
-        api_url = emulator.url
-        for base_id, schema in load.extra_bases.items():
-            put_json(f"{api_url}/__emulator/bases/{base_id}", schema)
-        queue = new_queue(endpoint, slug[:20])
-        env = poller_env(endpoint, queue, api_url, {**extra_env, **load.env})
-        empty = (
-            empty_run(endpoint, api_url, extra_env, results / "poller-empty-queue.log")
-            if with_empty_run
-            else None
-        )
-        forced = (
-            ForcedLockout(api_url, list(load.base_labels)[1], scenario.lock_out_base_after_s)
-            if scenario.lock_out_base_after_s is not None
-            else contextlib.nullcontext()
-        )
-        quota = scenario.cpu_quota
-        sampler = CgroupCpuWatch(quota) if quota else contextlib.nullcontext()
-        try:
-            quota_before = quota.stat() if quota else {}
-            meter = CpuMeter({"moto": moto, "emulator": emulator})
-            with (
-                LockoutWatch(api_url) as watch,
-                Feeder(endpoint, queue.url, load.bodies, depth) as feeder,
-                forced,
-                sampler,
-            ):
-                report = invoke_poller(env, results / f"poller-{slug}.log", quota)
-            cpu = meter.stop("poller")
-            quota_after = quota.stat() if quota else {}
-            left = _leftovers(endpoint, queue)
-        finally:
-            delete_queue(endpoint, queue)
-        figures = write_figures(api_url)
-        stats = get_json(f"{api_url}/__emulator/stats")
-        log = get_json(f"{api_url}/__emulator/write-log")
-    series = timeline(log, watch.started_at, options.lockout_seconds)
-    per_base = base_figures(log, load.base_labels)
-    lockouts = lockouts_by_base(stats, log, watch.started_at, options.lockout_seconds)
-    series["records_per_bin_by_base"] = base_bins(log, load.base_labels)
-    series["lockouts_by_base_at_s"] = lockouts.pop("at_s")
-    summary = report["summary"]
-    calls = report["sqs_calls"]
-    out: dict[str, Any] = {
-        "name": scenario.name,
-        "slug": slug,
-        "bases": scenario.bases,
-        "base_labels": load.base_labels,
-        "arrival_jitter_ms": scenario.arrival_jitter_ms,
-        "ceiling_records_per_s": scenario.ceiling,
-        "physical_limit_records_per_s": round(scenario.physical_limit, 1),
-        "messages": messages,
-        **figures,
-        "per_base": per_base,
-        "lockouts_by_base": lockouts,
-        # what the poller's pacing ended at (after any 429 widened it), if it reports it
-        "pacing_rps": summary.get("pacing_rps"),
-        "poller_throttled": summary["throttled"],
-        "poller_records_per_request": summary["records_per_request"],
-        "sqs_calls": calls,
-        "sqs_calls_per_message": round(sum(calls.values()) / messages, 4),
-        "peak_rss_mb": report["peak_rss_mb"],
-        "import_ms": report["import_ms"],
-        "invoke_ms": report["invoke_ms"],
-        "wall_s": cpu["seconds"],
-        "cpu": cpu,
-        "poller_cpu_ms_per_record": (
-            round(1000 * cpu["cpu_s_exact"]["poller"] / figures["records"], 2)
-            if figures["records"]
-            else None
-        ),
-        "summary": summary,
-        "feeder": feeder.stats.to_dict(),
-        "left_in_queue": left,
-        "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
-        "timeline": series,
-        **({"empty_run": empty} if empty is not None else {}),
-    }
-    if isinstance(forced, ForcedLockout):
-        out["forced_lockout"] = forced.describe()
-    if quota is not None:
-        out["cpu_quota"] = {**quota.describe(), **_quota_use(quota_before, quota_after, cpu)}
-        assert isinstance(sampler, CgroupCpuWatch)
-        out["while_writing"] = sampler.while_writing(log)
-    return out
-
-
 class CgroupCpuWatch(Background):
     """Samples the CPU time of the processes in a cgroup (the poller) every 0.2 s, so that
     its CPU can be read over the write span alone, without the cold start and the last
@@ -716,7 +499,7 @@ class CgroupCpuWatch(Background):
         self.samples: list[tuple[float, float]] = []
 
     def _run(self) -> None:
-        while not self._stop.wait(LOCKOUT_POLL_S):
+        while not self._stop.wait(WATCH_POLL_S):
             used = [cpu_seconds(pid) for pid in self.quota.pids()]
             if used and None not in used:
                 self.samples.append((time.monotonic(), sum(u for u in used if u is not None)))
@@ -746,10 +529,6 @@ class CgroupCpuWatch(Background):
         }
 
 
-def workload_of(scenario: Scenario) -> workload.Workload:
-    return scenario.workload()
-
-
 def _quota_use(before: dict[str, int], after: dict[str, int], cpu: dict[str, Any]) -> dict:
     """How hard the quota bit: the share of periods in which the poller was stalled."""
     periods = after.get("nr_periods", 0) - before.get("nr_periods", 0)
@@ -762,33 +541,6 @@ def _quota_use(before: dict[str, int], after: dict[str, int], cpu: dict[str, Any
         "stalled_s": round(stalled_us / 1e6, 1),
         "poller_cpu_pct_of_one_core": cpu["cpu_pct_of_one_core"].get("poller"),
     }
-
-
-class ForcedLockout(Background):
-    """Locks `base` out (`POST /__emulator/lockout/{base}`, as if a 429 had just been
-    answered) `after_s` seconds after the first confirmed write of the run."""
-
-    thread_name = "bench-lock-out"
-
-    def __init__(self, api_url: str, base: str, after_s: float) -> None:
-        super().__init__()
-        self.api_url = api_url
-        self.base = base
-        self.after_s = after_s
-        self.at: float | None = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                if get_json(f"{self.api_url}/__emulator/stats", timeout=5)["write_requests"]:
-                    break
-        if self._stop.wait(self.after_s):
-            return
-        put_json(f"{self.api_url}/__emulator/lockout/{self.base}", {}, method="POST")
-        self.at = time.monotonic()
-
-    def describe(self) -> dict[str, Any]:
-        return {"base": self.base, "after_first_write_s": self.after_s, "done": self.at is not None}
 
 
 def baseline_run(
@@ -818,7 +570,10 @@ def baseline_run(
             cpu = meter.stop("baseline")
         finally:
             delete_queue(endpoint, queue)
-        figures = write_figures(emulator.url)
+        figures = write_figures(
+            get_json(f"{emulator.url}/__emulator/stats"),
+            get_json(f"{emulator.url}/__emulator/write-log"),
+        )
     loop = report["baseline"]
     calls = loop["sqs_calls"]
     return {

@@ -1,6 +1,9 @@
 """Records/s over time against Airtable's ceiling, with lockouts marked: one PNG per
-scenario, one with every scenario, and copies for the docs: every scenario in
-`bench-throughput.png`, the two-base ones also in `bench-two-bases.png` beside it.
+scenario, one with every scenario, and one per group of scenarios (`DOCS_GROUPS`), which a
+full run copies beside the docs' figure: `bench-throughput.png` (one base, with and without
+jitter, and with a CPU hog), `bench-two-bases.png`, `bench-capacity.png` (a lower capacity,
+a cold start from the kept pace, a neighbour, a capacity that drops and comes back),
+`bench-two-pollers.png` and `bench-mirror.png`.
 
 Drawn from the report alone (each scenario's `timeline`), so a figure can be redrawn
 from a saved report: `python -m bench.plot bench/results/<time>/report.json`.
@@ -23,14 +26,22 @@ WIDTH_IN, HEIGHT_PER_SCENARIO_IN = 10.0, 3.2
 
 #: The docs' figure of the two-base scenarios, beside `docs_copy`.
 TWO_BASES_DOCS_NAME = "bench-two-bases.png"
+#: Each docs figure and the scenario kinds it draws; the first is `docs_copy` itself.
+DOCS_GROUPS: tuple[tuple[str | None, tuple[str, ...]], ...] = (
+    (None, ("ceiling", "jitter", "hog")),
+    (TWO_BASES_DOCS_NAME, ("two-bases", "two-bases-locked")),
+    ("bench-capacity.png", ("capacity", "cold-start", "neighbour", "capacity-change")),
+    ("bench-two-pollers.png", ("two-pollers",)),
+    ("bench-mirror.png", ("mirror",)),
+)
 #: Colours of the per-base lines and lockouts (at most this many bases are drawn one by one).
 BASE_COLOURS = ("#e6550d", "#31a354", "#756bb1")
 
 
 def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str, Any]:
-    """Draw every scenario of `report` into `out`; copy the figure of every scenario to
-    `docs_copy`, and that of the two-base ones to `TWO_BASES_DOCS_NAME` beside it (if
-    given). Returns the paths written, for the report."""
+    """Draw every scenario of `report` into `out`, each alone, all together, and each
+    group of `DOCS_GROUPS`; copy the groups' figures to `docs_copy` and beside it (if given).
+    Returns the paths written, for the report."""
     scenarios = [s for s in report.get("scenarios", []) if (s.get("timeline") or {}).get("bin_s")]
     if not scenarios:
         return {}
@@ -39,7 +50,7 @@ def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str
     except ImportError:
         return {"error": "matplotlib is not installed (a dev dependency: make venv)"}
     matplotlib.use("Agg")  # files only, no display
-    written: dict[str, Any] = {"per_scenario": {}}
+    written: dict[str, Any] = {"per_scenario": {}, "groups": {}}
     for scenario in scenarios:
         path = out / f"throughput-{scenario['slug']}.png"
         figure(report, [scenario], path)
@@ -47,19 +58,22 @@ def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str
     combined = out / "throughput.png"
     figure(report, scenarios, combined)
     written["combined"] = str(combined)
-    two_bases = [s for s in scenarios if s.get("bases", 1) == 2]
-    if two_bases:
-        path = out / "throughput-two-bases.png"
-        figure(report, two_bases, path)
-        written["two_bases"] = str(path)
-    if docs_copy is not None:
-        docs_copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(combined, docs_copy)
-        written["docs"] = str(docs_copy)
-        if two_bases:
-            target = docs_copy.parent / TWO_BASES_DOCS_NAME
-            shutil.copyfile(out / "throughput-two-bases.png", target)
-            written["docs_two_bases"] = str(target)
+    for name, kinds in DOCS_GROUPS:
+        group = [s for s in scenarios if s.get("kind", "ceiling") in kinds]
+        if not group:
+            continue
+        docs_name = name or (docs_copy.name if docs_copy else "bench-throughput.png")
+        path = out / docs_name.replace("bench-", "group-")
+        figure(report, group, path)
+        written["groups"][docs_name] = str(path)
+        if name == TWO_BASES_DOCS_NAME:
+            written["two_bases"] = str(path)
+        if docs_copy is not None:
+            docs_copy.parent.mkdir(parents=True, exist_ok=True)
+            target = docs_copy if name is None else docs_copy.parent / name
+            shutil.copyfile(path, target)
+            written.setdefault("docs", str(docs_copy))
+            written.setdefault("docs_copies", []).append(str(target))
     return written
 
 
@@ -109,18 +123,31 @@ def _panel(ax: Any, scenario: dict[str, Any]) -> None:
     )
     ax.axhline(ceiling, color="black", linewidth=1, label=f"ceiling {ceiling:g} records/s")
     by_base = series.get("records_per_bin_by_base") or {}
-    labels = scenario.get("base_labels") or {}
+    labels = dict(scenario.get("base_labels") or {})
+    by_line = series.get("records_per_bin_by_line") or {}
+    if by_line:  # several pollers on one base: a line per poller
+        by_base, labels = by_line, {k: k for k in by_line}
     colours = dict(zip(by_base, BASE_COLOURS, strict=False)) if len(by_base) <= 3 else {}
     for base, colour in colours.items():
+        bins = (by_base[base] + [0] * len(per_bin))[: len(per_bin)]
         ax.plot(
             [t + bin_s / 2 for t in times],
-            _centred_average([n / bin_s for n in by_base[base]], max(1, round(SMOOTH_S / bin_s))),
+            _centred_average([n / bin_s for n in bins], max(1, round(SMOOTH_S / bin_s))),
             color=colour,
             linewidth=1.2,
             label=f"{labels.get(base, base)} ({SMOOTH_S} s avg)",
         )
-    if colours:
+    if colours and not by_line:
         ax.axhline(50.0, color="grey", linestyle=":", linewidth=1, label="50 per base")
+    capacity = series.get("capacity_at_s") or []
+    if capacity and times:
+        xs, ys = [], []
+        end = times[-1] + bin_s
+        for i, (at, rps) in enumerate(capacity):
+            until = capacity[i + 1][0] if i + 1 < len(capacity) else end
+            xs += [max(at, 0.0), until]
+            ys += [10 * rps, 10 * rps]
+        ax.plot(xs, ys, color="#e6550d", linewidth=1.4, linestyle="-.", label="base capacity x 10")
     if jitter:
         ax.axhline(
             limit,

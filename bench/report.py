@@ -1,8 +1,9 @@
-"""The figures table, the targets of issues 4 and 9, and the machine the figures came from."""
+"""The figures table, each scenario's targets, and the machine the figures came from."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -42,8 +43,20 @@ def machine() -> dict[str, Any]:
 
 
 def source() -> dict[str, Any]:
-    """Which code the figures describe: the commit, and a digest of uncommitted changes."""
-    root = Path(__file__).resolve().parents[1]
+    """Which code the figures describe: the commit of the poller the children import, and a
+    digest of its uncommitted changes. A snapshot made with `git archive` (see
+    bench/README.md) names its commit in a `SOURCE_COMMIT` file at its root."""
+    spec = importlib.util.find_spec("poller")
+    origin = Path(spec.origin) if spec and spec.origin else Path(__file__)
+    root = origin.resolve().parents[2] if spec and spec.origin else Path(__file__).parents[1]
+    marker = root / "SOURCE_COMMIT"
+    if marker.exists():
+        return {
+            "commit": marker.read_text(encoding="utf-8").strip(),
+            "uncommitted_changes": False,
+            "changes_sha1": None,
+            "snapshot": str(root),
+        }
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
@@ -63,77 +76,175 @@ def source() -> dict[str, Any]:
 
 
 def targets(report: dict[str, Any]) -> list[Target]:
-    """The 'done when' lists of issues 4, 9 and 10, checked against this run's figures."""
-    scenarios = report.get("scenarios") or []
-    if report.get("scenario_set") == "cpu-share":
-        return []
-    poller = scenarios[0] if scenarios else {}
-    empty = poller.get("empty_run") or {}
+    """Each scenario's targets, checked against this run's figures (by its `kind`)."""
+    out: list[Target] = []
     imports = report.get("cold_import") or {}
+    for run in report.get("scenarios") or []:
+        kind = run.get("kind", "ceiling")
+        if kind == "ceiling":
+            out += _ceiling_targets(run, imports)
+        elif kind == "jitter":
+            out += _jitter_targets(run)
+        elif kind in ("two-bases", "two-bases-locked"):
+            out += _two_base_targets(run)
+        elif kind == "hog":
+            out.append(_lockouts(run, 0, "no regression"))
+        elif kind == "capacity":
+            out += _capacity_targets(run)
+        elif kind == "cold-start":
+            out.append(_lockouts(run, 0, "the kept pace"))
+        elif kind == "neighbour":
+            out += _neighbour_targets(run)
+        elif kind == "mirror":
+            floor = 48.0 if run["name"].endswith("unversioned") else 40.0
+            out.append(
+                Target(
+                    f"records/s while writing, {run['name']}",
+                    f">= {floor:g}",
+                    check_value(run.get("records_per_s"), lambda v, f=floor: v >= f),
+                )
+            )
+        elif kind == "capacity-change":
+            change = run.get("capacity_change") or {}
+            out.append(
+                Target(
+                    f"pace back at 5 req/s within the run, {run['name']}",
+                    "yes",
+                    None if not change else change.get("back_at_5_s_after_restore") is not None,
+                )
+            )
+        elif kind == "cpu-share" and (run.get("cpu_quota") or {}).get("memory_mb") == 512:
+            out.append(_lockouts(run, 0, "no regression"))
+    return out
 
-    def check(value: Any, ok: Any) -> bool | None:
-        return None if value is None else bool(ok(value))
 
+def _lockouts(run: dict[str, Any], most: int, why: str = "") -> Target:
+    return Target(
+        f"lockouts, {run['name']}",
+        f"{'<= ' if most else ''}{most}" + (f" ({why})" if why else ""),
+        check_value(run.get("lockouts"), lambda v: v <= most),
+    )
+
+
+def _ceiling_targets(poller: dict[str, Any], imports: dict[str, Any]) -> list[Target]:
+    """One base at Airtable's ceiling: the pace, the fill, SQS, memory and cold start."""
+    empty = poller.get("empty_run") or {}
     rate = poller.get("records_per_s")
-    throttled = poller.get("throttled_429")
-    out = [
+    return [
         Target(
             "records/s while writing, no jitter",
             ">= 48 (96% of 50)",
-            check(rate, lambda v: v >= 48),
+            check_value(rate, lambda v: v >= 48),
         ),
-        Target("429s seen, no jitter", "0", check(throttled, lambda v: v == 0)),
+        Target(
+            "429s seen, no jitter", "0", check_value(poller.get("throttled_429"), lambda v: v == 0)
+        ),
         Target(
             "records per write request",
             ">= 9.5",
-            check(poller.get("records_per_request"), lambda v: v >= 9.5),
+            check_value(poller.get("records_per_request"), lambda v: v >= 9.5),
         ),
         Target(
             "SQS calls per message",
             "<= 0.25",
-            check(poller.get("sqs_calls_per_message"), lambda v: v <= 0.25),
+            check_value(poller.get("sqs_calls_per_message"), lambda v: v <= 0.25),
         ),
         Target(
             "peak RSS of the poller",
             "< 128 MB",
-            check(poller.get("peak_rss_mb"), lambda v: v < 128),
+            check_value(poller.get("peak_rss_mb"), lambda v: v < 128),
         ),
         Target(
             "empty-queue run, Lambda time",
             "< 2 s",
-            check(empty.get("lambda_ms"), lambda v: v < 2000),
+            check_value(empty.get("lambda_ms"), lambda v: v < 2000),
         ),
         Target(
             "cold import of poller.handler",
             "< 600 ms",
-            check(imports.get("handler_median_ms"), lambda v: v < 600),
+            check_value(imports.get("handler_median_ms"), lambda v: v < 600),
         ),
     ]
-    for run in scenarios[1:]:
-        if run.get("bases", 1) == 2:
-            out += _two_base_targets(run)
-        if not run.get("arrival_jitter_ms"):
-            continue
-        # at most one lockout per 3,000 records, at least 30 records/s
-        allowed = max(1, run.get("messages", 0) // JITTER_RECORDS_PER_LOCKOUT)
-        out += [
-            Target(
-                f"lockouts, {run['name']}",
-                f"<= {allowed} in {run.get('messages')} records",
-                check(run.get("lockouts"), lambda v, a=allowed: v <= a),
-            ),
-            Target(
-                f"records/s while writing, {run['name']}",
-                f">= {JITTER_MIN_RECORDS_PER_S:g}",
-                check(run.get("records_per_s"), lambda v: v >= JITTER_MIN_RECORDS_PER_S),
-            ),
-        ]
-    return out
+
+
+def _jitter_targets(run: dict[str, Any]) -> list[Target]:
+    """At most one lockout per 3,000 records and at least 30 records/s."""
+    allowed = max(1, run.get("messages", 0) // JITTER_RECORDS_PER_LOCKOUT)
+    return [
+        Target(
+            f"lockouts, {run['name']}",
+            f"<= {allowed} in {run.get('messages')} records",
+            check_value(run.get("lockouts"), lambda v, a=allowed: v <= a),
+        ),
+        Target(
+            f"records/s while writing, {run['name']}",
+            f">= {JITTER_MIN_RECORDS_PER_S:g}",
+            check_value(run.get("records_per_s"), lambda v: v >= JITTER_MIN_RECORDS_PER_S),
+        ),
+    ]
+
+
+def after_learning(run: dict[str, Any]) -> float | None:
+    """Records/s from the end of the last lockout on (the whole span without a lockout)."""
+    if run.get("lockouts"):
+        return (run.get("after_learning") or {}).get("records_per_s")
+    return run.get("records_per_s")
+
+
+#: What a learned pace must sustain: 85% of the capacity left to the poller.
+LEARNED_SHARE = 0.85
+
+
+def _capacity_targets(run: dict[str, Any]) -> list[Target]:
+    """A base at a lower capacity: every donation once, none dead-lettered, at most 2
+    lockouts, and 85% of the capacity once learned."""
+    rows = run.get("rows") or {}
+    messages = run.get("messages")
+    floor = LEARNED_SHARE * run["ceiling_records_per_s"]
+    left = run.get("left_in_queue") or {}
+    return [
+        Target(
+            f"every donation lands once, {run['name']}",
+            f"{messages} rows, {messages} distinct Ids",
+            None if not rows else rows.get("rows") == messages == rows.get("distinct_ids"),
+        ),
+        Target(
+            f"dead-lettered, {run['name']}",
+            "0",
+            None if not left else left.get("dlq_visible", 0) + left.get("dlq_in_flight", 0) == 0,
+        ),
+        _lockouts(run, 2),
+        Target(
+            f"records/s after learning, {run['name']}",
+            f">= {floor:g} (85% of {run['ceiling_records_per_s']:g})",
+            check_value(after_learning(run), lambda v: v >= floor),
+        ),
+    ]
+
+
+def _neighbour_targets(run: dict[str, Any]) -> list[Target]:
+    neighbour = run.get("neighbour") or {}
+    floor = LEARNED_SHARE * run["ceiling_records_per_s"]
+    return [
+        _lockouts(run, 2),
+        Target(
+            f"records/s after learning, {run['name']}",
+            f">= {floor:g} (85% of {run['ceiling_records_per_s']:g})",
+            check_value(after_learning(run), lambda v: v >= floor),
+        ),
+        Target(
+            f"neighbour's refusals, {run['name']}",
+            f"<= those of the lockouts ({neighbour.get('refusals_bound', '-')})",
+            None
+            if not neighbour
+            else neighbour.get("refused", 0) <= neighbour.get("refusals_bound", 0),
+        ),
+    ]
 
 
 def _two_base_targets(run: dict[str, Any]) -> list[Target]:
-    """Issue 10: with two bases and an even mix, both written at their full pace; a lockout
-    on one does not stall the other."""
+    """With two bases and an even mix, both written at their full pace; a lockout on one
+    does not stall the other."""
     name = run["name"]
     per_base = run.get("per_base") or {}
     rates = [b.get("records_per_s") for b in per_base.values()]
@@ -165,9 +276,87 @@ def check_value(value: Any, ok: Any) -> bool | None:
     return None if value is None else bool(ok(value))
 
 
-#: Issue 9's targets with arrival jitter: at most one lockout in 3,000 records, >= 30 records/s.
+#: With arrival jitter: at most one lockout in 3,000 records, at least 30 records/s.
 JITTER_RECORDS_PER_LOCKOUT = 3_000
 JITTER_MIN_RECORDS_PER_S = 30.0
+
+
+def details(run: dict[str, Any]) -> list[str]:
+    """What a scenario showed beyond the grid's figures, in a few lines."""
+    name = run["name"]
+    out: list[str] = []
+    learned = run.get("after_learning") or {}
+    if learned.get("records_per_s") is not None:
+        out.append(
+            f"{name}: after the last lockout (from {learned['from_s']:g} s): "
+            f"{learned['records_per_s']:.1f} records/s over {learned.get('span_s')} s"
+        )
+    rows = run.get("rows")
+    if rows:
+        left = run.get("left_in_queue") or {}
+        out.append(
+            f"{name}: the table holds {rows['rows']} rows, {rows['distinct_ids']} distinct Ids, "
+            f"{run.get('records_created')} created / {run.get('records_updated')} updated; "
+            f"DLQ {left.get('dlq_visible', 0) + left.get('dlq_in_flight', 0)}"
+        )
+    for name_, kept in (run.get("kept_pace") or {}).items():
+        out.append(
+            f"{name}: kept in SSM {name_}: limit {kept.get('limit')}, probe interval "
+            f"{kept.get('probe_interval')} s, {kept.get('requests')} requests this month"
+        )
+    neighbour = run.get("neighbour")
+    if neighbour:
+        out.append(
+            f"{name}: the neighbour ({neighbour['rps']:g} req/s) sent {neighbour.get('sent')}, "
+            f"{neighbour.get('refused')} refused; {neighbour['lockouts']} lockout(s) x "
+            f"{neighbour['refusals_a_lockout_costs']:g} refusals each"
+        )
+    change = run.get("capacity_change")
+    if change:
+        out.append(
+            f"{name}: capacity {change['low_rps']} from {change.get('dropped_at_s')} s, back "
+            f"to 5 at {change.get('restored_at_s')} s; lockouts at {change.get('lockouts_at_s')} s "
+            f"(pace after each: {change.get('pace_after_each_lockout')}; {change.get('failed_probes')} failed probe(s)); pace learned at "
+            f"{change.get('learned_at_s')} s; after the restore the rate reached "
+            + ", ".join(
+                f"{k} at {v} s" for k, v in (change.get("steps_after_restore_s") or {}).items()
+            )
+            + f"; back at 5 {change.get('back_at_5_s_after_restore')} s after the restore, "
+            f"{change.get('back_at_5_s_after_learning')} s after learning"
+        )
+    pollers = run.get("pollers")
+    if pollers:
+        for label, p in pollers.items():
+            if not isinstance(p, dict) or "table" not in p:
+                continue
+            after = (p.get("after_last_lockout") or {}).get("records_per_s")
+            out.append(
+                f"{name}: {label} ({p['table']}): {_fmt(p.get('records_per_s'), '.1f')} records/s, "
+                f"{_fmt(after, '.1f')} after the last lockout, pace at the end "
+                f"{_fmt(p.get('pacing_rps_at_end'), '.2f')} req/s, {p.get('throttled')} 429s"
+            )
+        combined = (pollers.get("combined_after_last_lockout") or {}).get("records_per_s")
+        out.append(
+            f"{name}: both settled at {pollers.get('settled_at_s')} s (the last lockout's end); "
+            f"combined {_fmt(combined, '.1f')} records/s from then on"
+        )
+    mirror = run.get("mirror")
+    if mirror:
+        out.append(
+            f"{name}: {mirror['lookup_requests']} lookup requests "
+            f"({_fmt(mirror['lookup_requests_per_100_records'], '.2f')} per 100 records), "
+            f"{mirror['link_stubs_created']} link stubs created"
+        )
+    for base, trace in (run.get("stamp_to_arrival") or {}).items():
+        delay = trace.get("delay_ms") or {}
+        six = trace.get("tightest_six_s") or {}
+        out.append(
+            f"{name}: pacer stamp -> arrival ({base}), ms: median {delay.get('median')}, p99 "
+            f"{delay.get('p99')}, max {delay.get('max')}; tightest 6 requests: "
+            f"{six.get('by_stamps')} s by stamps, {six.get('by_arrivals')} s by arrivals "
+            f"({six.get('arrival_spans_under_1s')} under 1 s)"
+        )
+    return out
 
 
 def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
@@ -250,15 +439,16 @@ def _others_during(run: dict[str, Any]) -> str:
     return "; ".join(parts[:2]) if parts else "-"
 
 
-def table(report: dict[str, Any]) -> str:
-    """The summary printed to stdout (and saved beside report.json): one column per
-    scenario, then the serial baseline."""
-    scenarios = report.get("scenarios") or []
-    base = report.get("baseline") or {}
-    first = scenarios[0] if scenarios else {}
-    empty = first.get("empty_run") or {}
-    imports = report.get("cold_import") or {}
+#: Scenario columns per grid of the summary (the serial baseline goes beside the first).
+COLUMNS = 4
+
+
+def _figure_grid(
+    report: dict[str, Any], scenarios: list[dict[str, Any]], base: dict[str, Any]
+) -> list[str]:
+    """One column per scenario of `scenarios`, then the serial baseline if given."""
     moto = report.get("moto_ceiling") or {}
+    first = scenarios[0] if scenarios else {}
 
     def row(label: str, cell: Any, baseline: str | None = None) -> tuple[str, ...]:
         cells = [cell(run) for run in scenarios]
@@ -367,10 +557,27 @@ def table(report: dict[str, Any]) -> str:
             "-",
         ),
     ]
-    ratio = report.get("ratio")
-    if not base:  # no baseline in this run (cpu-share, or --baseline-messages 0)
+    if not base:  # no baseline in this grid (cpu-share, or --baseline-messages 0)
         rows = [r[:-1] for r in rows]
-    lines = _grid(rows)
+    return _grid(rows)
+
+
+def table(report: dict[str, Any]) -> str:
+    """The summary printed to stdout (and saved beside report.json): one column per
+    scenario (in grids of `COLUMNS`), the serial baseline beside the first, then what each
+    kind of scenario showed, and the targets."""
+    scenarios = report.get("scenarios") or []
+    base = report.get("baseline") or {}
+    first = next((r for r in scenarios if r.get("empty_run")), scenarios[0] if scenarios else {})
+    empty = first.get("empty_run") or {}
+    imports = report.get("cold_import") or {}
+    moto = report.get("moto_ceiling") or {}
+    ratio = report.get("ratio")
+    lines: list[str] = []
+    for start in range(0, max(len(scenarios), 1), COLUMNS):
+        if start:
+            lines.append("")
+        lines += _figure_grid(report, scenarios[start : start + COLUMNS], base if not start else {})
     lines.append("")
     if report.get("scenario_set") == "cpu-share":
         lines.append(
@@ -424,6 +631,8 @@ def table(report: dict[str, Any]) -> str:
                 f"CPU, {run['name']}, % of one core: {parts}"
                 + (f"; whole machine {busy:.0f}% busy" if busy is not None else "")
             )
+    for run in scenarios:
+        lines += details(run)
     placement = report.get("placement") or {}
     if placement:
         lines.append(

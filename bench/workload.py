@@ -9,6 +9,12 @@ serves, and the poller's routes (`ROUTES`).
 * N bases (`sharded`): donations only, sharded over N bases by `FundraiserId`, so that
   Airtable's per-base limit (5 requests/s) is not what bounds one poller (the cpu-share
   scenario: N x 50 records/s, up to the token's 50 requests/s).
+* Two pollers on one base (`two_pollers`): one queue each, donations into two tables of
+  the same base (Donations and Donations B), so that the write log tells their records
+  apart while they share the base's 5 requests/s.
+* The faithful mirror (`mirror`): DonationCreated events (the `EventType` attribute) into
+  the Donations table of `devstack.mirror`'s base, through its versioned donations route,
+  with its link to Fundraisers or without it, or through that route unversioned.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airtable_emulator import donations_schema
+from devstack import mirror as faithful
 from devstack.factories import DONATION_FIELD_MAP, donation
 from devstack.stack import BASE_ID, TABLE
 
@@ -113,7 +120,7 @@ class Workload:
     """Bodies in queue order, the bases to define on the emulator (beyond the one it starts
     with), and the poller's environment for the routes (None drops a variable)."""
 
-    bodies: list[str]
+    bodies: list[Any]  # a body, or SendMessageBatch entry fields (`feeder.Item`)
     #: base id -> schema, each defined through `PUT /__emulator/bases/{base}`
     extra_bases: dict[str, dict[str, Any]]
     env: dict[str, str | None]
@@ -125,12 +132,71 @@ class Workload:
 SINGLE_TABLE_VARIABLES = ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "MERGE_ON")
 
 
-def single(messages: int) -> Workload:
+def single(messages: int, start: int = 0) -> Workload:
+    """Donations numbered from `start` (distinct Ids) into the Donations table."""
     return Workload(
-        bodies=[json.dumps(donation(n)) for n in range(messages)],
+        bodies=[json.dumps(donation(n)) for n in range(start, start + messages)],
         extra_bases={},
         env={},
         base_labels={BASE_ID: TABLE},
+    )
+
+
+#: The second poller's table in the two-poller scenario (same base, same fields).
+SECOND_TABLE = "Donations B"
+#: The second poller's donations are numbered from here (distinct Ids from the first's).
+SECOND_START = 1_000_000
+
+
+def two_pollers(messages: int) -> list[Workload]:
+    """Two pollers on one base: the first into Donations, the second into Donations B."""
+    schema = donations_schema_without_ids()
+    twin = copy.deepcopy(schema["tables"][0])
+    twin["name"] = SECOND_TABLE
+    schema["tables"].append(twin)
+    first = single(messages)
+    second = single(messages, start=SECOND_START)
+    return [
+        Workload(first.bodies, {BASE_ID: schema}, {}, {BASE_ID: TABLE}),
+        Workload(second.bodies, {}, {"AIRTABLE_TABLE": SECOND_TABLE}, {BASE_ID: SECOND_TABLE}),
+    ]
+
+
+#: The faithful mirror's variants: the versioned donations route of `devstack.mirror` with
+#: its link to Fundraisers, the same without the link, and the same unversioned.
+MIRROR_VARIANTS = ("versioned-linked", "versioned", "unversioned")
+#: Fundraisers the linked donations point at (none exists: the poller creates each stub).
+MIRROR_FUNDRAISERS = 200
+
+
+def mirror(messages: int, variant: str) -> Workload:
+    """`messages` DonationCreated events, each a new donation at version 1."""
+    if variant not in MIRROR_VARIANTS:
+        raise ValueError(f"mirror variant {variant!r}: one of {MIRROR_VARIANTS}")
+    route = copy.deepcopy(next(r for r in faithful.routes()["routes"] if r["name"] == "donations"))
+    route["when"] = {"$MessageAttributes.EventType": "DonationCreated"}
+    route["fields"].pop("ReceiptUrl", None)
+    if variant != "versioned-linked":
+        route["fields"].pop("FundraiserId")
+    if variant == "unversioned":
+        route.pop("version")
+    items = []
+    for n in range(messages):
+        body: dict[str, Any] = {
+            "Id": f"don-{n:06d}",
+            "DonationAmount": round(5 + (n % 200) * 1.25, 2),
+            "Status": "paid",
+            "Tags": ["gift"] if n % 2 else ["recurring", "matched"],
+            "Version": 1,
+        }
+        if variant == "versioned-linked":
+            body["FundraiserId"] = f"fr-{n % MIRROR_FUNDRAISERS:04d}"
+        items.append(faithful.Event("DonationCreated", body).message())
+    return Workload(
+        bodies=items,
+        extra_bases={faithful.BASE_ID: faithful.schema()},
+        env={"ROUTES": json.dumps({"routes": [route]}), **dict.fromkeys(SINGLE_TABLE_VARIABLES)},
+        base_labels={faithful.BASE_ID: "Donations"},
     )
 
 

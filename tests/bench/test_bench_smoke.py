@@ -3,8 +3,11 @@
 Speed is not asserted here (the figures come from `make bench`); this checks that the
 processes start, talk to each other, stop, that the report names every figure of every
 scenario (no jitter, 0-40 ms of arrival jitter, two bases, two bases with one locked out;
-and, as root, the cpu-share scenario), that every message landed in the right base, and
-that the plots are drawn.
+a CPU hog beside the poller, a base at 2 requests/s and a cold start from its kept pace, a
+neighbour client, the faithful mirror's routes, two pollers on one base, a capacity that
+drops and comes back; and, as root, the cpu-share scenario), that every message landed in
+the right place, and that the plots are drawn. The lockout is 1 s and the poller's probes
+come after 1 s (bench.poller's short-run options), so that no scenario waits long.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def test_a_tiny_run_reports_every_figure(tmp_path: Path) -> None:
         sys.executable,
         "-m",
         "bench",
+        "--scenario",
+        "ceiling,two-bases",
         "--messages",
         "60",
         "--jitter-messages",
@@ -159,9 +164,132 @@ def test_a_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     assert "docs" not in plots and not docs_plot.exists()
     # and no process it started outlived it
     assert len(report["child_pids"]) >= 11  # moto, 5 emulators, 5 poller runs, baseline
-    for pid in report["child_pids"]:
+    _all_gone(report["child_pids"])
+
+
+def _all_gone(pids: list[int]) -> None:
+    for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_scenarios_of_the_learned_pace_report_their_figures(tmp_path: Path) -> None:
+    # GIVEN the scenarios where the world changes, on tiny workloads: a 1 s lockout, probes
+    # after 1 s, no latency, no baseline
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--scenario",
+        "hog,capacity,neighbour,mirror,two-pollers,capacity-change",
+        "--hog-messages",
+        "30",
+        "--capacity-messages",
+        "40",
+        "--cold-start-messages",
+        "20",
+        "--neighbour-messages",
+        "40",
+        "--mirror-messages",
+        "30",
+        "--two-poller-messages",
+        "40",
+        "--change-drop-after",
+        "1",
+        "--change-feed-at-most",
+        "30",
+        "--probe-seconds",
+        "1:0.6",
+        "--baseline-messages",
+        "0",
+        "--latency",
+        "0",
+        "--lockout-seconds",
+        "1",
+        "--ceiling-seconds",
+        "1",
+        "--import-runs",
+        "1",
+        "--results-dir",
+        str(tmp_path),
+        "--no-docs-plot",
+    ]
+
+    # WHEN the benchmark runs them
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=420)
+
+    # THEN it succeeds, and each scenario ran with its world and reported its figures
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "latest.json").read_text())
+    runs = {run["kind"]: run for run in report["scenarios"]}
+    assert list(runs) == [
+        "hog",
+        "capacity",
+        "cold-start",
+        "neighbour",
+        "mirror",
+        "two-pollers",
+        "capacity-change",
+    ]
+    for run in report["scenarios"]:
+        for figure in ("records_per_s", "lockouts", "throttled_429", "pacing_rps"):
+            assert isinstance(run[figure], int | float), (run["name"], figure)
+        assert run["records"] >= run["messages"] > 0, run["name"]
+        assert sum(run["timeline"]["records_per_bin"]) == run["records"]
+        # the pacer stamps were paired with their arrivals at the emulator
+        trace = run["stamp_to_arrival"][BASE_ID]
+        assert trace["paired"] > 0 and set(trace["delay_ms"]) >= {"median", "p99", "max"}
+    assert runs["hog"]["cpu_hog"].endswith("while 1: pass")
+    assert runs["hog"]["arrival_jitter_ms"] == 10
+    # a base at 2 requests/s: its rows, what the poller kept in SSM, and a cold start from it
+    capacity, cold = runs["capacity"], runs["cold-start"]
+    assert capacity["ceiling_records_per_s"] == 20
+    assert capacity["rows"] == {"rows": 40, "distinct_ids": 40}
+    assert capacity["left_in_queue"]["dlq_visible"] == 0
+    (kept,) = capacity["kept_pace"].values()
+    assert isinstance(kept["limit"], float)
+    assert cold["kept_pace_before"] == capacity["kept_pace"]
+    assert cold["messages"] == 20
+    # the neighbour's own requests
+    neighbour = runs["neighbour"]["neighbour"]
+    assert neighbour["sent"] > 0 and isinstance(neighbour["refused"], int)
+    # the faithful mirror's three routes, with their lookups
+    mirrors = [run for run in report["scenarios"] if run["kind"] == "mirror"]
+    assert [run["name"] for run in mirrors] == [
+        "mirror, versioned-linked",
+        "mirror, versioned",
+        "mirror, unversioned",
+    ]
+    for run in mirrors:
+        assert isinstance(run["mirror"]["lookup_requests_per_100_records"], float)
+    assert mirrors[0]["mirror"]["link_stubs_created"] > 0
+    # two pollers at once, each into its own table of the one base
+    pollers = runs["two-pollers"]["pollers"]
+    assert {pollers["poller A"]["table"], pollers["poller B"]["table"]} == {
+        "Donations",
+        "Donations B",
+    }
+    assert pollers["poller A"]["records"] == pollers["poller B"]["records"] == 40
+    # the capacity dropped and came back through the control API, with its timeline
+    change = runs["capacity-change"]["capacity_change"]
+    assert change["dropped_at_s"] is not None and change["restored_at_s"] is not None
+    assert change["feeding_stopped_because"]
+    assert len(change["pace_after_each_lockout"]) == len(change["lockouts_at_s"])
+    assert set(change["steps_after_restore_s"]) == {">= 2.5", ">= 3.5", ">= 4.5"}
+    assert runs["capacity-change"]["timeline"]["capacity_at_s"][0] == [0.0, 5]
+    # AND the plots of each group were drawn
+    plots = report["plots"]
+    assert set(plots["groups"]) >= {
+        "bench-throughput.png",
+        "bench-capacity.png",
+        "bench-two-pollers.png",
+        "bench-mirror.png",
+    }
+    for path in plots["groups"].values():
+        assert Path(path).read_bytes()[:8] == PNG_SIGNATURE, path
+    _all_gone(report["child_pids"])
 
 
 def run_records_by_base(run: dict) -> dict[str, int]:
@@ -179,6 +307,8 @@ def test_the_cpu_share_scenario_runs_the_poller_under_a_cfs_quota(tmp_path: Path
         "bench",
         "--scenario",
         "cpu-share",
+        "--lockout-seconds",
+        "1",
         "--memory-mb",
         "512",
         "--cpu-share-bases",
