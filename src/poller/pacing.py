@@ -6,10 +6,11 @@ within one window. A slot is reserved when a request is picked (`reserve`); the 
 waits for it (`send`), and `send` also waits while the last `burst` requests would put its
 own arrival inside one window with them. Airtable counts a request when it arrives, which
 may be later than it left (a busy CPU, the network): a request not yet answered
-(`answered`) counts as arriving now (for up to a second), and one answered later than the
-fastest answer counts as arriving that much later. After a 429 (`throttled`) nobody is let
-through until the lockout ends, and the capacity learns from how many of this pacer's
-requests had left in the second before the refused one.
+(`answered`) counts as arriving now (for up to a second), and one whose answer took more
+than twice the usual time was held up on the way: it counts as arriving its answer less
+the usual time (three in four of the latest took at most that). After a 429 (`throttled`)
+nobody is let through until the lockout ends, and the capacity learns from how many of this
+pacer's requests had left in the second before the refused one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ VISIBILITY_MARGIN_SECONDS = 10
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit
 #: A request still unanswered this long after it left is taken to have arrived by then.
 ARRIVAL_BOUND_SECONDS = 1.0
+#: The share of the latest requests whose time to an answer counts as usual.
+USUAL_SHARE = 0.75
+#: A request whose answer took more than this many times the usual was held up on the way.
+HELD_UP = 2.0
 
 
 class Deadline:
@@ -95,7 +100,8 @@ class Pacer:
         self._lock = threading.Lock()
         self._last_slot = -math.inf
         self._sent: deque[_Sent] = deque(maxlen=64)  # the latest requests, oldest first
-        self._fastest = math.inf  # the shortest time from leaving to an answer
+        self._answer_times: deque[float] = deque(maxlen=64)  # the latest, leaving to answer
+        self._usual = math.inf  # what three in four of them took at most
         self._paused_until = -math.inf
         #: the lowest estimate learned in the current lockout, and when that lockout ends
         self._episode: tuple[float, int] | None = None
@@ -164,7 +170,9 @@ class Pacer:
             for request in reversed(self._sent):
                 if request.left == sent_at and request.answered is None:
                     request.answered = now
-                    self._fastest = min(self._fastest, now - sent_at)
+                    self._answer_times.append(now - sent_at)
+                    times = sorted(self._answer_times)  # too few to judge: the fastest
+                    self._usual = times[int(len(times) * USUAL_SHARE) if len(times) >= 8 else 0]
                     return
 
     def throttled(self, sent_at: float) -> float:
@@ -200,11 +208,15 @@ class Pacer:
 
     def _arrival(self, request: _Sent) -> float:
         """The latest time a request may have arrived at Airtable, as far as is known: now
-        while it has no answer (up to `ARRIVAL_BOUND_SECONDS` after it left), else its answer
-        less the fastest answer seen."""
+        while it has no answer (up to `ARRIVAL_BOUND_SECONDS` after it left); when it left,
+        if its answer took the usual time (Airtable's own work varies after a request
+        arrives); else, held up on the way, its answer less the usual time."""
         if request.answered is None:
             return max(request.left, min(self._clock(), request.left + ARRIVAL_BOUND_SECONDS))
-        return max(request.left, request.answered - self._fastest)
+        took = request.answered - request.left
+        if took <= HELD_UP * self._usual:
+            return request.left
+        return request.answered - self._usual
 
 
 @dataclass(slots=True)
