@@ -301,14 +301,13 @@ def test_send_and_check_config_survive_deep_nesting(cli, stack, tmp_path):
 
 
 def test_the_readme_check_config_example_runs_as_written(cli, monkeypatch):
-    # GIVEN local.json as `make serve` writes it, and the README's command line:
-    # FIELD_MAP_FILE=field_maps/donations.json poller check-config --env-file local.json
-    monkeypatch.setenv("FIELD_MAP_FILE", "field_maps/donations.json")
+    # GIVEN local.json as `make serve` writes it, and a map given by its path:
+    # FIELD_MAP=field_maps/donations.json poller check-config --env-file local.json
+    monkeypatch.setenv("FIELD_MAP", "field_maps/donations.json")
     status, out, _ = cli("check-config")
     assert status == 0 and out.rstrip().splitlines()[-1].startswith("OK")
-    assert "mapping            FIELD_MAP_FILE field_maps/donations.json" in out
+    assert "mapping            FIELD_MAP field_maps/donations.json" in out
     # AND an inline FIELD_MAP in the environment replaces the file's mapping file
-    monkeypatch.delenv("FIELD_MAP_FILE")
     monkeypatch.setenv("FIELD_MAP", json.dumps({"Id": "Id", "DonationAmount": "Donation Amount"}))
     status, out, _ = cli("check-config")
     assert status == 0 and "mapping            inline FIELD_MAP" in out

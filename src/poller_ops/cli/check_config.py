@@ -279,8 +279,8 @@ def describe(config: Any) -> dict[str, Any]:
 
 def mapping_origin(config: Any) -> str:
     """Where the routes come from: `ROUTES_FILE routes.json (2 route(s))`, `inline ROUTES`,
-    or for the single table `FIELD_MAP_FILE field_maps/donations.json` or `inline
-    FIELD_MAP`, with the mapping's own description when it has one."""
+    or for the single table `FIELD_MAP field_maps/donations.json` or `inline FIELD_MAP`
+    (named by the variable that was set), with the mapping's own description if any."""
     from poller.model import DEFAULT_ROUTE
 
     def given(name: str) -> str:
@@ -288,12 +288,14 @@ def mapping_origin(config: Any) -> str:
 
     if config.routes[0].name != DEFAULT_ROUTE or given("ROUTES") or given("ROUTES_FILE"):
         inline = given("ROUTES").lstrip()[:1] in ("{", "[")
-        path = given("ROUTES_FILE") or ("" if inline else given("ROUTES"))
-        origin = f"ROUTES_FILE {path}" if path else "inline ROUTES"
+        name = "ROUTES_FILE" if given("ROUTES_FILE") else "ROUTES"
+        path = given(name) if name == "ROUTES_FILE" or not inline else ""
+        origin = f"{name} {path}" if path else "inline ROUTES"
         return f"{origin} ({len(config.routes)} route(s))"
     inline = given("FIELD_MAP").lstrip()[:1] == "{"
-    path = given("FIELD_MAP_FILE") or ("" if inline else given("FIELD_MAP"))
-    origin = f"FIELD_MAP_FILE {path}" if path else "inline FIELD_MAP"
+    name = "FIELD_MAP_FILE" if given("FIELD_MAP_FILE") else "FIELD_MAP"
+    path = given(name) if name == "FIELD_MAP_FILE" or not inline else ""
+    origin = f"{name} {path}" if path else "inline FIELD_MAP"
     description = config.routes[0].field_map.description
     return f"{origin}: {description}" if description else origin
 
