@@ -297,13 +297,7 @@ class Resolver:
         sent_at = self.pacer.send(self.pacer.reserve(), not_after=not_after)
         if sent_at is None:
             raise OutOfTimeError("no time left in this run for the request")
-        try:
-            return request()
-        except ThrottledError:
-            self.pacer.throttled(sent_at)
-            raise
-        finally:
-            self.pacer.answered(sent_at)
+        return self.pacer.request(sent_at, request)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """A lookup or stub is started again, from its first request, after a lockout (the

@@ -22,8 +22,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .capacity import LOCKOUT_SECONDS, Capacity
+from .errors import ThrottledError
+
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -162,6 +166,18 @@ class Pacer:
                     self.capacity.count()
                     return now
             self._sleep(at - now)
+
+    def request(self, sent_at: float, call: Callable[[], T]) -> T:
+        """Make the request that left at `sent_at` (`send`'s answer): a 429
+        RATE_LIMIT_REACHED starts the lockout (`throttled`) and is raised; the answer, or
+        the failure, is `answered`."""
+        try:
+            return call()
+        except ThrottledError:
+            self.throttled(sent_at)
+            raise
+        finally:
+            self.answered(sent_at)
 
     def answered(self, sent_at: float) -> None:
         """The request that left at `sent_at` has its answer (or failed): it has arrived."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pyairtable import Api
@@ -300,16 +301,17 @@ class Preflight:
                         "the base is locked out or slowed (429) beyond this run's time"
                     )
             result.requests += 1
+            get = partial(self._answer, url, params)
+            if pacer is None or sent_at is None:
+                return get()
             try:
-                with answers():
-                    return self.api.request("GET", str(url), params=params)
+                return pacer.request(sent_at, get)
             except ThrottledError:
-                if pacer is None or sent_at is None:
-                    raise
-                pacer.throttled(sent_at)  # the next send waits the lockout out
-            finally:
-                if pacer is not None and sent_at is not None:
-                    pacer.answered(sent_at)
+                continue  # the next send waits the lockout out
+
+    def _answer(self, url: Any, params: dict[str, Any] | None) -> Any:
+        with answers():
+            return self.api.request("GET", str(url), params=params)
 
 
 def _cause(exc: SinkError, default: Cause) -> Cause:

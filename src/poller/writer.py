@@ -240,9 +240,9 @@ class Writer:
                 outcome.add(bisected)
                 outcome.rejected_alike = bisected.rejected_alike
                 return outcome
-            except ThrottledError:
+            except ThrottledError:  # the pacer holds the base for the lockout
                 outcome.throttled += 1
-                ends = pacer.throttled(sent_at)
+                ends = pacer.paused_until
                 if not self.deadline.allows(ends - self.clock() + 1.0):
                     log.warning(
                         "rate limit: no time left to wait out the lockout (route %s)",
@@ -304,9 +304,8 @@ class Writer:
     def _timed(self, outcome: Outcome, pacer: Pacer, sent_at: float, call: Callable[[], T]) -> T:
         started = self.clock()
         try:
-            return call()
+            return pacer.request(sent_at, call)
         finally:
-            pacer.answered(sent_at)
             outcome.latency_ms.append((self.clock() - started) * 1000)
 
     def _bisect(
