@@ -13,8 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
-from devstack.stack import moto_sqs
+from devstack.stack import moto_client, moto_sqs
 
 VISIBLE = 50
 HELD = (0, 500, 1_000, 1_500)
@@ -49,13 +48,7 @@ def _rate(sqs: Any, held: int) -> float:
 
 def main() -> None:
     with moto_sqs() as endpoint:
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        sqs = moto_client("sqs", endpoint)
         for held in HELD:
             print(
                 f"{held:5d} in flight: {_rate(sqs, held):6.1f} msgs/s "

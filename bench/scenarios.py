@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import BASE_ID, TABLE
+from devstack.stack import BASE_ID, TABLE, moto_client
 
 from . import pace, workload
 from .cgroup import CpuQuota
@@ -658,15 +658,7 @@ def _table_rows(api_url: str, pollers: list[_Poller]) -> dict[str, Any]:
 
 def _kept(endpoint: str, envs: list[dict[str, str]]) -> dict[str, Any]:
     """The pace each poller kept in SSM (moto's), per parameter."""
-    import boto3
-
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ssm = moto_client("ssm", endpoint)
     out: dict[str, Any] = {}
     for env in envs:
         prefix = env.get("PACE_PARAMETER_PREFIX")

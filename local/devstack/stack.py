@@ -45,25 +45,24 @@ AWS_ENV = {
 }
 
 
-def sqs_client(endpoint: str) -> Any:
+def moto_client(service: str, endpoint: str, region: str = REGION) -> Any:
+    """A boto3 client of `service` for moto's server (which serves every service it mocks),
+    with moto's test credentials."""
     return boto3.client(
-        "sqs",
+        service,
         endpoint_url=endpoint,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def sqs_client(endpoint: str) -> Any:
+    return moto_client("sqs", endpoint)
 
 
 def secrets_client(endpoint: str) -> Any:
-    """A Secrets Manager client for moto's server (which serves every service it mocks)."""
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto_client("secretsmanager", endpoint)
 
 
 class PortTaken(OSError):

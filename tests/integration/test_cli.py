@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from devstack import donation
 from devstack.feeder import as_bodies
-from devstack.stack import BASE_ID, REGION, LocalStack
+from devstack.stack import BASE_ID, LocalStack, moto_client
 
 from poller_ops.cli import main
 
@@ -670,13 +669,7 @@ def receive_all(stack: LocalStack, raw: bool = False) -> list[Any]:
 
 def put_age(endpoint: str, queue_url: str, seconds: float) -> None:
     """What AWS publishes for a queue: moto's server stores it for get_metric_statistics."""
-    cloudwatch = boto3.client(
-        "cloudwatch",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    cloudwatch = moto_client("cloudwatch", endpoint)
     cloudwatch.put_metric_data(
         Namespace="AWS/SQS",
         MetricData=[

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from devstack import donation
 from devstack.__main__ import (
@@ -28,7 +27,7 @@ from devstack.__main__ import (
     write_env_file,
 )
 from devstack.feeder import as_bodies
-from devstack.stack import REGION, LocalStack
+from devstack.stack import LocalStack, moto_client
 from harness import LOCKOUT_SECONDS, pacers_with_lockout
 
 from poller import runtime
@@ -356,13 +355,7 @@ def test_a_poison_body_near_1_mib_is_dead_lettered_with_its_type_and_read_as_no_
 
 def test_status_shows_the_last_systemic_failure_from_the_log_group(cli, stack, sqs_endpoint):
     # GIVEN the function's log group in moto's CloudWatch Logs, with two systemic failures
-    logs = boto3.client(
-        "logs",
-        endpoint_url=sqs_endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    logs = moto_client("logs", sqs_endpoint)
     group = f"/aws/lambda/test-{time.time_ns()}-poller"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
@@ -428,13 +421,7 @@ def test_a_queue_url_of_another_region_gets_a_warning_that_names_both(
     # GIVEN a queue that exists in eu-west-1 (moto keeps each region's queues apart), named
     # by its AWS-style URL, and an environment whose AWS_REGION is us-east-1
     name = f"regional-{time.time_ns()}"
-    boto3.client(
-        "sqs",
-        endpoint_url=sqs_endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).create_queue(QueueName=name)
+    moto_client("sqs", sqs_endpoint, "eu-west-1").create_queue(QueueName=name)
     url = f"https://sqs.eu-west-1.amazonaws.com/123456789012/{name}"
     path = variant(env_file, tmp_path, QUEUE_URL=url, DEAD_LETTER_QUEUE_URL=None)
     path_in_region = variant(

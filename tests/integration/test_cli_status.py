@@ -9,25 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from devstack.feeder import as_bodies
-from devstack.stack import REGION, LocalStack
+from devstack.stack import LocalStack, moto_client
 
 from poller_ops import usage
 from poller_ops.cli import main
 
 Cli = Callable[..., tuple[int, str, str]]
-
-
-def aws(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture
@@ -73,7 +62,7 @@ def calls(cli: Cli, *args: str) -> dict[str, Any]:
 def test_the_calls_kept_in_ssm_are_summed_over_the_bases_and_forecast(cli, stack, prefix):
     # GIVEN two bases' parameters of this month, as the function keeps them, and one of a
     # month that is over
-    ssm = aws("ssm", stack.sqs_endpoint)
+    ssm = moto_client("ssm", stack.sqs_endpoint)
     month = usage.month_start(usage.now_utc()).strftime("%Y-%m")
     kept = {"limit": 5.0, "probe_interval": 120.0, "next_probe_at": 0.0}
     for base, requests, of in [
@@ -124,7 +113,7 @@ def test_without_a_prefix_the_calls_come_from_cloudwatch(cli, stack, env_file):
     env.pop("PACE_PARAMETER_PREFIX")
     env["POWERTOOLS_SERVICE_NAME"] = service
     env_file.write_text(json.dumps(env))
-    cloudwatch = aws("cloudwatch", stack.sqs_endpoint)
+    cloudwatch = moto_client("cloudwatch", stack.sqs_endpoint)
     for who, base, count in [(service, "appA", 40), (service, "appB", 2), ("else", "appA", 999)]:
         cloudwatch.put_metric_data(
             Namespace="SqsAirtablePoller",

@@ -10,9 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 from devstack import donation
-from devstack.stack import REGION, LocalStack
+from devstack.stack import REGION, LocalStack, moto_client
 from harness import EMPTY, rows_by_id
 
 PRODUCER = Path(__file__).with_name("extended_producer.py")
@@ -25,13 +24,7 @@ def key(n: int) -> str:
 
 
 def s3_client(stack: LocalStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.sqs_endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto_client("s3", stack.sqs_endpoint)
 
 
 class Producer:

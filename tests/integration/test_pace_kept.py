@@ -7,10 +7,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from devstack import LambdaContext, donation
-from devstack.stack import BASE_ID, REGION, LocalStack, default_emulator_config
+from devstack.stack import BASE_ID, LocalStack, default_emulator_config, moto_client
 
 from poller.errors import ConfigError, RunFailedError
 
@@ -29,13 +28,7 @@ def world(sqs_endpoint: str) -> Iterator[LocalStack]:
 
 @pytest.fixture
 def ssm(sqs_endpoint: str) -> Any:
-    client = boto3.client(
-        "ssm",
-        endpoint_url=sqs_endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = moto_client("ssm", sqs_endpoint)
     yield client
     names = [
         p["Name"]
