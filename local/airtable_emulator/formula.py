@@ -110,7 +110,10 @@ class _Parser:
         self._take()
         right = self._operand()
         operator = token[1]
-        return lambda cells, rid: _compare(operator, left(cells, rid), right(cells, rid))
+        node: _Node = lambda cells, rid: _compare(operator, left(cells, rid), right(cells, rid))  # noqa: E731
+        if operator == "=" and getattr(left, "field", None) and hasattr(right, "text"):
+            node.equalities = ((left.field, right.text),)  # type: ignore[attr-defined]
+        return node
 
     def _operand(self) -> _Node:
         kind, value = self._take()
@@ -118,10 +121,14 @@ class _Parser:
             name = value[1:-1].replace("\\}", "}")
             if name not in self._field_names:
                 raise invalid_formula(f"unknown field names: {name}")
-            return lambda cells, _rid: cells.get(name)
+            cell: _Node = lambda cells, _rid: cells.get(name)  # noqa: E731
+            cell.field = name  # type: ignore[attr-defined]
+            return cell
         if kind == "string":
             literal = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL)
-            return lambda _cells, _rid: literal
+            text: _Node = lambda _cells, _rid: literal  # noqa: E731
+            text.text = literal  # type: ignore[attr-defined]
+            return text
         if kind == "number":
             number = _number(value)
             return lambda _cells, _rid: number
@@ -151,7 +158,33 @@ class _Parser:
             raise invalid_formula("NOT() takes one argument")
         if name in ("AND", "OR") and not args:
             raise invalid_formula(f"{name}() needs arguments")
-        return _FUNCTION_BUILDERS[name](args)
+        node = _FUNCTION_BUILDERS[name](args)
+        terms = [getattr(arg, "equalities", None) for arg in args]
+        if name == "AND" and all(terms):
+            node.equalities = tuple(t for term in terms for t in term)  # type: ignore[attr-defined,union-attr]
+        if name == "OR" and all(terms) and len({tuple(f for f, _ in t) for t in terms}) == 1:  # type: ignore[union-attr]
+            return _any_of(terms)  # type: ignore[arg-type]
+        return node
+
+
+def _any_of(terms: list[tuple[tuple[str, str], ...]]) -> _Node:
+    """`OR` of `AND`s of `{field} = 'text'` over the same fields (a lookup by key), as one
+    set membership: the same answer as comparing each term, without the time it takes."""
+    names = [f for f, _ in terms[0]]
+    wanted = {tuple(text for _, text in term) for term in terms}
+
+    def node(cells: dict[str, Any], _rid: str) -> bool:
+        return tuple(_as_text(cells.get(n)) for n in names) in wanted
+
+    return node
+
+
+def _as_text(cell: Any) -> str:
+    """What `_compare` compares a text literal with: blank is "", a number its text."""
+    value = _scalar(cell)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else _text(value)
 
 
 def _number(text: str) -> int | float:

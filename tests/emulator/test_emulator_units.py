@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -105,6 +106,26 @@ def test_formula_subset(formula: str, fields: dict[str, Any], expected: bool) ->
     # GIVEN a supported formula, WHEN it is evaluated, THEN it matches Airtable's meaning
     predicate = compile_formula(formula, {"Id", "Amount", "Flag"})
     assert bool(predicate(fields)) is expected
+
+
+def test_a_lookup_by_keys_means_what_each_of_its_comparisons_means() -> None:
+    # GIVEN seeded lookups by key, OR(AND({A}='a', {B}='b'), ...), and cells of every kind
+    rng = random.Random(20261203)
+    cells = [None, "", "a", "1", "1.5", 1, 1.0, 1.5, 0, True, False, ["a"], ["a", "b"], [], "a, b"]
+    texts = ["", "a", "1", "1.5", "0", "a, b", "b"]
+    for _ in range(3000):
+        terms = [(rng.choice(texts), rng.choice(texts)) for _ in range(rng.randint(1, 4))]
+        formula = "OR(" + ",".join(f"AND({{A}}='{a}',{{B}}='{b}')" for a, b in terms) + ")"
+        row = {"A": rng.choice(cells), "B": rng.choice(cells)}
+        # WHEN it is evaluated
+        matched = bool(compile_formula(formula, {"A", "B"})(row))
+        # THEN it matches exactly when one term's comparisons both hold, each on its own
+        each = [
+            compile_formula(f"{{A}}='{a}'", {"A"})(row)
+            and compile_formula(f"{{B}}='{b}'", {"B"})(row)
+            for a, b in terms
+        ]
+        assert matched is any(each), (formula, row)
 
 
 @pytest.mark.parametrize(
