@@ -7,8 +7,8 @@ waits for it (`send`), and `send` also waits while the last `burst` requests wou
 own arrival inside one window with them. Airtable counts a request when it arrives, which
 may be later than it left (a busy CPU, the network): a request not yet answered
 (`answered`) counts as arriving now (for up to a second), and one whose answer took more
-than twice the usual time was held up on the way: it counts as arriving its answer less
-the usual time (three in four of the latest took at most that). After a 429 (`throttled`)
+than twice a quick answer's time was held up on the way: it counts as arriving its answer
+less that time (one in four of the latest took at most that). After a 429 (`throttled`)
 nobody is let through until the lockout ends, and the capacity learns from how many of this
 pacer's requests had left in the second before the refused one.
 """
@@ -38,9 +38,9 @@ VISIBILITY_MARGIN_SECONDS = 10
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit
 #: A request still unanswered this long after it left is taken to have arrived by then.
 ARRIVAL_BOUND_SECONDS = 1.0
-#: The share of the latest requests whose time to an answer counts as usual.
-USUAL_SHARE = 0.75
-#: A request whose answer took more than this many times the usual was held up on the way.
+#: The share of the latest requests whose time to an answer counts as quick.
+USUAL_SHARE = 0.25
+#: A request whose answer took more than this many times a quick one's was held up on the way.
 HELD_UP = 2.0
 
 
@@ -105,7 +105,7 @@ class Pacer:
         self._last_slot = -math.inf
         self._sent: deque[_Sent] = deque(maxlen=64)  # the latest requests, oldest first
         self._answer_times: deque[float] = deque(maxlen=64)  # the latest, leaving to answer
-        self._usual = math.inf  # what three in four of them took at most
+        self._usual = math.inf  # what one in four of them took at most
         self._paused_until = -math.inf
         #: the lowest estimate learned in the current lockout, and when that lockout ends
         self._episode: tuple[float, int] | None = None
@@ -225,14 +225,26 @@ class Pacer:
     def _arrival(self, request: _Sent) -> float:
         """The latest time a request may have arrived at Airtable, as far as is known: now
         while it has no answer (up to `ARRIVAL_BOUND_SECONDS` after it left); when it left,
-        if its answer took the usual time (Airtable's own work varies after a request
-        arrives); else, held up on the way, its answer less the usual time."""
+        if its answer took at most twice a quick answer's time (Airtable's own work varies
+        after a request arrives); else, held up on the way, its answer less that time."""
         if request.answered is None:
             return max(request.left, min(self._clock(), request.left + ARRIVAL_BOUND_SECONDS))
         took = request.answered - request.left
         if took <= HELD_UP * self._usual:
             return request.left
         return request.answered - self._usual
+
+
+class Slots:
+    """The slots one request's calls leave in: first the one reserved when the request
+    was picked (so that no reserved slot goes unused), then a new one for each later call."""
+
+    def __init__(self, pacer: Pacer, first: float) -> None:
+        self._pacer, self._first = pacer, first
+
+    def take(self) -> float:
+        first, self._first = self._first, None
+        return first if first is not None else self._pacer.reserve()
 
 
 @dataclass(slots=True)
