@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from .batching import Batcher, Entry, KeyLocks
 from .errors import MappingError
-from .mirror import LOOKUP_KEYS
 from .model import Message, Record, Verdict
 from .pacing import Clock, Deadline, Pacer, Sleep
 from .ports import QueuePort
@@ -238,8 +237,8 @@ class Drain:
                     break
                 entries = self.batcher.take(route, SQS_BATCH, self.closed)
                 destination = self.destinations[route]
-                room = LOOKUP_KEYS - len(entries) if destination.mirror else 0
-                prefetch = self.batcher.waiting(route)[:room]  # keys a lookup may read too
+                # keys a lookup may read too (it reads at most LOOKUP_KEYS)
+                prefetch = self.batcher.waiting(route) if destination.mirror else []
                 request = Request(destination, entries, pacer.reserve(), prefetch)
                 self.pending[pool.submit(self.writer.write, request)] = request
                 flying.append(request)

@@ -35,6 +35,9 @@ from .pacing import Deadline, Pacer
 #: Keys one lookup request asks for (formulas of 100 keys stay far below 16,000 characters
 #: in the POST body pyairtable switches to).
 LOOKUP_KEYS = 100
+#: A request whose own keys are known reads ahead when one of the next this many waiting
+#: keys is unknown, so that the requests after it find theirs known and need not wait.
+READ_AHEAD_KEYS = 20
 DIRECTORY_ROWS = 200_000
 LOCK_WAIT_SECONDS = 5.0
 #: attempts of a lookup or stub request that fails transiently
@@ -98,8 +101,10 @@ class Mirror:
     versioned: bool = False
     links: tuple[tuple[str, str, str], ...] = ()
 
-    def prepare(self, entries: list[Entry], prefetch: Sequence[Entry] = ()) -> Prepared:
-        return self.resolver.prepare(self, entries, prefetch)
+    def prepare(
+        self, entries: list[Entry], slot: Callable[[], float], prefetch: Sequence[Entry] = ()
+    ) -> Prepared:
+        return self.resolver.prepare(self, entries, slot, prefetch)
 
     def wrote(self, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
         self.resolver.wrote(self.scope, entries, record_ids)
@@ -126,31 +131,39 @@ class Resolver:
     ):
         self.directory, self.locks, self.tables = directory, locks, tables
         self.pacer, self.deadline = pacer, deadline
+        #: keys a lookup in flight reads: another request waits for its answer
+        self._reading: set[tuple[str, Key]] = set()
+        self._read = threading.Condition()
 
     def key_of(self, table_id: str, fields: Mapping[str, Any]) -> Key:
         return tuple(key_text(fields.get(f)) for f in self.tables[table_id].key_ids)
 
     def prepare(
-        self, mirror: Mirror, entries: list[Entry], prefetch: Sequence[Entry] = ()
+        self,
+        mirror: Mirror,
+        entries: list[Entry],
+        slot: Callable[[], float],
+        prefetch: Sequence[Entry] = (),
     ) -> Prepared:
         """What of `entries` is written, and the verdicts of the rest (stale, poison).
-        `prefetch`: entries of the route still waiting, whose keys one lookup also reads."""
+        `slot()` gives the slot of each request made (`pacing.Slots.take`); `prefetch`:
+        entries of the route still waiting, whose keys one lookup also reads."""
         out = Prepared(list(entries))
         table_id = mirror.scope
         if mirror.versioned or entries[0].record.action is Action.DELETE:
             own = [self.key_of(table_id, e.record.fields) for e in entries]
             more = [self.key_of(table_id, e.record.fields) for e in prefetch]
-            out.requests += self._look_up(table_id, own, more)
+            out.requests += self._look_up(table_id, slot, own, more)
             out.entries = [
                 e for e in out.entries if not self._stale(table_id, e, mirror.versioned, out)
             ]
         for link_id, linked, if_missing in mirror.links:
             own = [(key_text(k),) for e in out.entries for k in _links(e, link_id)]
             more = [(key_text(k),) for e in prefetch for k in _links(e, link_id)]
-            out.requests += self._look_up(linked, own, more)
+            out.requests += self._look_up(linked, slot, own, more)
             if if_missing == "create":
                 out.requests += self._stub(
-                    linked, {k for e in out.entries for k in _links(e, link_id)}
+                    linked, slot, {k for e in out.entries for k in _links(e, link_id)}
                 )
             out.entries = [e for e in out.entries if self._link(linked, link_id, e, out)]
         return out
@@ -168,16 +181,52 @@ class Resolver:
         return [r.record_id for r in rows if r is not None and r.record_id]
 
     # -- reading ----------------------------------------------------------------------
-    def _look_up(self, table_id: str, own: Sequence[Key], more: Sequence[Key] = ()) -> int:
+    def _look_up(
+        self,
+        table_id: str,
+        slot: Callable[[], float],
+        own: Sequence[Key],
+        more: Sequence[Key] = (),
+    ) -> int:
         """Read the rows of the keys the directory does not know, when `own` (the request's
-        keys) has one; `more` (the waiting entries' keys) fills the same request. Return the
+        keys) has one; `more` (the waiting entries' keys) fills the same request. A key that
+        another request's lookup is reading is waited for, not read twice. Return the
         requests made."""
-        table = self.tables[table_id]
-        if all(self.directory.get(table_id, k) is not None for k in own):
-            return 0
+        requests = 0
+        while unknown := self._claim(table_id, own, more):
+            try:
+                requests += self._read_rows(table_id, slot, unknown)
+            finally:
+                with self._read:
+                    self._reading.difference_update((table_id, k) for k in unknown)
+                    self._read.notify_all()
+        return requests
+
+    def _claim(self, table_id: str, own: Sequence[Key], more: Sequence[Key]) -> list[Key]:
+        """The keys this request reads (at most `LOOKUP_KEYS`, marked as being read): none
+        once every key of `own` is known (after waiting for the lookups that read them),
+        unless one of the first `READ_AHEAD_KEYS` of `more` is unknown and unread."""
         known = self.directory.get
-        unknown = list(dict.fromkeys(k for k in (*own, *more) if known(table_id, k) is None))
-        unknown = unknown[:LOOKUP_KEYS]
+        unread = lambda k: known(table_id, k) is None and (table_id, k) not in self._reading  # noqa: E731
+        with self._read:
+            while True:
+                missing = [k for k in own if known(table_id, k) is None]
+                if not missing:
+                    if not any(unread(k) for k in more[:READ_AHEAD_KEYS]):
+                        return []
+                    break
+                if any((table_id, k) not in self._reading for k in missing):
+                    break
+                if self.deadline.expired():
+                    raise OutOfTimeError("no time left in this run for the lookup")
+                self._read.wait(timeout=0.1)
+            unknown = [k for k in dict.fromkeys((*missing, *more)) if unread(k)][:LOOKUP_KEYS]
+            self._reading.update((table_id, k) for k in unknown)
+            return unknown
+
+    def _read_rows(self, table_id: str, slot: Callable[[], float], unknown: list[Key]) -> int:
+        """Read the rows of `unknown` into the directory; return the requests made."""
+        table = self.tables[table_id]
         names = [table.names[f] for f in table.key_ids]
         typed = [
             tuple(_typed(v, table.types[f]) for v, f in zip(key, table.key_ids, strict=True))
@@ -193,7 +242,7 @@ class Resolver:
             pages = table.sink.find(typed, names, wanted)
             while True:
                 requests += 1
-                page = self._call(lambda: next(pages, None))
+                page = self._call(slot, lambda: next(pages, None))
                 for record in page or ():
                     found.setdefault(self.key_of(table_id, record["fields"]), []).append(record)
                 if page is None or len(page) < PAGE_SIZE:
@@ -241,7 +290,7 @@ class Resolver:
             return True
         return False
 
-    def _stub(self, table_id: str, wanted: set[str]) -> int:
+    def _stub(self, table_id: str, slot: Callable[[], float], wanted: set[str]) -> int:
         """Create the missing linked rows of a link with `if_missing: create`, holding only
         their key; a later event for the record fills it in (its route upserts the same key)."""
         table = self.tables[table_id]
@@ -263,7 +312,9 @@ class Resolver:
                 records = [
                     _stub_record(table.key_ids[0], k, table.types[table.key_ids[0]]) for k in chunk
                 ]
-                result = self._retrying(lambda r=records: self._call(lambda: table.sink.write(r)))
+                result = self._retrying(
+                    lambda r=records: self._call(slot, lambda: table.sink.write(r))
+                )
                 for key, record_id in zip(chunk, result.record_ids, strict=True):
                     self.directory.put(table_id, (key_text(key),), Row(record_id))
             finally:
@@ -290,11 +341,11 @@ class Resolver:
         entry.record = replace(entry.record, fields={**entry.record.fields, link_id: ids})
         return True
 
-    def _call(self, request: Callable[[], T]) -> T:
-        """One request in a slot of the base's pace; a 429 makes the pacer hold the base for
+    def _call(self, slot: Callable[[], float], request: Callable[[], T]) -> T:
+        """One request in the slot `slot()` gives; a 429 makes the pacer hold the base for
         the lockout (and learn its capacity)."""
         not_after = self.pacer.clock() + max(self.deadline.usable(), 0)
-        sent_at = self.pacer.send(self.pacer.reserve(), not_after=not_after)
+        sent_at = self.pacer.send(slot(), not_after=not_after)
         if sent_at is None:
             raise OutOfTimeError("no time left in this run for the request")
         return self.pacer.request(sent_at, request)

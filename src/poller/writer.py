@@ -37,7 +37,7 @@ from .errors import (
 )
 from .mirror import Mirror
 from .model import Action, Fate, Message, Verdict
-from .pacing import Backoff, Clock, Deadline, Pacer, Sleep
+from .pacing import Backoff, Clock, Deadline, Pacer, Sleep, Slots
 from .ports import SinkPort
 from .systemic import SystemicFailure
 
@@ -169,9 +169,10 @@ class Writer:
     def write(self, request: Request) -> Outcome:
         entries, outcome = request.entries, Outcome()
         mirror = request.destination.mirror
+        slots = Slots(request.destination.pacer, request.slot)
         if mirror is not None:
             try:
-                prepared = mirror.prepare(entries, request.prefetch)
+                prepared = mirror.prepare(entries, slots.take, request.prefetch)
             except OutOfTimeError:
                 return outcome.no_time(entries)
             except SinkError as exc:  # a lookup failed: the records are not at fault
@@ -185,10 +186,9 @@ class Writer:
             if not entries:
                 return outcome
         if entries[0].record.action is Action.DELETE:
-            outcome.add(self._delete(request.destination, entries))
+            outcome.add(self._delete(request.destination, entries, slots.take()))
             return outcome
-        slot = request.slot if not outcome.requests else request.destination.pacer.reserve()
-        sent = self._send(request.destination, entries, slot)
+        sent = self._send(request.destination, entries, slots.take())
         outcome.add(sent)
         outcome.rejected_alike = sent.rejected_alike
         if outcome.rejected_alike is not None:
@@ -198,13 +198,13 @@ class Writer:
                 outcome.settle(entries, Fate.RELEASE, failure.detail)
         return outcome
 
-    def _delete(self, destination: Destination, entries: list[Entry]) -> Outcome:
+    def _delete(self, destination: Destination, entries: list[Entry], slot: float) -> Outcome:
         """Remove the rows of the entries' keys (Airtable deletes by record id only)."""
         outcome = Outcome()
         assert destination.mirror is not None
         ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
         pacer = destination.pacer
-        sent_at = self._wait_for(pacer, pacer.reserve())
+        sent_at = self._wait_for(pacer, slot)
         if sent_at is None:
             return outcome.no_time(entries)
         outcome.requests += 1

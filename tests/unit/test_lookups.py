@@ -1,0 +1,151 @@
+"""The resolver's lookups: one request reads the keys of many, a key is read once even by
+requests in flight together, a stale version is dropped, and each request's first call
+takes the slot reserved when it was picked."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from poller.batching import Entry, KeyLocks
+from poller.capacity import Capacity
+from poller.mirror import Directory, Mirror, Resolver, Table
+from poller.model import Message, Record
+from poller.pacing import Deadline, Pacer, Slots
+
+TABLE = "tblDonations0001"
+KEY, VERSION = "fldId", "fldVersion"
+
+
+class Rows:
+    """A table's `find`: the stored rows; each `find` is one lookup request. `hold` keeps
+    every lookup's answer back until it is set."""
+
+    def __init__(self, rows: dict[str, float] | None = None) -> None:
+        self.rows = rows or {}
+        self.lookups: list[list[str]] = []
+        self.started = threading.Event()
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def find(
+        self, keys: Sequence[tuple[Any, ...]], key_fields: Sequence[str], fields: Sequence[str]
+    ) -> Iterator[list[dict[str, Any]]]:
+        asked = [k[0] for k in keys]
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            self.lookups.append(asked)
+            self.started.set()
+            self.hold.wait(timeout=10)
+            yield [
+                {"id": f"rec{k}", "fields": {KEY: k, VERSION: self.rows[k]}}
+                for k in asked
+                if k in self.rows
+            ]
+
+        return pages()
+
+
+class WatchedCondition(threading.Condition):
+    """A condition that says when a thread began to wait on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def entry(key: str, version: float) -> Entry:
+    message = Message(id=f"m-{key}-{version}", receipt="r", body="{}")
+    record = Record({KEY: key}, key=(key,), version=version)
+    return Entry(record, [message], 0.0, message, (version, 0, 0))
+
+
+def resolver(rows: Rows, pacer: Pacer | None = None) -> Mirror:
+    table = Table(rows, (KEY,), {KEY: "Id"}, {KEY: "singleLineText"}, VERSION)  # type: ignore[arg-type]
+    pacer = pacer or Pacer(Capacity(1000.0))
+    deadline = Deadline(lambda: 30_000, 0.5)
+    found = Resolver(Directory(), KeyLocks(), {TABLE: table}, pacer, deadline)
+    return Mirror(found, TABLE, versioned=True)
+
+
+def slots(mirror: Mirror) -> Slots:
+    return Slots(mirror.resolver.pacer, mirror.resolver.pacer.reserve())
+
+
+def test_one_lookup_reads_the_waiting_entries_keys_too() -> None:
+    # GIVEN a versioned table with no rows, a request of 10 keys and 90 more waiting
+    rows = Rows()
+    mirror = resolver(rows)
+    own = [entry(f"k{n}", 1) for n in range(10)]
+    waiting = [entry(f"k{n}", 1) for n in range(10, 100)]
+    # WHEN the request is prepared, and then the waiting ones are
+    first = mirror.prepare(own, slots(mirror).take, waiting)
+    later = mirror.prepare(waiting[:10], slots(mirror).take, waiting[10:])
+    # THEN one lookup read all 100 keys, and the later request needed none
+    assert len(rows.lookups) == 1 and len(rows.lookups[0]) == 100
+    assert (first.requests, later.requests) == (1, 0)
+    assert len(first.entries) == 10 and len(later.entries) == 10
+
+
+def test_a_key_that_a_lookup_in_flight_reads_is_not_read_again() -> None:
+    # GIVEN request A's lookup in flight, reading B's keys too (they were waiting)
+    rows = Rows({"k12": 5.0})
+    rows.hold.clear()
+    mirror = resolver(rows)
+    watched = WatchedCondition()
+    mirror.resolver._read = watched
+    a = [entry(f"k{n}", 1) for n in range(10)]
+    b = [entry(f"k{n}", 1) for n in range(10, 20)]
+    results: dict[str, Any] = {}
+    thread_a = threading.Thread(
+        target=lambda: results.setdefault("a", mirror.prepare(a, slots(mirror).take, b))
+    )
+    thread_a.start()
+    assert rows.started.wait(timeout=10)
+    # WHEN B is prepared while A's answer is still on its way
+    thread_b = threading.Thread(
+        target=lambda: results.setdefault("b", mirror.prepare(b, slots(mirror).take))
+    )
+    thread_b.start()
+    assert watched.waiting.wait(timeout=10)  # B waits for A's answer
+    rows.hold.set()
+    thread_a.join(timeout=10)
+    thread_b.join(timeout=10)
+    # THEN one lookup was made, and B used its answer: k12's stored version 5 makes B's
+    # version 1 of it stale
+    assert len(rows.lookups) == 1
+    assert results["b"].requests == 0
+    assert results["b"].stale == 1
+    assert [e.record.key for e in results["b"].entries] == [
+        (f"k{n}",) for n in range(10, 20) if n != 12
+    ]
+
+
+class CountingPacer(Pacer):
+    def __init__(self) -> None:
+        super().__init__(Capacity(1000.0))
+        self.reserved = 0
+
+    def reserve(self) -> float:
+        self.reserved += 1
+        return super().reserve()
+
+
+def test_the_first_lookup_takes_the_slot_reserved_when_the_request_was_picked() -> None:
+    # GIVEN a request whose slot was reserved when it was picked
+    rows = Rows()
+    pacer = CountingPacer()
+    mirror = resolver(rows, pacer)
+    reserved = Slots(pacer, pacer.reserve())
+    # WHEN its lookup is made
+    mirror.prepare([entry("k1", 1)], reserved.take)
+    # THEN it left in that slot (no other was reserved, so none goes unused); the write
+    # that follows reserves the next
+    assert (pacer.requests, pacer.reserved) == (1, 1)
+    reserved.take()
+    assert pacer.reserved == 2
