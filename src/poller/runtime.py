@@ -21,6 +21,7 @@ from .airtable import AirtableTable, make_api
 from .batching import KeyLocks
 from .config import Config
 from .credentials import TokenSource
+from .directory import Directory, scope
 from .drain import Drain, Limits
 from .errors import ConfigError, RecordsRejectedError, SinkError, TransientSinkError
 from .model import Action, Message
@@ -47,9 +48,32 @@ class RunResult:
     dead_letter_queue_missing: bool = False
     #: Airtable requests of the run per base (the checks included; not whoami and bases)
     requests_by_base: dict[str, int] = field(default_factory=dict)
+    #: this function's Airtable requests this month, all bases (None: the pace is not kept)
+    this_month: int | None = None
 
 
 class Runtime:
+    @classmethod
+    def on_aws(cls, config: Config) -> Runtime:
+        """The container's runtime with boto3's clients (a read timeout above the long
+        poll's, standard retries); logs the configuration's warnings once."""
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        boto = BotoConfig(
+            connect_timeout=3,
+            read_timeout=config.wait_time_seconds + 10,
+            retries={"mode": "standard"},
+        )
+        for warning in config.warnings:
+            log.warning(warning)
+        return cls(
+            config,
+            sqs=boto3.client("sqs", config=boto),
+            ssm=boto3.client("ssm", config=boto) if config.pace_parameter_prefix else None,
+            s3=lambda: boto3.client("s3", config=boto),
+        )
+
     def __init__(
         self,
         config: Config,
@@ -69,7 +93,7 @@ class Runtime:
         self.preflight = Preflight(self.api, self.tokens, self.pacers, typecast=config.typecast)
         self.queue = SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url, s3=s3)
         #: the rows this container knows: record ids and stored versions, per table and key
-        self.directory = mirror.Directory()
+        self.directory = Directory()
         #: the summary the current run is filling (for a progress display; read-only)
         self.live_summary: RunSummary | None = None
 
@@ -81,6 +105,8 @@ class Runtime:
             for base, pacer in self.pacers.items()
             if pacer.requests > before[base]
         }
+        if self.config.pace_parameter_prefix:
+            result.this_month = sum(self.requests_this_month().values())
         return result
 
     def _run(self, remaining_ms: Callable[[], int]) -> RunResult:
@@ -142,7 +168,7 @@ class Runtime:
             names = {str(f["id"]): str(f.get("name")) for f in fit.fields}
             types = {str(f["id"]): str(f.get("type")) for f in fit.fields}
             version = route.field_map.spec(route.version[1]) if route.version else None
-            own = mirror.scope(fit.table_id, route.merge_on)
+            own = scope(fit.table_id, route.merge_on)
             tables[own] = mirror.Table(
                 sink,
                 route.merge_on,
@@ -158,7 +184,7 @@ class Runtime:
                 )
                 key_id = str(key["id"])
                 tables.setdefault(
-                    mirror.scope(table_id, [key_id]),
+                    scope(table_id, [key_id]),
                     mirror.Table(
                         stub,
                         (key_id,),
@@ -170,9 +196,9 @@ class Runtime:
         out = {}
         for name, route in checked.routes.items():
             fit, pacer = checked.fits[name], self.pacers[route.base_id]
-            own = mirror.scope(fit.table_id, route.merge_on)
+            own = scope(fit.table_id, route.merge_on)
             links = tuple(
-                (link_id, mirror.scope(table_id, [str(key["id"])]), _if_missing(route, link_id))
+                (link_id, scope(table_id, [str(key["id"])]), _if_missing(route, link_id))
                 for link_id, table_id, key in fit.links
             )
             needed = route.version is not None or route.action is Action.DELETE or links

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
@@ -78,6 +78,22 @@ def log_metrics(metrics: Metrics) -> Callable[[Callable[..., Any]], Callable[...
         return wrapped
 
     return decorate
+
+
+def report(logger: Logger, failures: list[SystemicFailure]) -> None:
+    """The line an operator (and `poller status`) reads for each failure: the cause, what
+    was seen, the fix. A base's capacity needs no one (the backlog waits): a warning."""
+    for failure in failures:
+        log = logger.warning if failure.cause is Cause.CAPACITY else logger.error
+        log(
+            f"systemic failure: {failure.describe()}",
+            extra={
+                "systemic_cause": str(failure.cause),
+                "route": failure.route,
+                "detail": failure.detail,
+                "fix": failure.fix,
+            },
+        )
 
 
 def publish(

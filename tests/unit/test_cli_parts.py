@@ -350,7 +350,7 @@ def test_the_newest_systemic_failure_line_is_found() -> None:
 def test_status_reads_the_line_the_handler_really_writes() -> None:
     # GIVEN the function's own report of a systemic failure, as its JSON formatter writes it
     # to CloudWatch Logs
-    from poller import handler
+    from poller import handler, telemetry
     from poller.systemic import Cause, SystemicFailure
 
     failure = SystemicFailure(
@@ -364,7 +364,7 @@ def test_status_reads_the_line_the_handler_really_writes() -> None:
     underlying = logging.getLogger(handler.logger.name)
     underlying.addHandler(capture)
     try:
-        handler.report(failure)
+        telemetry.report(handler.logger, [failure])
     finally:
         underlying.removeHandler(capture)
     line = next(x for x in written.getvalue().splitlines() if "systemic_cause" in x)

@@ -26,7 +26,7 @@ from .common import (
 )
 
 #: The function's structured log line for a failure every message would meet
-#: (`poller.handler.report`): {"message": "systemic failure: <route, detail, fix>",
+#: (`poller.telemetry.report`): {"message": "systemic failure: <route, detail, fix>",
 #: "systemic_cause": one of `poller.systemic.Cause`, "route", "detail", "fix"}.
 SYSTEMIC_MESSAGE = "systemic failure"
 SYSTEMIC_FILTER = "{ $.systemic_cause = * }"
