@@ -1,12 +1,10 @@
 """What a faithful mirror needs before it writes: each row's stored version, the record ids
 that links and deletes take, and one writer per key at a time.
 
-* `Directory`: the rows this container knows, per table and key: the record id (None: no
-  row) and the stored version. It is fed by the poller's own writes and by bulk lookups
-  (one `listRecords` request resolves up to `LOOKUP_KEYS` keys), so a warm container reads
-  only keys it has not met, and a cold one reads each key once.
-* `KeyLocks`: a key of a table is in at most one request at a time, whichever route or
-  link stub writes it (two concurrent upserts of a new key could both create it).
+* Lookups: one `listRecords` request reads up to `LOOKUP_KEYS` keys into the `Directory`,
+  ahead of the requests that need them; a warm container reads only keys it has not met.
+* `KeyLocks`: a key of a table is in one request at a time, whichever route or link stub
+  writes it (two concurrent upserts of a new key could both create it).
 * `Resolver.prepare`: for one request, on a writer thread: drops what is stale (a version
   not newer than the row's), finds the rows a delete removes, and puts record ids in link
   fields, creating a stub row holding only the key where a linked record is missing (or
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,7 +24,9 @@ from typing import Any, TypeVar
 from .airtable import PAGE_SIZE, AirtableTable
 from .batching import Entry, KeyLocks
 from .convert import Links
+from .directory import Directory, Key, Row
 from .errors import OutOfTimeError, ThrottledError, TransientSinkError
+from .fieldtypes import NUMBER_TYPES
 from .mapping import key_text
 from .model import Action, Record, Verdict
 from .pacing import Deadline, Pacer
@@ -38,44 +37,12 @@ LOOKUP_KEYS = 100
 #: A request whose own keys are known reads ahead when one of the next this many waiting
 #: keys is unknown, so that the requests after it find theirs known and need not wait.
 READ_AHEAD_KEYS = 20
-DIRECTORY_ROWS = 200_000
 LOCK_WAIT_SECONDS = 5.0
 #: attempts of a lookup or stub request that fails transiently
 ATTEMPTS = 3
 T = TypeVar("T")
-Key = tuple[str, ...]
-
-
-def scope(table_id: str, key_ids: Sequence[str]) -> str:
-    """Which rows a key names: a table, by the fields its key is made of."""
-    return f"{table_id}:{','.join(key_ids)}"
-
-
-@dataclass(frozen=True)
-class Row:
-    record_id: str | None  # None: the table has no row with this key
-    version: float | None = None
-    ambiguous: bool = False  # several rows have this key
-
-
-class Directory:
-    """Thread-safe, bounded (the oldest entries are forgotten first)."""
-
-    def __init__(self, limit: int = DIRECTORY_ROWS) -> None:
-        self._rows: OrderedDict[tuple[str, Key], Row] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def get(self, table: str, key: Key) -> Row | None:
-        with self._lock:
-            return self._rows.get((table, key))
-
-    def put(self, table: str, key: Key, row: Row) -> None:
-        with self._lock:
-            self._rows[(table, key)] = row
-            self._rows.move_to_end((table, key))
-            while len(self._rows) > self._limit:
-                self._rows.popitem(last=False)
+#: gives the slot of each request made (`pacing.Slots.take`)
+Slot = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -101,10 +68,8 @@ class Mirror:
     versioned: bool = False
     links: tuple[tuple[str, str, str], ...] = ()
 
-    def prepare(
-        self, entries: list[Entry], slot: Callable[[], float], prefetch: Sequence[Entry] = ()
-    ) -> Prepared:
-        return self.resolver.prepare(self, entries, slot, prefetch)
+    def prepare(self, entries: list[Entry], slot: Slot, more: Sequence[Entry] = ()) -> Prepared:
+        return self.resolver.prepare(self, entries, slot, more)
 
     def wrote(self, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
         self.resolver.wrote(self.scope, entries, record_ids)
@@ -139,27 +104,22 @@ class Resolver:
         return tuple(key_text(fields.get(f)) for f in self.tables[table_id].key_ids)
 
     def prepare(
-        self,
-        mirror: Mirror,
-        entries: list[Entry],
-        slot: Callable[[], float],
-        prefetch: Sequence[Entry] = (),
+        self, mirror: Mirror, entries: list[Entry], slot: Slot, waiting: Sequence[Entry] = ()
     ) -> Prepared:
         """What of `entries` is written, and the verdicts of the rest (stale, poison).
-        `slot()` gives the slot of each request made (`pacing.Slots.take`); `prefetch`:
-        entries of the route still waiting, whose keys one lookup also reads."""
+        `waiting`: entries of the route still waiting, whose keys a lookup also reads."""
         out = Prepared(list(entries))
         table_id = mirror.scope
         if mirror.versioned or entries[0].record.action is Action.DELETE:
             own = [self.key_of(table_id, e.record.fields) for e in entries]
-            more = [self.key_of(table_id, e.record.fields) for e in prefetch]
+            more = [self.key_of(table_id, e.record.fields) for e in waiting]
             out.requests += self._look_up(table_id, slot, own, more)
             out.entries = [
                 e for e in out.entries if not self._stale(table_id, e, mirror.versioned, out)
             ]
         for link_id, linked, if_missing in mirror.links:
             own = [(key_text(k),) for e in out.entries for k in _links(e, link_id)]
-            more = [(key_text(k),) for e in prefetch for k in _links(e, link_id)]
+            more = [(key_text(k),) for e in waiting for k in _links(e, link_id)]
             out.requests += self._look_up(linked, slot, own, more)
             if if_missing == "create":
                 out.requests += self._stub(
@@ -181,13 +141,7 @@ class Resolver:
         return [r.record_id for r in rows if r is not None and r.record_id]
 
     # -- reading ----------------------------------------------------------------------
-    def _look_up(
-        self,
-        table_id: str,
-        slot: Callable[[], float],
-        own: Sequence[Key],
-        more: Sequence[Key] = (),
-    ) -> int:
+    def _look_up(self, table_id: str, slot: Slot, own: Sequence[Key], more: Sequence[Key]) -> int:
         """Read the rows of the keys the directory does not know, when `own` (the request's
         keys) has one; `more` (the waiting entries' keys) fills the same request. A key that
         another request's lookup is reading is waited for, not read twice. Return the
@@ -224,7 +178,7 @@ class Resolver:
             self._reading.update((table_id, k) for k in unknown)
             return unknown
 
-    def _read_rows(self, table_id: str, slot: Callable[[], float], unknown: list[Key]) -> int:
+    def _read_rows(self, table_id: str, slot: Slot, unknown: list[Key]) -> int:
         """Read the rows of `unknown` into the directory; return the requests made."""
         table = self.tables[table_id]
         names = [table.names[f] for f in table.key_ids]
@@ -290,7 +244,7 @@ class Resolver:
             return True
         return False
 
-    def _stub(self, table_id: str, slot: Callable[[], float], wanted: set[str]) -> int:
+    def _stub(self, table_id: str, slot: Slot, wanted: set[str]) -> int:
         """Create the missing linked rows of a link with `if_missing: create`, holding only
         their key; a later event for the record fills it in (its route upserts the same key)."""
         table = self.tables[table_id]
@@ -341,7 +295,7 @@ class Resolver:
         entry.record = replace(entry.record, fields={**entry.record.fields, link_id: ids})
         return True
 
-    def _call(self, slot: Callable[[], float], request: Callable[[], T]) -> T:
+    def _call(self, slot: Slot, request: Callable[[], T]) -> T:
         """One request in the slot `slot()` gives; a 429 makes the pacer hold the base for
         the lockout (and learn its capacity)."""
         not_after = self.pacer.clock() + max(self.deadline.usable(), 0)
@@ -367,9 +321,7 @@ class Resolver:
 
 
 def _typed(value: str, field_type: str) -> Any:
-    if field_type in ("number", "currency", "percent", "rating", "duration", "autoNumber"):
-        return float(value)
-    return value
+    return float(value) if field_type in NUMBER_TYPES or field_type == "autoNumber" else value
 
 
 def _stub_record(key_id: str, key: str, field_type: str) -> Record:

@@ -10,7 +10,8 @@ from typing import Any
 
 from poller.batching import Entry, KeyLocks
 from poller.capacity import Capacity
-from poller.mirror import Directory, Mirror, Resolver, Table
+from poller.directory import Directory
+from poller.mirror import Mirror, Resolver, Table
 from poller.model import Message, Record
 from poller.pacing import Deadline, Pacer, Slots
 
