@@ -44,16 +44,6 @@ ACCEPTS: Mapping[str, frozenset[str]] = {
     "attachment": frozenset({ATTACHMENT_TYPE}),
     "link": frozenset({LINK_TYPE}),
 }
-#: The mapping type that converts values for an Airtable field type (for advice).
-SUGGESTED_TYPE: Mapping[str, str] = {
-    **{t: "number" for t in NUMBER_TYPES},
-    "currency": "currency",
-    "percent": "percent",
-    "rating": "integer",
-    CHECKBOX_TYPE: "checkbox",
-    **{t: t for t in DATE_TYPES},
-    **{t: t for t in SELECT_TYPES},
-}
 
 
 class SchemaProblem(ConfigError):
@@ -76,10 +66,6 @@ class Fit:
     #: each link entry: (its field id, the linked table's id, the linked key field as the
     #: schema describes it)
     links: list[tuple[str, str, Mapping[str, Any]]] = field(default_factory=list)
-
-    def type_of(self, target: str) -> str:
-        found = find(self.fields, self.field_ids.get(target, target))
-        return str(found.get("type", "")) if found else ""
 
 
 def find(items: Sequence[Mapping[str, Any]], id_or_name: str) -> Mapping[str, Any] | None:
@@ -204,22 +190,6 @@ def _link_problem(
         return f'finds linked records by "{spec.options.link_key}", which table "{spec.options.table}" does not have as a text or number field'
     result.links.append((str(field["id"]), str(linked["id"]), key))
     return None
-
-
-def advice(route: Route, fields: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Not errors, but worth telling the operator: plain entries that write to typed fields
-    send values unconverted, so a bad value is found by Airtable instead of the mapper."""
-    notes = []
-    for spec in route.field_map.specs:
-        found = find(fields, spec.field)
-        suggested = SUGGESTED_TYPE.get(str(found.get("type"))) if found else None
-        if spec.type is None and found is not None and suggested:
-            notes.append(
-                f'"{spec.field}" is a {found.get("type")} field but its entry has no "type": '
-                f'values are sent as they come; declare "type": "{suggested}" to convert them '
-                "and dead-letter bad ones before Airtable sees them"
-            )
-    return notes
 
 
 def _where(route: Route, single: str) -> str:

@@ -29,7 +29,6 @@ POINTER_CLASSES = (
     "software.amazon.payloadoffloading.PayloadS3Pointer",
     "com.amazon.sqs.javamessaging.MessageS3Pointer",
 )
-POINTER_ATTRIBUTES = ("ExtendedPayloadSize", "SQSLargePayloadSize")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from poller.fieldmap import ENVELOPE_PREFIX, FieldMap, FieldSpec
-from poller.schema import SUGGESTED_TYPE
+from poller_ops.advice import SUGGESTED_TYPE
 
 #: What EventBridge Scheduler sends (sam local generate-event cloudwatch scheduled-event).
 SCHEDULED_EVENT: dict[str, Any] = {

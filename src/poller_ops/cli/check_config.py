@@ -332,7 +332,7 @@ def route_data(config: Any, route: Any, airtable: AirtableCheck) -> dict[str, An
 def route_check(route: Any, airtable: AirtableCheck) -> dict[str, Any]:
     """`{"result": "passed", "fields", "notes"}`, or `{"result": "FAILED" or "not checked",
     "cause", "detail", "fix"}` from the route's first failure."""
-    from poller.schema import advice
+    from poller_ops.advice import advice
 
     failures = airtable.failures.get(route.name)
     if failures:
