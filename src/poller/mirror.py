@@ -68,8 +68,8 @@ class Mirror:
     versioned: bool = False
     links: tuple[tuple[str, str, str], ...] = ()
 
-    def prepare(self, entries: list[Entry], slot: Slot, more: Sequence[Entry] = ()) -> Prepared:
-        return self.resolver.prepare(self, entries, slot, more)
+    def prepare(self, entries: list[Entry], slot: Slot, waiting: Sequence[Entry] = ()) -> Prepared:
+        return self.resolver.prepare(self, entries, slot, waiting)
 
     def wrote(self, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
         self.resolver.wrote(self.scope, entries, record_ids)

@@ -39,7 +39,7 @@ MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit
 #: A request still unanswered this long after it left is taken to have arrived by then.
 ARRIVAL_BOUND_SECONDS = 1.0
 #: The share of the latest requests whose time to an answer counts as quick.
-USUAL_SHARE = 0.25
+QUICK_SHARE = 0.25
 #: A request whose answer took more than this many times a quick one's was held up on the way.
 HELD_UP = 2.0
 
@@ -105,7 +105,7 @@ class Pacer:
         self._last_slot = -math.inf
         self._sent: deque[_Sent] = deque(maxlen=64)  # the latest requests, oldest first
         self._answer_times: deque[float] = deque(maxlen=64)  # the latest, leaving to answer
-        self._usual = math.inf  # what one in four of them took at most
+        self._quick = math.inf  # what one in four of them took at most
         self._paused_until = -math.inf
         #: the lowest estimate learned in the current lockout, and when that lockout ends
         self._episode: tuple[float, int] | None = None
@@ -188,7 +188,7 @@ class Pacer:
                     request.answered = now
                     self._answer_times.append(now - sent_at)
                     times = sorted(self._answer_times)  # too few to judge: the fastest
-                    self._usual = times[int(len(times) * USUAL_SHARE) if len(times) >= 8 else 0]
+                    self._quick = times[int(len(times) * QUICK_SHARE) if len(times) >= 8 else 0]
                     return
 
     def throttled(self, sent_at: float) -> float:
@@ -230,9 +230,9 @@ class Pacer:
         if request.answered is None:
             return max(request.left, min(self._clock(), request.left + ARRIVAL_BOUND_SECONDS))
         took = request.answered - request.left
-        if took <= HELD_UP * self._usual:
+        if took <= HELD_UP * self._quick:
             return request.left
-        return request.answered - self._usual
+        return request.answered - self._quick
 
 
 class Slots:
