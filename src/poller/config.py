@@ -25,6 +25,9 @@ from .routing import Route, single_route
 PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
 #: Seconds kept free at the end of a run beyond one long poll and one request's timeout.
 STOP_MARGIN_EXTRA_SECONDS = 2.0
+#: Airtable's limit per token across every base, beside 5 per base, in requests/s (Airtable's
+#: Web API documentation, "Rate limits").
+TOKEN_MAX_RPS = 50.0
 #: Base ids that are placeholders from the samples, never a real base.
 PLACEHOLDER_BASE = re.compile(r"^app(REPLACEME|X{5}|Y{5})", re.IGNORECASE)
 
@@ -43,7 +46,7 @@ class Config:
     envelope: str = "auto"
     wait_time_seconds: int = 1
     max_rps: float = 5.0
-    token_max_rps: float = 50.0
+    token_max_rps: float = TOKEN_MAX_RPS
     max_in_flight: int = 4
     timeout_seconds: float = 10.0
     max_attempts: int = 4
@@ -80,7 +83,7 @@ class Config:
     @property
     def base_rps(self) -> float:
         """The most requests/s one base may get: AIRTABLE_MAX_RPS, within an even share of
-        the token's AIRTABLE_TOKEN_MAX_RPS."""
+        the token's 50 (or the deprecated AIRTABLE_TOKEN_MAX_RPS)."""
         return min(self.max_rps, self.token_max_rps / len(self.bases))
 
     @property
@@ -116,7 +119,8 @@ class Config:
             )
         if (why := plain_http_refused(found["AIRTABLE_API_URL"])) is not None:
             fail("AIRTABLE_API_URL", why)
-        if found["AIRTABLE_TOKEN_MAX_RPS"] < found["AIRTABLE_MAX_RPS"]:
+        token_max_rps = found["AIRTABLE_TOKEN_MAX_RPS"] or TOKEN_MAX_RPS
+        if token_max_rps < found["AIRTABLE_MAX_RPS"]:
             fail(
                 "AIRTABLE_TOKEN_MAX_RPS",
                 f"({found['AIRTABLE_TOKEN_MAX_RPS']:g}) must be at least AIRTABLE_MAX_RPS "
@@ -141,7 +145,7 @@ class Config:
             envelope=found["ENVELOPE"],
             wait_time_seconds=found["WAIT_TIME_SECONDS"],
             max_rps=found["AIRTABLE_MAX_RPS"],
-            token_max_rps=found["AIRTABLE_TOKEN_MAX_RPS"],
+            token_max_rps=token_max_rps,
             max_in_flight=found["MAX_IN_FLIGHT_WRITES"],
             timeout_seconds=found["AIRTABLE_TIMEOUT_SECONDS"],
             max_attempts=found["WRITE_MAX_ATTEMPTS"],

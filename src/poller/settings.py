@@ -29,7 +29,9 @@ class Setting:
 
     name: str
     kind: str
-    importance: str  # "high": most deployments set it; "tuning": a knob with a safe default
+    #: "high": most deployments set it; "tuning": a knob with a safe default; "deprecated":
+    #: still read, with one warning, but no longer meant to be set
+    importance: str
     doc: str
     default: Any = None
     low: float | None = None
@@ -171,16 +173,6 @@ SETTINGS: tuple[Setting, ...] = (
         high=50.0,
     ),
     Setting(
-        "AIRTABLE_TOKEN_MAX_RPS",
-        "float",
-        "tuning",
-        "The most requests/s for the token across all bases, shared evenly by the bases; "
-        "lower it to give each of several functions on one token its share of 50.",
-        default=50.0,
-        low=1.0,
-        high=50.0,
-    ),
-    Setting(
         "MAX_IN_FLIGHT_WRITES",
         "int",
         "tuning",
@@ -231,6 +223,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Let the HTTP libraries log at DEBUG, bodies included (the token stays masked).",
         default=False,
     ),
+    # -- deprecated: still read, with one warning ---------------------------------------
+    Setting(
+        "AIRTABLE_TOKEN_MAX_RPS",
+        "float",
+        "deprecated",
+        "The token's 50 requests/s across every base is Airtable's limit, a fact; to give "
+        "each of several functions on one token its share, set `AIRTABLE_MAX_RPS` to that "
+        "share divided by the function's bases.",
+        low=1.0,
+        high=50.0,
+    ),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -274,6 +277,8 @@ def read(env: Mapping[str, str]) -> Values:
             values[setting.name] = setting.default
             continue
         given[setting.name] = source
+        if setting.importance == "deprecated":
+            warnings.append(f"{source} is deprecated: {setting.doc}")
         try:
             values[setting.name] = setting.parse(raw)
         except ConfigError as exc:

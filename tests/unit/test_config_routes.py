@@ -142,6 +142,29 @@ def test_the_token_limit_is_shared_evenly_by_the_bases(token_max_rps: str, expec
     assert config.base_rps == expected
 
 
+def test_the_deprecated_token_limit_still_applies_with_one_warning() -> None:
+    # GIVEN two bases and the deprecated AIRTABLE_TOKEN_MAX_RPS WHEN built
+    config = build(ROUTES=json.dumps(ROUTES), AIRTABLE_TOKEN_MAX_RPS="8")
+    # THEN it still caps the token, and one warning says what to set instead
+    assert config.base_rps == 4.0
+    (warning,) = config.warnings
+    assert (
+        warning.startswith("AIRTABLE_TOKEN_MAX_RPS is deprecated") and "AIRTABLE_MAX_RPS" in warning
+    )
+
+
+def test_without_a_token_limit_more_than_ten_bases_share_airtables_50() -> None:
+    # GIVEN twelve routes on twelve bases and no token limit set WHEN built
+    routes = {
+        "routes": [
+            {**ROUTES["routes"][0], "name": f"r{i}", "base": f"appBase{i:010d}"} for i in range(12)
+        ]
+    }
+    config = build(ROUTES=json.dumps(routes))
+    # THEN each base gets an even share of the token's 50 requests/s, and nothing warns
+    assert config.base_rps == pytest.approx(50 / 12) and config.warnings == ()
+
+
 def test_two_routes_on_one_base_share_one_base_limit() -> None:
     routes = json.loads(json.dumps(ROUTES))
     routes["routes"][1]["base"] = "appDonations00001"

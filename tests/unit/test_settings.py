@@ -19,7 +19,9 @@ from poller.settings import BY_NAME, RETIRED, SETTINGS, Setting, read
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "configuration.md"
-IMPORTANCE = ("high", "tuning")
+IMPORTANCE = ("high", "tuning", "deprecated")
+#: The most settings a user is meant to set (the high and tuning ones).
+MOST_SETTINGS = 20
 KINDS = ("text", "url", "int", "float", "bool", "choice")
 #: The page writes a range of numbers with an en dash: 0\u201320.
 RANGE = "\u2013"
@@ -115,7 +117,7 @@ def name_of(cell: str) -> str:
 
 
 def documented(text: str) -> list[tuple[str, str, str, str]]:
-    """(name, default cell, values cell, importance) of each row of the two settings tables."""
+    """(name, default cell, values cell, importance) of each row of the settings tables."""
     found = tables(text)
     rows = []
     for importance in IMPORTANCE:
@@ -250,6 +252,22 @@ def test_every_setting_is_declared_completely():
             assert s.choices and s.default in s.choices, s
         if s.default is not None:
             assert s.parse(str(s.default).lower()) == s.default, s
+
+
+def test_a_user_meets_at_most_twenty_settings():
+    # GIVEN the one table of settings THEN at most 20 are meant to be set (deprecated ones are
+    # still read, with a warning, but neither the template nor the docs' main tables offer them)
+    current = [s.name for s in SETTINGS if s.importance in ("high", "tuning")]
+    assert len(current) <= MOST_SETTINGS, current
+
+
+def test_a_deprecated_setting_is_read_with_one_warning_that_says_what_to_do():
+    # GIVEN each deprecated setting set to a value it accepts WHEN read
+    for s in (s for s in SETTINGS if s.importance == "deprecated"):
+        found = read({s.name: str(s.high if s.kind in ("int", "float") else "x")})
+        # THEN its value is read, and one warning names it and says what to set instead
+        assert found[s.name] is not None and found.errors == []
+        assert found.warnings == [f"{s.name} is deprecated: {s.doc}"]
 
 
 def test_no_name_is_both_read_and_retired_or_an_alias_twice():
