@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import settings
@@ -32,6 +33,11 @@ TOKEN_MAX_RPS = 50.0
 PLACEHOLDER_BASE = re.compile(r"^app(REPLACEME|X{5}|Y{5})", re.IGNORECASE)
 
 
+def _default(name: str) -> Any:
+    """A setting's declared default, so that a Config built in code agrees with the table."""
+    return settings.BY_NAME[name].default
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs. `routes` always holds at least one route: the single-table
@@ -42,17 +48,17 @@ class Config:
     token: str | None = None
     token_secret_arn: str | None = None
     dead_letter_queue_url: str | None = None
-    api_url: str = "https://api.airtable.com"
-    envelope: str = "auto"
-    wait_time_seconds: int = 1
-    max_rps: float = 5.0
+    api_url: str = _default("AIRTABLE_API_URL")
+    envelope: str = _default("ENVELOPE")
+    wait_time_seconds: int = _default("WAIT_TIME_SECONDS")
+    max_rps: float = _default("AIRTABLE_MAX_RPS")
     token_max_rps: float = TOKEN_MAX_RPS
-    max_in_flight: int = 4
-    timeout_seconds: float = 10.0
-    max_attempts: int = 4
-    dead_letter_after_receives: int = 4
-    typecast: bool = False
-    wire_debug: bool = False
+    max_in_flight: int = _default("MAX_IN_FLIGHT_WRITES")
+    timeout_seconds: float = _default("AIRTABLE_TIMEOUT_SECONDS")
+    max_attempts: int = _default("WRITE_MAX_ATTEMPTS")
+    dead_letter_after_receives: int = _default("DEAD_LETTER_AFTER_RECEIVES")
+    typecast: bool = _default("AIRTABLE_TYPECAST")
+    wire_debug: bool = _default("WIRE_DEBUG")
     pace_parameter_prefix: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
