@@ -30,7 +30,7 @@ from .ports import QueuePort
 from .settler import SQS_BATCH, Settler
 from .summary import RunSummary, StopReason
 from .systemic import SystemicFailure
-from .writer import Destination, Outcome, Request, Writer
+from .writer import COUNTS, Destination, Outcome, Request, Writer
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class Drain:
     def _account(self, request: Request, outcome: Outcome) -> None:
         self.summary.batches += 1
         self.summary.batch_latency_ms += outcome.latency_ms
-        for name in ("written", "stale", "created", "updated", "requests", "retries", "throttled"):
+        for name in COUNTS:
             setattr(self.summary, name, getattr(self.summary, name) + getattr(outcome, name))
         if outcome.written:
             self.wrote.add(request.route)

@@ -46,6 +46,8 @@ T = TypeVar("T")
 
 NO_TIME = "no time left in this run for its request"
 KEPT_BACK = "an earlier message of its FIFO group was not written; kept back for order"
+#: The counts an `Outcome` adds up, named as the run summary names them.
+COUNTS = ("written", "stale", "created", "updated", "requests", "retries", "throttled")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class Outcome:
     def add(self, other: Outcome) -> None:
         self.verdicts += other.verdicts
         self.latency_ms += other.latency_ms
-        for name in ("written", "stale", "created", "updated", "requests", "retries", "throttled"):
+        for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failure = self.failure or other.failure
         self.out_of_time = self.out_of_time or other.out_of_time
