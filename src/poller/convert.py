@@ -110,6 +110,12 @@ def convert(kind: str, value: Any, options: Options = Options()) -> Any:
     return converter(kind, value, options)
 
 
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as a dateTime value: ISO 8601 in UTC with milliseconds."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 def preview(value: Any) -> str:
     """A short repr for reasons: enough to recognise the value, never a whole body."""
     text = repr(value)
@@ -230,8 +236,7 @@ def _date_time(kind: str, value: Any, options: Options) -> str:
     moment = _moment(kind, value, options)
     if not isinstance(moment, datetime):  # a bare date: midnight in the entry's zone
         moment = datetime(moment.year, moment.month, moment.day, tzinfo=zone(options.timezone))
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc_text(moment)
 
 
 def _single_select(kind: str, value: Any, options: Options) -> str:

@@ -234,8 +234,6 @@ def _is_wrapped(data: Any) -> bool:
 
 def _spec(source: str, entry: Any) -> FieldSpec:
     """One validated FieldSpec; raise ValueError with a problem that names the source."""
-    if not source.strip():
-        raise ValueError("has an empty source key")
     check_source(source)
     if isinstance(entry, str):
         if not entry.strip():

@@ -205,8 +205,6 @@ def _when(value: Any, problem: Callable[[str], None]) -> tuple[Condition, ...]:
     conditions = []
     for source, test in value.items():
         try:
-            if not isinstance(source, str) or not source.strip():
-                raise ValueError("has an empty source key")
             check_source(source)
         except ValueError as exc:
             problem(f'"when" {exc}')

@@ -27,7 +27,9 @@ MISSING: Any = object()
 
 
 def check_source(source: str) -> None:
-    """Raise ValueError if `source` is a `$` name that the mapping does not know."""
+    """Raise ValueError if `source` is blank, or a `$` name that the mapping does not know."""
+    if not source.strip():
+        raise ValueError("has an empty source key")
     if not source.startswith(ENVELOPE_PREFIX):
         return
     name = source[len(ENVELOPE_PREFIX) :]
@@ -58,23 +60,17 @@ def read_source(
     return _envelope(name, message)
 
 
-def is_missing(value: Any) -> bool:
-    """True for the marker `read_source` returns when a source has no value at all."""
-    return value is MISSING
-
-
 def _envelope(name: str, message: Message) -> Any:
     if name.startswith(ATTRIBUTES):
         attribute = message.attributes.get(name[len(ATTRIBUTES) :])
         return MISSING if attribute is None else attribute.typed
-    value: Any = {
+    return {
         "MessageId": message.id,
         "SentTimestamp": message.sent_at_ms or MISSING,
         "ApproximateReceiveCount": message.receive_count,
         "MessageGroupId": message.group_id if message.group_id is not None else MISSING,
         "SequenceNumber": str(message.sequence) if message.sequence else MISSING,
     }[name]
-    return value
 
 
 def _lookup(data: Mapping[str, Any], path: str) -> Any:
