@@ -47,8 +47,7 @@ from typing import Any
 from .convert import EPOCH_UNITS, TYPES, Options, canonical_type, convert, zone
 from .envelopes import DuplicateKeyError, strict_loads
 from .errors import ConfigError, ConversionError
-from .model import Message
-from .sources import EMPTY, ENVELOPE_PREFIX, MISSING, check_source, read_source
+from .sources import ENVELOPE_PREFIX, MISSING, check_source
 
 ENTRY_KEYS = frozenset(
     {
@@ -99,15 +98,6 @@ class FieldSpec:
     def reads_body(self) -> bool:
         """True for a body (payload) path, False for a `$` source."""
         return not self.source.startswith(ENVELOPE_PREFIX)
-
-    def read(
-        self,
-        data: Mapping[str, Any],
-        message: Message,
-        envelope: Mapping[str, Any] = EMPTY,
-    ) -> Any:
-        """The raw value at this spec's source, or `MISSING`."""
-        return read_source(self.source, data, message, envelope)
 
     def describe(self) -> str:
         """One line for the operator: `DonationAmount -> "Donation Amount" (currency, required)`."""
@@ -238,7 +228,7 @@ def _spec(source: str, entry: Any) -> FieldSpec:
     if isinstance(entry, str):
         if not entry.strip():
             raise ValueError(f'maps "{source}" to {entry!r}; expected a field name')
-        return FieldSpec(source=source, field=entry, options=_envelope_options(source, Options()))
+        return FieldSpec(source=source, field=entry, options=_options(source, {}))
     if not isinstance(entry, dict):
         raise ValueError(
             f'maps "{source}" to {entry!r}; expected a field name or an entry '
@@ -315,12 +305,14 @@ def _options(source: str, entry: Mapping[str, Any]) -> Options:
     epoch = entry.get("epoch")
     if epoch is not None and epoch not in EPOCH_UNITS:
         raise ValueError(f'entry "{source}": "epoch" must be "s" or "ms", got {epoch!r}')
+    if source == "$SentTimestamp" and epoch is None:  # SQS's SentTimestamp is epoch ms
+        epoch = "ms"
     choices = entry.get("choices", [])
     if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
         raise ValueError(f'entry "{source}": "choices" must be a list of option names')
-    if choices and entry.get("type") not in ("singleSelect", "multipleSelects"):
+    if choices and kind not in ("singleSelect", "multipleSelects"):
         raise ValueError(f'entry "{source}": "choices" applies to the select types')
-    options = Options(
+    return Options(
         coerce=bool(entry.get("coerce", False)),
         timezone=timezone,
         epoch=epoch,
@@ -331,11 +323,3 @@ def _options(source: str, entry: Mapping[str, Any]) -> Options:
         link_key=str(link[1] or ""),
         if_missing=if_missing,
     )
-    return _envelope_options(source, options)
-
-
-def _envelope_options(source: str, options: Options) -> Options:
-    """SQS's SentTimestamp is epoch milliseconds: say so, unless the entry says otherwise."""
-    if source == "$SentTimestamp" and options.epoch is None:
-        return replace(options, epoch="ms")
-    return options

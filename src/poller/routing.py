@@ -43,7 +43,7 @@ class Condition:
     value_json: str
 
     def holds(self, unwrapped: Unwrapped, message: Message) -> bool:
-        value = read_source(self.source, unwrapped.payload, message, unwrapped.envelope)
+        value = read_source(self.source, unwrapped, message)
         operand = json.loads(self.value_json)
         if self.op == "exists":
             return (value is not MISSING and value is not None) == operand

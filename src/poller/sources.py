@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .envelopes import Unwrapped
 from .model import Message
 
 ENVELOPE_PREFIX = "$"
@@ -22,7 +23,6 @@ ENVELOPE = (
 ATTRIBUTES = "MessageAttributes."
 #: `$Envelope.<key>`: a value of the SNS / EventBridge envelope (see `envelopes`).
 ENVELOPE_KEYS = "Envelope."
-EMPTY: Mapping[str, Any] = {}
 MISSING: Any = object()
 
 
@@ -42,21 +42,14 @@ def check_source(source: str) -> None:
     raise ValueError(f'source "{source}" is not an SQS or envelope value; use one of {allowed}')
 
 
-def read_source(
-    source: str,
-    data: Mapping[str, Any],
-    message: Message,
-    envelope: Mapping[str, Any] = EMPTY,
-) -> Any:
-    """The value at a source (FIELD_MAP syntax) of a message, or `MISSING`.
-
-    `data` is the payload (after unwrapping), `envelope` the envelope's own values
-    (`envelopes.Unwrapped.envelope`, empty for a raw body)."""
+def read_source(source: str, unwrapped: Unwrapped, message: Message) -> Any:
+    """The value at a source (FIELD_MAP syntax) of a message, or `MISSING`: a body path reads
+    the payload, `$Envelope.<key>` the envelope's own values (`Unwrapped.envelope`)."""
     if not source.startswith(ENVELOPE_PREFIX):
-        return _lookup(data, source)
+        return _lookup(unwrapped.payload, source)
     name = source[len(ENVELOPE_PREFIX) :]
     if name.startswith(ENVELOPE_KEYS):
-        return _lookup(envelope, name[len(ENVELOPE_KEYS) :])
+        return _lookup(unwrapped.envelope, name[len(ENVELOPE_KEYS) :])
     return _envelope(name, message)
 
 
