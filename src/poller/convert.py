@@ -106,8 +106,7 @@ def zone(name: str | None) -> tzinfo:
 
 def convert(kind: str, value: Any, options: Options = Options()) -> Any:
     """`value` converted for a field of mapping type `kind`; raise `ConversionError` if it can't be."""
-    converter = _CONVERTERS[canonical_type(kind) or kind]
-    return converter(kind, value, options)
+    return _CONVERTERS[canonical_type(kind) or kind](kind, value, options)
 
 
 def utc_text(moment: datetime) -> str:
@@ -182,10 +181,11 @@ def _read_number(kind: str, value: Any, options: Options) -> int | float:
 
 def _integer(kind: str, value: Any, options: Options) -> int:
     number = _parse_number(kind, value, options)
-    if isinstance(number, float):
-        if not number.is_integer():
-            raise _refuse(kind, value, "has a fractional part")
-        return int(number)
+    if isinstance(number, float) and not number.is_integer():
+        raise _refuse(kind, value, "has a fractional part")
+    number = int(number)
+    if options.max is not None and not 0 <= number <= options.max:
+        raise ConversionError(f"{number} is outside the rating field's 0 to {options.max}")
     return number
 
 
@@ -278,13 +278,6 @@ def _percent(kind: str, value: Any, options: Options) -> int | float:
     return number
 
 
-def _integer_rating(kind: str, value: Any, options: Options) -> int:
-    number = _integer(kind, value, options)
-    if options.max is not None and not 0 <= number <= options.max:
-        raise ConversionError(f"{number} is outside the rating field's 0 to {options.max}")
-    return number
-
-
 def _many(kind: str, value: Any) -> list[Any]:
     values = value if isinstance(value, list) else [value]
     if not values or not all(isinstance(v, str) and v for v in values):
@@ -320,13 +313,12 @@ def _link(kind: str, value: Any, options: Options) -> Links:
     return Links(dict.fromkeys(keys))
 
 
-_Converter = Callable[[str, Any, Options], Any]
-_CONVERTERS: dict[str, _Converter] = {
+_CONVERTERS: dict[str, Callable[[str, Any, Options], Any]] = {
     "text": _text,
     "number": _parse_number,
     "currency": _parse_number,
     "percent": _percent,
-    "integer": _integer_rating,
+    "integer": _integer,
     "checkbox": _checkbox,
     "date": _date,
     "dateTime": _date_time,
