@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .doubles import InexactFloat, check_safe_number, json_float, number_text
+from .doubles import InexactFloat, check_safe_number, json_float, number_text, shorten
 from .errors import ConversionError
 from .fieldtypes import TEXT_TYPES
 
@@ -117,8 +117,7 @@ def utc_text(moment: datetime) -> str:
 
 def preview(value: Any) -> str:
     """A short repr for reasons: enough to recognise the value, never a whole body."""
-    text = repr(value)
-    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 3] + "..."
+    return shorten(repr(value))
 
 
 def _refuse(kind: str, value: Any, why: str = "") -> ConversionError:
@@ -128,7 +127,8 @@ def _refuse(kind: str, value: Any, why: str = "") -> ConversionError:
     )
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """True for a JSON number (an int or float, never a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -142,7 +142,7 @@ def _text(kind: str, value: Any, options: Options) -> str:
             f"cannot convert number {value.literal[:_PREVIEW_CHARS]} to {kind} (more digits "
             "than a JSON double holds; send it as a string)"
         )
-    elif _is_number(value) and math.isfinite(value):
+    elif is_number(value) and math.isfinite(value):
         text = number_text(value)
     else:
         raise _refuse(kind, value)
@@ -160,7 +160,7 @@ def _parse_number(kind: str, value: Any, options: Options) -> int | float:
 
 
 def _read_number(kind: str, value: Any, options: Options) -> int | float:
-    if _is_number(value):
+    if is_number(value):
         if not math.isfinite(value):
             raise _refuse(kind, value, "not a finite number")
         return value
@@ -202,7 +202,7 @@ def _checkbox(kind: str, value: Any, options: Options) -> bool:
 def _moment(kind: str, value: Any, options: Options) -> datetime | date:
     """A date (for a bare "YYYY-MM-DD") or an aware datetime (naive ones get the entry's zone)."""
     local = zone(options.timezone)
-    if _is_number(value):
+    if is_number(value):
         if options.epoch not in EPOCH_UNITS or not math.isfinite(value):
             raise _refuse(kind, value, 'numbers need "epoch": "s" or "ms"')
         try:
@@ -242,7 +242,7 @@ def _date_time(kind: str, value: Any, options: Options) -> str:
 def _single_select(kind: str, value: Any, options: Options) -> str:
     if isinstance(value, str):
         name = value
-    elif _is_number(value) and isinstance(value, int):
+    elif is_number(value) and isinstance(value, int):
         name = str(value)
     else:
         raise _refuse(kind, value)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .convert import convert
+from .convert import convert, is_number
 from .doubles import check_safe_number
 from .envelopes import Unwrapped, key_list
 from .errors import MappingError
@@ -115,6 +115,6 @@ def merge_key(
 def key_text(value: Any) -> str:
     """A key value as keys are compared: a string as it is, a number as a double (25 and
     25.0 are one key, as in Airtable), anything else as JSON."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_number(value):
         return repr(float(value))
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .convert import utc_text
+from .convert import is_number, utc_text
 from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
 from .errors import ConfigError, MappingError
 from .fieldmap import FieldMap
@@ -138,7 +138,7 @@ class Route:
         value = fields.get(spec.key) if spec else None
         if value is None or value == "":
             raise MappingError(f'the version "{source}" is missing')
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if is_number(value):
             return float(value)
         try:  # a naive date-time is read in UTC
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
