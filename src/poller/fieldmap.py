@@ -10,24 +10,19 @@ FIELD_MAP (inline, or a file's path) is a JSON object from a *source* to a
       "$SentTimestamp": {"field": "Queued At", "type": "dateTime"}
     }
 
-Sources: a top-level key (`Id`), a dotted path into nested objects and lists
-(`donor.name`, `lines.0.sku`; a top-level key that contains dots wins), a value of the
-SQS message (`$MessageId`, `$SentTimestamp`, `$ApproximateReceiveCount`,
-`$MessageGroupId`, `$SequenceNumber`, `$MessageAttributes.<name>`), or a value of the SNS
-or EventBridge envelope the payload came in (`$Envelope.TopicArn`, `$Envelope.detail-type`,
-`$Envelope.MessageAttributes.<name>`, ...; see `envelopes`). Body paths read the payload,
-after unwrapping.
-
-Entry keys: `field` (required), `type` (see `convert`), `required`, `default`, `coerce`,
-`timezone`, `epoch`, `choices`. A list of entries maps one source to several fields. The
-object may be wrapped as {"description": "...", "fields": {...}} (handy in a file).
+Sources (`sources`): a payload path (`donor.name`, `lines.0.sku`; body paths read the
+payload, after unwrapping), a `$` value of the SQS message (`$SentTimestamp`,
+`$MessageAttributes.<name>`, ...) or of its SNS or EventBridge envelope (`$Envelope.<key>`).
+Entry keys: `ENTRY_KEYS` (`field` is required; `type`: see `convert`). A list of entries
+maps one source to several fields. The object may be wrapped as
+{"description": "...", "fields": {...}} (handy in a file).
 
 Rules: keys of the message that are not in the map are ignored, never sent. A plain entry
-passes the value through as-is (backward compatible). A typed entry converts it; a missing
-or null value takes the default, or is left out, or, when required, makes the message
-poison. Every problem of one message is reported in one reason. A message in which no
-body source of the map has a value is poison ("no FIELD_MAP source found"), never an
-empty row: `$` sources and defaults do not count. A map needs at least one body source.
+passes the value through as-is. A typed entry converts it; a missing or null value takes the
+default, or is left out, or, when required, makes the message poison. Every problem of one
+message is reported in one reason. A message in which no body source of the map has a value
+is poison ("no FIELD_MAP source found"), never an empty row: `$` sources and defaults do not
+count. A map needs at least one body source.
 
 Once the table's schema is known, `FieldMap.resolved` attaches each target's Airtable field
 id and type: records are then keyed by field id (a renamed field keeps working), and a plain
@@ -280,11 +275,9 @@ def _options(source: str, entry: Mapping[str, Any]) -> Options:
     except ConversionError as exc:
         raise ValueError(f'entry "{source}": {exc}') from None
     kind = entry.get("type")
-    dst, scale, if_missing = (
-        entry.get("dst"),
-        entry.get("scale", 1),
-        entry.get("if_missing", "create"),
-    )
+    dst = entry.get("dst")
+    scale = entry.get("scale", 1)
+    if_missing = entry.get("if_missing", "create")
     if dst not in (None, "earlier", "later"):
         raise ValueError(f'entry "{source}": "dst" must be "earlier" or "later", got {dst!r}')
     if scale not in (1, 100) or ("scale" in entry and kind != "percent"):
