@@ -217,7 +217,7 @@ def _moment(kind: str, value: Any, options: Options) -> datetime | date:
             return date.fromisoformat(text)
         if _DATETIME.match(text):
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-            return moment if moment.tzinfo else _local(kind, moment, local, options)
+            return moment if moment.tzinfo else _local(moment, local, options)
     except ConversionError:
         raise
     except ValueError:
@@ -251,7 +251,7 @@ def _single_select(kind: str, value: Any, options: Options) -> str:
     return name
 
 
-def _local(kind: str, naive: datetime, local: tzinfo, options: Options) -> datetime:
+def _local(naive: datetime, local: tzinfo, options: Options) -> datetime:
     """A naive time in `local`: one instant, or the one `dst` picks when a daylight-saving
     change makes the time happen twice (an overlap) or not at all (a gap)."""
     instants = {naive.replace(tzinfo=local, fold=f).astimezone(UTC) for f in (0, 1)}

@@ -45,10 +45,9 @@ def json_float(literal: str) -> float:
     """`parse_float` for `json.loads`: a float, or an `InexactFloat` for an integral literal
     beyond 2^53 whose digits the double does not keep."""
     value = float(literal)
-    if math.isfinite(value) and abs(value) > MAX_SAFE_INTEGER and value.is_integer():
-        exact = Decimal(literal)
-        if exact != Decimal(value):
-            return InexactFloat(value, literal)
+    big_integer = math.isfinite(value) and value.is_integer() and abs(value) > MAX_SAFE_INTEGER
+    if big_integer and Decimal(literal) != Decimal(value):
+        return InexactFloat(value, literal)
     return value
 
 

@@ -175,10 +175,8 @@ def unwrap(data: dict[str, Any], mode: str = "auto") -> Unwrapped:
         return Unwrapped(data["detail"], "eventbridge", MappingProxyType(envelope))
     if mode == "auto":
         return Unwrapped(data)
-    if mode == "sns":
-        raise _mismatch("an SNS notification", data, SNS_REQUIRED, mode)
-    if mode == "eventbridge":
-        raise _mismatch("an EventBridge event", data, EVENTBRIDGE_REQUIRED, mode)
+    if mode in ("sns", "eventbridge"):
+        raise _mismatch(data, mode)
     raise ValueError(f"unknown envelope mode {mode!r}; expected one of {MODES}")
 
 
@@ -197,15 +195,15 @@ def _unwrap_sns(data: dict[str, Any]) -> Unwrapped:
     return Unwrapped(payload, "sns", MappingProxyType(envelope))
 
 
-def _mismatch(
-    what: str, data: Mapping[str, Any], required: tuple[str, ...], mode: str
-) -> EnvelopeMismatchError:
-    missing = [k for k in required if k not in data]
+def _mismatch(data: Mapping[str, Any], mode: str) -> EnvelopeMismatchError:
+    sns = mode == "sns"
+    what = "an SNS notification" if sns else "an EventBridge event"
+    missing = [k for k in (SNS_REQUIRED if sns else EVENTBRIDGE_REQUIRED) if k not in data]
     if missing:
         why = f"missing {key_list(missing)}"
-    elif mode == "sns" and data.get("Type") != "Notification":
+    elif sns and data.get("Type") != "Notification":
         why = 'its "Type" is not "Notification"'
-    elif mode == "sns":
+    elif sns:
         why = 'its "Message" is not a string'
     else:
         why = 'its "detail" is not an object'
