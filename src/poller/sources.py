@@ -5,25 +5,25 @@ envelope the payload came in (`$Envelope.<key>`). A Number attribute reads as a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .envelopes import Unwrapped
 from .model import Message
 
 ENVELOPE_PREFIX = "$"
-#: Envelope sources and how each is read from a received message.
-ENVELOPE = (
-    "MessageId",
-    "SentTimestamp",
-    "ApproximateReceiveCount",
-    "MessageGroupId",
-    "SequenceNumber",
-)
 ATTRIBUTES = "MessageAttributes."
 #: `$Envelope.<key>`: a value of the SNS / EventBridge envelope (see `envelopes`).
 ENVELOPE_KEYS = "Envelope."
 MISSING: Any = object()
+#: The SQS message's own `$<name>` sources, and how each is read from a received message.
+_SQS_VALUES: dict[str, Callable[[Message], Any]] = {
+    "MessageId": lambda m: m.id,
+    "SentTimestamp": lambda m: m.sent_at_ms or MISSING,
+    "ApproximateReceiveCount": lambda m: m.receive_count,
+    "MessageGroupId": lambda m: m.group_id if m.group_id is not None else MISSING,
+    "SequenceNumber": lambda m: str(m.sequence) if m.sequence else MISSING,
+}
 
 
 def check_source(source: str) -> None:
@@ -33,12 +33,12 @@ def check_source(source: str) -> None:
     if not source.startswith(ENVELOPE_PREFIX):
         return
     name = source[len(ENVELOPE_PREFIX) :]
-    if name in ENVELOPE:
+    if name in _SQS_VALUES:
         return
     for prefix in (ATTRIBUTES, ENVELOPE_KEYS):
         if name.startswith(prefix) and len(name) > len(prefix):
             return
-    allowed = [f"${n}" for n in ENVELOPE] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
+    allowed = [f"${n}" for n in _SQS_VALUES] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
     raise ValueError(f'source "{source}" is not an SQS or envelope value; use one of {allowed}')
 
 
@@ -50,20 +50,10 @@ def read_source(source: str, unwrapped: Unwrapped, message: Message) -> Any:
     name = source[len(ENVELOPE_PREFIX) :]
     if name.startswith(ENVELOPE_KEYS):
         return _lookup(unwrapped.envelope, name[len(ENVELOPE_KEYS) :])
-    return _envelope(name, message)
-
-
-def _envelope(name: str, message: Message) -> Any:
     if name.startswith(ATTRIBUTES):
         attribute = message.attributes.get(name[len(ATTRIBUTES) :])
         return MISSING if attribute is None else attribute.typed
-    return {
-        "MessageId": message.id,
-        "SentTimestamp": message.sent_at_ms or MISSING,
-        "ApproximateReceiveCount": message.receive_count,
-        "MessageGroupId": message.group_id if message.group_id is not None else MISSING,
-        "SequenceNumber": str(message.sequence) if message.sequence else MISSING,
-    }[name]
+    return _SQS_VALUES[name](message)
 
 
 def _lookup(data: Mapping[str, Any], path: str) -> Any:
