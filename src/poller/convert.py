@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .doubles import InexactFloat, check_safe_number, json_float, number_text
+from .doubles import InexactFloat, check_safe_number, json_float, number_text, shorten
 from .errors import ConversionError
 from .fieldtypes import TEXT_TYPES
 
@@ -106,14 +106,18 @@ def zone(name: str | None) -> tzinfo:
 
 def convert(kind: str, value: Any, options: Options = Options()) -> Any:
     """`value` converted for a field of mapping type `kind`; raise `ConversionError` if it can't be."""
-    converter = _CONVERTERS[canonical_type(kind) or kind]
-    return converter(kind, value, options)
+    return _CONVERTERS[canonical_type(kind) or kind](kind, value, options)
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as a dateTime value: ISO 8601 in UTC with milliseconds."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def preview(value: Any) -> str:
     """A short repr for reasons: enough to recognise the value, never a whole body."""
-    text = repr(value)
-    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 3] + "..."
+    return shorten(repr(value))
 
 
 def _refuse(kind: str, value: Any, why: str = "") -> ConversionError:
@@ -123,7 +127,8 @@ def _refuse(kind: str, value: Any, why: str = "") -> ConversionError:
     )
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """True for a JSON number (an int or float, never a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -137,7 +142,7 @@ def _text(kind: str, value: Any, options: Options) -> str:
             f"cannot convert number {value.literal[:_PREVIEW_CHARS]} to {kind} (more digits "
             "than a JSON double holds; send it as a string)"
         )
-    elif _is_number(value) and math.isfinite(value):
+    elif is_number(value) and math.isfinite(value):
         text = number_text(value)
     else:
         raise _refuse(kind, value)
@@ -155,7 +160,7 @@ def _parse_number(kind: str, value: Any, options: Options) -> int | float:
 
 
 def _read_number(kind: str, value: Any, options: Options) -> int | float:
-    if _is_number(value):
+    if is_number(value):
         if not math.isfinite(value):
             raise _refuse(kind, value, "not a finite number")
         return value
@@ -176,10 +181,11 @@ def _read_number(kind: str, value: Any, options: Options) -> int | float:
 
 def _integer(kind: str, value: Any, options: Options) -> int:
     number = _parse_number(kind, value, options)
-    if isinstance(number, float):
-        if not number.is_integer():
-            raise _refuse(kind, value, "has a fractional part")
-        return int(number)
+    if isinstance(number, float) and not number.is_integer():
+        raise _refuse(kind, value, "has a fractional part")
+    number = int(number)
+    if options.max is not None and not 0 <= number <= options.max:
+        raise ConversionError(f"{number} is outside the rating field's 0 to {options.max}")
     return number
 
 
@@ -196,7 +202,7 @@ def _checkbox(kind: str, value: Any, options: Options) -> bool:
 def _moment(kind: str, value: Any, options: Options) -> datetime | date:
     """A date (for a bare "YYYY-MM-DD") or an aware datetime (naive ones get the entry's zone)."""
     local = zone(options.timezone)
-    if _is_number(value):
+    if is_number(value):
         if options.epoch not in EPOCH_UNITS or not math.isfinite(value):
             raise _refuse(kind, value, 'numbers need "epoch": "s" or "ms"')
         try:
@@ -211,7 +217,7 @@ def _moment(kind: str, value: Any, options: Options) -> datetime | date:
             return date.fromisoformat(text)
         if _DATETIME.match(text):
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-            return moment if moment.tzinfo else _local(kind, moment, local, options)
+            return moment if moment.tzinfo else _local(moment, local, options)
     except ConversionError:
         raise
     except ValueError:
@@ -230,14 +236,13 @@ def _date_time(kind: str, value: Any, options: Options) -> str:
     moment = _moment(kind, value, options)
     if not isinstance(moment, datetime):  # a bare date: midnight in the entry's zone
         moment = datetime(moment.year, moment.month, moment.day, tzinfo=zone(options.timezone))
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc_text(moment)
 
 
 def _single_select(kind: str, value: Any, options: Options) -> str:
     if isinstance(value, str):
         name = value
-    elif _is_number(value) and isinstance(value, int):
+    elif is_number(value) and isinstance(value, int):
         name = str(value)
     else:
         raise _refuse(kind, value)
@@ -246,7 +251,7 @@ def _single_select(kind: str, value: Any, options: Options) -> str:
     return name
 
 
-def _local(kind: str, naive: datetime, local: tzinfo, options: Options) -> datetime:
+def _local(naive: datetime, local: tzinfo, options: Options) -> datetime:
     """A naive time in `local`: one instant, or the one `dst` picks when a daylight-saving
     change makes the time happen twice (an overlap) or not at all (a gap)."""
     instants = {naive.replace(tzinfo=local, fold=f).astimezone(UTC) for f in (0, 1)}
@@ -270,13 +275,6 @@ def _percent(kind: str, value: Any, options: Options) -> int | float:
             f"{preview(value)} would be {number:,.0%}: a percent field stores a fraction "
             '(0.25 shows as 25%); send fractions, or set "scale": 100 to send percentages'
         )
-    return number
-
-
-def _integer_rating(kind: str, value: Any, options: Options) -> int:
-    number = _integer(kind, value, options)
-    if options.max is not None and not 0 <= number <= options.max:
-        raise ConversionError(f"{number} is outside the rating field's 0 to {options.max}")
     return number
 
 
@@ -315,13 +313,12 @@ def _link(kind: str, value: Any, options: Options) -> Links:
     return Links(dict.fromkeys(keys))
 
 
-_Converter = Callable[[str, Any, Options], Any]
-_CONVERTERS: dict[str, _Converter] = {
+_CONVERTERS: dict[str, Callable[[str, Any, Options], Any]] = {
     "text": _text,
     "number": _parse_number,
     "currency": _parse_number,
     "percent": _percent,
-    "integer": _integer_rating,
+    "integer": _integer,
     "checkbox": _checkbox,
     "date": _date,
     "dateTime": _date_time,

@@ -45,10 +45,9 @@ def json_float(literal: str) -> float:
     """`parse_float` for `json.loads`: a float, or an `InexactFloat` for an integral literal
     beyond 2^53 whose digits the double does not keep."""
     value = float(literal)
-    if math.isfinite(value) and abs(value) > MAX_SAFE_INTEGER and value.is_integer():
-        exact = Decimal(literal)
-        if exact != Decimal(value):
-            return InexactFloat(value, literal)
+    big_integer = math.isfinite(value) and value.is_integer() and abs(value) > MAX_SAFE_INTEGER
+    if big_integer and Decimal(literal) != Decimal(value):
+        return InexactFloat(value, literal)
     return value
 
 
@@ -65,7 +64,7 @@ def check_safe_number(value: Any, kind: str) -> None:
 
 def _unsafe(kind: str, shown: Any) -> ConversionError:
     return ConversionError(
-        f"cannot convert {_short(str(shown))} "
+        f"cannot convert {shorten(str(shown))} "
         f"to {kind} (beyond +/-2^53 = {MAX_SAFE_INTEGER:,}: Airtable stores numbers as IEEE "
         "doubles and would round it)"
     )
@@ -78,5 +77,6 @@ def number_text(value: int | float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def _short(text: str, limit: int = 40) -> str:
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` as reasons quote it: at most `limit` characters, ending in "..." when cut."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .doubles import json_float
+from .doubles import json_float, shorten
 from .errors import MappingError
 
 MODES = ("auto", "raw", "sns", "eventbridge")
@@ -53,7 +53,6 @@ SNS_REQUIRED = ("Type", "MessageId", "TopicArn", "Message")
 #: Keys whose presence (with these shapes) makes a body an EventBridge event.
 EVENTBRIDGE_REQUIRED = ("version", "id", "detail-type", "source", "detail")
 _MAX_KEYS_LISTED = 20
-_MAX_KEY_CHARS = 40
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -61,9 +60,8 @@ class EnvelopeMismatchError(MappingError):
     """The body is not the envelope an explicit mode (sns, eventbridge) requires. Poison for a
     single route; for routes, that route is skipped."""
 
-    def __init__(self, reason: str, mode: str, what: str) -> None:
+    def __init__(self, reason: str, what: str) -> None:
         super().__init__(reason)
-        self.mode = mode
         self.what = what
 
 
@@ -123,9 +121,8 @@ def parse_json_object(text: str, what: str = "body") -> dict[str, Any]:
 
 def key_list(keys: Any) -> str:
     """A message's keys for a reason, never its values: JSON, ASCII, abbreviated."""
-    names = [str(k) for k in keys]
-    shown = [n if len(n) <= _MAX_KEY_CHARS else n[: _MAX_KEY_CHARS - 3] + "..." for n in names]
-    text = json.dumps(shown[:_MAX_KEYS_LISTED])
+    names = [shorten(str(k)) for k in keys]
+    text = json.dumps(names[:_MAX_KEYS_LISTED])
     if len(names) > _MAX_KEYS_LISTED:
         text = text[:-1] + f", ... {len(names) - _MAX_KEYS_LISTED} more]"
     return text
@@ -178,10 +175,8 @@ def unwrap(data: dict[str, Any], mode: str = "auto") -> Unwrapped:
         return Unwrapped(data["detail"], "eventbridge", MappingProxyType(envelope))
     if mode == "auto":
         return Unwrapped(data)
-    if mode == "sns":
-        raise _mismatch("an SNS notification", data, SNS_REQUIRED, mode)
-    if mode == "eventbridge":
-        raise _mismatch("an EventBridge event", data, EVENTBRIDGE_REQUIRED, mode)
+    if mode in ("sns", "eventbridge"):
+        raise _mismatch(data, mode)
     raise ValueError(f"unknown envelope mode {mode!r}; expected one of {MODES}")
 
 
@@ -200,17 +195,17 @@ def _unwrap_sns(data: dict[str, Any]) -> Unwrapped:
     return Unwrapped(payload, "sns", MappingProxyType(envelope))
 
 
-def _mismatch(
-    what: str, data: Mapping[str, Any], required: tuple[str, ...], mode: str
-) -> EnvelopeMismatchError:
-    missing = [k for k in required if k not in data]
+def _mismatch(data: Mapping[str, Any], mode: str) -> EnvelopeMismatchError:
+    sns = mode == "sns"
+    what = "an SNS notification" if sns else "an EventBridge event"
+    missing = [k for k in (SNS_REQUIRED if sns else EVENTBRIDGE_REQUIRED) if k not in data]
     if missing:
         why = f"missing {key_list(missing)}"
-    elif mode == "sns" and data.get("Type") != "Notification":
+    elif sns and data.get("Type") != "Notification":
         why = 'its "Type" is not "Notification"'
-    elif mode == "sns":
+    elif sns:
         why = 'its "Message" is not a string'
     else:
         why = 'its "detail" is not an object'
     reason = f"body is not {what} (ENVELOPE={mode}): {why}; top-level keys: {key_list(data)}"
-    return EnvelopeMismatchError(reason, mode, what)
+    return EnvelopeMismatchError(reason, what)

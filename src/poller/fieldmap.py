@@ -10,24 +10,19 @@ FIELD_MAP (inline, or a file's path) is a JSON object from a *source* to a
       "$SentTimestamp": {"field": "Queued At", "type": "dateTime"}
     }
 
-Sources: a top-level key (`Id`), a dotted path into nested objects and lists
-(`donor.name`, `lines.0.sku`; a top-level key that contains dots wins), a value of the
-SQS message (`$MessageId`, `$SentTimestamp`, `$ApproximateReceiveCount`,
-`$MessageGroupId`, `$SequenceNumber`, `$MessageAttributes.<name>`), or a value of the SNS
-or EventBridge envelope the payload came in (`$Envelope.TopicArn`, `$Envelope.detail-type`,
-`$Envelope.MessageAttributes.<name>`, ...; see `envelopes`). Body paths read the payload,
-after unwrapping.
-
-Entry keys: `field` (required), `type` (see `convert`), `required`, `default`, `coerce`,
-`timezone`, `epoch`, `choices`. A list of entries maps one source to several fields. The
-object may be wrapped as {"description": "...", "fields": {...}} (handy in a file).
+Sources (`sources`): a payload path (`donor.name`, `lines.0.sku`; body paths read the
+payload, after unwrapping), a `$` value of the SQS message (`$SentTimestamp`,
+`$MessageAttributes.<name>`, ...) or of its SNS or EventBridge envelope (`$Envelope.<key>`).
+Entry keys: `ENTRY_KEYS` (`field` is required; `type`: see `convert`). A list of entries
+maps one source to several fields. The object may be wrapped as
+{"description": "...", "fields": {...}} (handy in a file).
 
 Rules: keys of the message that are not in the map are ignored, never sent. A plain entry
-passes the value through as-is (backward compatible). A typed entry converts it; a missing
-or null value takes the default, or is left out, or, when required, makes the message
-poison. Every problem of one message is reported in one reason. A message in which no
-body source of the map has a value is poison ("no FIELD_MAP source found"), never an
-empty row: `$` sources and defaults do not count. A map needs at least one body source.
+passes the value through as-is. A typed entry converts it; a missing or null value takes the
+default, or is left out, or, when required, makes the message poison. Every problem of one
+message is reported in one reason. A message in which no body source of the map has a value
+is poison ("no FIELD_MAP source found"), never an empty row: `$` sources and defaults do not
+count. A map needs at least one body source.
 
 Once the table's schema is known, `FieldMap.resolved` attaches each target's Airtable field
 id and type: records are then keyed by field id (a renamed field keeps working), and a plain
@@ -47,8 +42,7 @@ from typing import Any
 from .convert import EPOCH_UNITS, TYPES, Options, canonical_type, convert, zone
 from .envelopes import DuplicateKeyError, strict_loads
 from .errors import ConfigError, ConversionError
-from .model import Message
-from .sources import EMPTY, ENVELOPE_PREFIX, MISSING, check_source, read_source
+from .sources import ENVELOPE_PREFIX, MISSING, check_source
 
 ENTRY_KEYS = frozenset(
     {
@@ -99,15 +93,6 @@ class FieldSpec:
     def reads_body(self) -> bool:
         """True for a body (payload) path, False for a `$` source."""
         return not self.source.startswith(ENVELOPE_PREFIX)
-
-    def read(
-        self,
-        data: Mapping[str, Any],
-        message: Message,
-        envelope: Mapping[str, Any] = EMPTY,
-    ) -> Any:
-        """The raw value at this spec's source, or `MISSING`."""
-        return read_source(self.source, data, message, envelope)
 
     def describe(self) -> str:
         """One line for the operator: `DonationAmount -> "Donation Amount" (currency, required)`."""
@@ -234,13 +219,11 @@ def _is_wrapped(data: Any) -> bool:
 
 def _spec(source: str, entry: Any) -> FieldSpec:
     """One validated FieldSpec; raise ValueError with a problem that names the source."""
-    if not source.strip():
-        raise ValueError("has an empty source key")
     check_source(source)
     if isinstance(entry, str):
         if not entry.strip():
             raise ValueError(f'maps "{source}" to {entry!r}; expected a field name')
-        return FieldSpec(source=source, field=entry, options=_envelope_options(source, Options()))
+        return FieldSpec(source=source, field=entry, options=_options(source, {}))
     if not isinstance(entry, dict):
         raise ValueError(
             f'maps "{source}" to {entry!r}; expected a field name or an entry '
@@ -292,11 +275,9 @@ def _options(source: str, entry: Mapping[str, Any]) -> Options:
     except ConversionError as exc:
         raise ValueError(f'entry "{source}": {exc}') from None
     kind = entry.get("type")
-    dst, scale, if_missing = (
-        entry.get("dst"),
-        entry.get("scale", 1),
-        entry.get("if_missing", "create"),
-    )
+    dst = entry.get("dst")
+    scale = entry.get("scale", 1)
+    if_missing = entry.get("if_missing", "create")
     if dst not in (None, "earlier", "later"):
         raise ValueError(f'entry "{source}": "dst" must be "earlier" or "later", got {dst!r}')
     if scale not in (1, 100) or ("scale" in entry and kind != "percent"):
@@ -317,12 +298,14 @@ def _options(source: str, entry: Mapping[str, Any]) -> Options:
     epoch = entry.get("epoch")
     if epoch is not None and epoch not in EPOCH_UNITS:
         raise ValueError(f'entry "{source}": "epoch" must be "s" or "ms", got {epoch!r}')
+    if source == "$SentTimestamp" and epoch is None:  # SQS's SentTimestamp is epoch ms
+        epoch = "ms"
     choices = entry.get("choices", [])
     if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
         raise ValueError(f'entry "{source}": "choices" must be a list of option names')
-    if choices and entry.get("type") not in ("singleSelect", "multipleSelects"):
+    if choices and kind not in ("singleSelect", "multipleSelects"):
         raise ValueError(f'entry "{source}": "choices" applies to the select types')
-    options = Options(
+    return Options(
         coerce=bool(entry.get("coerce", False)),
         timezone=timezone,
         epoch=epoch,
@@ -333,11 +316,3 @@ def _options(source: str, entry: Mapping[str, Any]) -> Options:
         link_key=str(link[1] or ""),
         if_missing=if_missing,
     )
-    return _envelope_options(source, options)
-
-
-def _envelope_options(source: str, options: Options) -> Options:
-    """SQS's SentTimestamp is epoch milliseconds: say so, unless the entry says otherwise."""
-    if source == "$SentTimestamp" and options.epoch is None:
-        return replace(options, epoch="ms")
-    return options

@@ -10,14 +10,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .convert import convert
+from .convert import convert, is_number
 from .doubles import check_safe_number
 from .envelopes import Unwrapped, key_list
-from .errors import ConversionError, MappingError
+from .errors import MappingError
 from .fieldmap import FieldMap, FieldSpec
 from .fieldtypes import NUMBER_TYPES
 from .model import Message
-from .sources import MISSING
+from .sources import MISSING, read_source
 
 
 def _absent(value: Any) -> bool:
@@ -25,8 +25,9 @@ def _absent(value: Any) -> bool:
 
 
 def map_value(spec: FieldSpec, value: Any) -> Any:
-    """The value to send for `spec`, `MISSING` to leave the field out; raise ValueError."""
-    if spec.type is None:  # plain entry: as-is, as before typed entries existed
+    """The value to send for `spec`, `MISSING` to leave the field out; raise ValueError
+    (a `ConversionError` for a value its type refuses)."""
+    if spec.type is None:  # plain entry: the value as-is
         if value is MISSING:
             value = spec.default
         if isinstance(value, float) and not math.isfinite(value):
@@ -34,10 +35,7 @@ def map_value(spec: FieldSpec, value: Any) -> Any:
         if spec.required and _absent(value):
             raise ValueError(f'required, but "{spec.source}" is missing or empty')
         if spec.airtable_type in NUMBER_TYPES:
-            try:
-                check_safe_number(value, spec.airtable_type)
-            except ConversionError as exc:
-                raise ValueError(str(exc)) from None
+            check_safe_number(value, spec.airtable_type)
         return value
     if _absent(value):
         if spec.default_json is not None:
@@ -45,25 +43,25 @@ def map_value(spec: FieldSpec, value: Any) -> Any:
         if spec.required:
             raise ValueError(f'required, but "{spec.source}" is missing or empty')
         return MISSING
-    try:
-        return convert(spec.type, value, spec.options)
-    except ConversionError as exc:
-        raise ValueError(str(exc)) from None
+    return convert(spec.type, value, spec.options)
 
 
-def _unsendable(value: Any) -> str | None:
-    """Why Airtable could not receive `value` as strict JSON in UTF-8, or None."""
+def _check_sendable(value: Any) -> None:
+    """Raise ValueError if Airtable could not receive `value` as strict JSON in UTF-8."""
     try:
         json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        return "value is not valid Unicode (it holds a lone surrogate such as \\ud800)"
+        raise ValueError(
+            "value is not valid Unicode (it holds a lone surrogate such as \\ud800)"
+        ) from None
     except RecursionError:
-        return "value is nested too deeply"
+        raise ValueError("value is nested too deeply") from None
     except TypeError:
-        return "value is binary (a Binary message attribute); map it to nothing, or send it as a String"
+        raise ValueError(
+            "value is binary (a Binary message attribute); map it to nothing, or send it as a String"
+        ) from None
     except ValueError:
-        return "value holds a number that is not finite"
-    return None
+        raise ValueError("value holds a number that is not finite") from None
 
 
 def map_fields(
@@ -76,45 +74,38 @@ def map_fields(
     """The record's fields (keyed by `FieldSpec.key`) for one unwrapped message; raise a
     MappingError naming every problem, or "no <label> source found" when no body source of
     the map has a value (`$` sources and defaults do not count)."""
-    data, envelope = unwrapped.payload, unwrapped.envelope
-    values = [(spec, spec.read(data, message, envelope)) for spec in field_map.specs]
+    values = [(spec, read_source(spec.source, unwrapped, message)) for spec in field_map.specs]
     if not any(spec.reads_body and not _absent(value) for spec, value in values):
-        raise MappingError(
-            f"no {label} source found (top-level keys{unwrapped.where}: {key_list(data)})"
-        )
+        keys = key_list(unwrapped.payload)
+        raise MappingError(f"no {label} source found (top-level keys{unwrapped.where}: {keys})")
     fields: dict[str, Any] = {}
     problems: list[str] = []
     for spec, raw in values:
         try:
             value = map_value(spec, raw)
-            why = None if value is MISSING else _unsendable(value)
-            if why:
-                raise ValueError(why)
+            if value is not MISSING:
+                _check_sendable(value)
+                fields[spec.key] = value
         except ValueError as exc:
             problems.append(f'field "{spec.field}": {exc}')
-            continue
-        if value is not MISSING:
-            fields[spec.key] = value
     if problems:
         raise MappingError("; ".join(problems))
     return fields
 
 
 def merge_key(
-    fields: Mapping[str, Any],
-    merge_on: Sequence[str],
-    field_map: FieldMap | None = None,
-    variable: str = "MERGE_ON",
+    fields: Mapping[str, Any], merge_on: Sequence[str], field_map: FieldMap, variable: str
 ) -> tuple[str, ...] | None:
     """The record's merge key (one `key_text` per merge field), None without `merge_on`;
-    raise MappingError naming the field (by name) when a merge field is missing or empty."""
+    raise MappingError naming the field (by name; `variable` is what sets `merge_on`) when a
+    merge field is missing or empty."""
     if not merge_on:
         return None
     key = []
     for name in merge_on:
         value = fields.get(name)
         if value is None or value == "":
-            spec = field_map.spec(name) if field_map is not None else None
+            spec = field_map.spec(name)
             shown = spec.field if spec is not None else name
             raise MappingError(f'merge key field "{shown}" ({variable}) is missing or empty')
         key.append(key_text(value))
@@ -124,6 +115,6 @@ def merge_key(
 def key_text(value: Any) -> str:
     """A key value as keys are compared: a string as it is, a number as a double (25 and
     25.0 are one key, as in Airtable), anything else as JSON."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_number(value):
         return repr(float(value))
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)

@@ -125,9 +125,7 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
     action = entry.get("action", "upsert" if merge_on else "create")
     if action not in ("upsert", "create", "delete"):
         problem(f'"action" must be upsert, create or delete, got {action!r}')
-    elif action != "create" and "merge_on" in entry and not merge_on:
-        pass  # _merge_on reported it
-    elif action in ("upsert", "delete") and not merge_on:
+    elif action != "create" and "merge_on" not in entry:  # _merge_on reports an invalid one
         problem(f'action {action} needs "merge_on": the key of the rows it finds')
     version = _version(entry.get("version"), problem) if "version" in entry else None
     deleted = entry.get("deleted_field")
@@ -205,8 +203,6 @@ def _when(value: Any, problem: Callable[[str], None]) -> tuple[Condition, ...]:
     conditions = []
     for source, test in value.items():
         try:
-            if not isinstance(source, str) or not source.strip():
-                raise ValueError("has an empty source key")
             check_source(source)
         except ValueError as exc:
             problem(f'"when" {exc}')

@@ -24,12 +24,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .convert import is_number, utc_text
 from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
 from .errors import ConfigError, MappingError
 from .fieldmap import FieldMap
 from .mapping import map_fields, merge_key
 from .model import DEFAULT_ROUTE, Action, Message, Record
-from .sources import is_missing, read_source
+from .sources import MISSING, read_source
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,11 @@ class Condition:
     value_json: str
 
     def holds(self, unwrapped: Unwrapped, message: Message) -> bool:
-        value = read_source(self.source, unwrapped.payload, message, unwrapped.envelope)
+        value = read_source(self.source, unwrapped, message)
         operand = json.loads(self.value_json)
         if self.op == "exists":
-            return (not is_missing(value) and value is not None) == operand
-        if is_missing(value):
+            return (value is not MISSING and value is not None) == operand
+        if value is MISSING:
             return False
         if self.op == "in":
             return any(json_equal(value, candidate) for candidate in operand)
@@ -121,35 +122,31 @@ class Route:
                 **{k: fields[k] for k in self.merge_on},
                 self.deleted_field_id or self.deleted_field: True,
             }
-            if self.version:
+            if version is not None:  # a version was read, so its field is mapped
                 spec = self.field_map.spec(self.version[1])
-                fields[spec.key if spec else self.version[1]] = self._stored(version)
+                if spec.airtable_type == "dateTime":
+                    fields[spec.key] = utc_text(datetime.fromtimestamp(version, UTC))
+                else:
+                    fields[spec.key] = version
             action = Action.UPSERT
         return Record(fields=fields, key=key, route=self.name, action=action, version=version)
 
     def _version(self, fields: Mapping[str, Any]) -> float:
         """The message's version as a number: a number, or an ISO date-time (its instant)."""
-        spec = self.field_map.spec(self.version[1]) if self.version else None
+        source, name = self.version
+        spec = self.field_map.spec(name)
         value = fields.get(spec.key) if spec else None
         if value is None or value == "":
-            raise MappingError(
-                f'the version "{self.version[0]}" is missing' if self.version else ""
-            )
-        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise MappingError(f'the version "{source}" is missing')
+        if is_number(value):
             return float(value)
         try:  # a naive date-time is read in UTC
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
         except ValueError:
             raise MappingError(
-                f'the version "{self.version[0]}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'
+                f'the version "{source}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'
             ) from None
-
-    def _stored(self, version: float | None) -> Any:
-        spec = self.field_map.spec(self.version[1]) if self.version else None
-        if version is None or spec is None or spec.airtable_type != "dateTime":
-            return version
-        return datetime.fromtimestamp(version, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def single_route(

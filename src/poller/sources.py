@@ -5,76 +5,55 @@ envelope the payload came in (`$Envelope.<key>`). A Number attribute reads as a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from .envelopes import Unwrapped
 from .model import Message
 
 ENVELOPE_PREFIX = "$"
-#: Envelope sources and how each is read from a received message.
-ENVELOPE = (
-    "MessageId",
-    "SentTimestamp",
-    "ApproximateReceiveCount",
-    "MessageGroupId",
-    "SequenceNumber",
-)
 ATTRIBUTES = "MessageAttributes."
 #: `$Envelope.<key>`: a value of the SNS / EventBridge envelope (see `envelopes`).
 ENVELOPE_KEYS = "Envelope."
-EMPTY: Mapping[str, Any] = {}
 MISSING: Any = object()
+#: The SQS message's own `$<name>` sources, and how each is read from a received message.
+_SQS_VALUES: dict[str, Callable[[Message], Any]] = {
+    "MessageId": lambda m: m.id,
+    "SentTimestamp": lambda m: m.sent_at_ms or MISSING,
+    "ApproximateReceiveCount": lambda m: m.receive_count,
+    "MessageGroupId": lambda m: m.group_id if m.group_id is not None else MISSING,
+    "SequenceNumber": lambda m: str(m.sequence) if m.sequence else MISSING,
+}
 
 
 def check_source(source: str) -> None:
-    """Raise ValueError if `source` is a `$` name that the mapping does not know."""
+    """Raise ValueError if `source` is blank, or a `$` name that the mapping does not know."""
+    if not source.strip():
+        raise ValueError("has an empty source key")
     if not source.startswith(ENVELOPE_PREFIX):
         return
     name = source[len(ENVELOPE_PREFIX) :]
-    if name in ENVELOPE:
+    if name in _SQS_VALUES:
         return
     for prefix in (ATTRIBUTES, ENVELOPE_KEYS):
         if name.startswith(prefix) and len(name) > len(prefix):
             return
-    allowed = [f"${n}" for n in ENVELOPE] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
+    allowed = [f"${n}" for n in _SQS_VALUES] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
     raise ValueError(f'source "{source}" is not an SQS or envelope value; use one of {allowed}')
 
 
-def read_source(
-    source: str,
-    data: Mapping[str, Any],
-    message: Message,
-    envelope: Mapping[str, Any] = EMPTY,
-) -> Any:
-    """The value at a source (FIELD_MAP syntax) of a message, or `MISSING`.
-
-    `data` is the payload (after unwrapping), `envelope` the envelope's own values
-    (`envelopes.Unwrapped.envelope`, empty for a raw body)."""
+def read_source(source: str, unwrapped: Unwrapped, message: Message) -> Any:
+    """The value at a source (FIELD_MAP syntax) of a message, or `MISSING`: a body path reads
+    the payload, `$Envelope.<key>` the envelope's own values (`Unwrapped.envelope`)."""
     if not source.startswith(ENVELOPE_PREFIX):
-        return _lookup(data, source)
+        return _lookup(unwrapped.payload, source)
     name = source[len(ENVELOPE_PREFIX) :]
     if name.startswith(ENVELOPE_KEYS):
-        return _lookup(envelope, name[len(ENVELOPE_KEYS) :])
-    return _envelope(name, message)
-
-
-def is_missing(value: Any) -> bool:
-    """True for the marker `read_source` returns when a source has no value at all."""
-    return value is MISSING
-
-
-def _envelope(name: str, message: Message) -> Any:
+        return _lookup(unwrapped.envelope, name[len(ENVELOPE_KEYS) :])
     if name.startswith(ATTRIBUTES):
         attribute = message.attributes.get(name[len(ATTRIBUTES) :])
         return MISSING if attribute is None else attribute.typed
-    value: Any = {
-        "MessageId": message.id,
-        "SentTimestamp": message.sent_at_ms or MISSING,
-        "ApproximateReceiveCount": message.receive_count,
-        "MessageGroupId": message.group_id if message.group_id is not None else MISSING,
-        "SequenceNumber": str(message.sequence) if message.sequence else MISSING,
-    }[name]
-    return value
+    return _SQS_VALUES[name](message)
 
 
 def _lookup(data: Mapping[str, Any], path: str) -> Any:
