@@ -29,6 +29,7 @@ the queue empty makes none).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -93,7 +94,7 @@ class Preflight:
         self.tokens = tokens
         self.pacers = pacers
         self.typecast = typecast
-        self.known: dict[str, Known] = {}
+        self.known: defaultdict[str, Known] = defaultdict(Known)
 
     def check(self, routes: Sequence[Route], deadline: Deadline) -> Checked:
         result = Checked()
@@ -141,11 +142,11 @@ class Preflight:
         try:
             whoami = self._get(self.api.urls.whoami)
         except SinkError as exc:
-            if exc.status == 401 and not self.refresh_token():
-                return Cause.TOKEN, "Airtable refuses the token (401)"
-            if exc.status == 401:
+            if exc.status != 401:
+                return _cause(exc, Cause.TOKEN), str(exc)
+            if self.refresh_token():
                 return self._token(result)
-            return _cause(exc, Cause.TOKEN), str(exc)
+            return Cause.TOKEN, "Airtable refuses the token (401)"
         scopes = whoami.get("scopes") if isinstance(whoami, dict) else None
         if isinstance(scopes, list):  # an OAuth token's answer has no scopes
             missing = [s for s in REQUIRED_SCOPES if s not in scopes]
@@ -180,7 +181,7 @@ class Preflight:
             return
         fitted: list[Route] = []
         for route in routes:
-            known = self.known.setdefault(route.name, Known())
+            known = self.known[route.name]
             found = fit(schema, route, known.ids, self.typecast)
             failure = self._judge(route, found, known)
             if failure is not None:
@@ -248,7 +249,7 @@ class Preflight:
         """Every record of a request was rejected alike on one field: has the field changed
         under the route since records were last written? The answer is remembered (the
         preflight holds the route until the type is back)."""
-        known = self.known.setdefault(route_name, Known())
+        known = self.known[route_name]
         try:
             schema = self._paced_get(
                 self.api.base(route.base_id).urls.tables,
@@ -259,10 +260,10 @@ class Preflight:
         except SinkError:
             return None
         found = fit(schema, route, known.ids)
-        field_id = known.ids.get(error.field or "", error.field or "")
-        now = find(found.fields, field_id) or find(found.fields, error.field or "")
+        named = error.field or ""
+        now = find(found.fields, known.ids.get(named, named)) or find(found.fields, named)
         if now is None:
-            spec = route.field_map.spec(error.field or "")
+            spec = route.field_map.spec(named)
             name = spec.field if spec else error.field  # a record names its fields by id
             return SystemicFailure(
                 route_name, Cause.FIELD, f'field "{name}" is no longer in the table'
@@ -281,7 +282,7 @@ class Preflight:
         """The run wrote records of this route: its field types are known good."""
         found = checked.fits.get(route_name)
         if found is not None:
-            self.known.setdefault(route_name, Known()).good_types = {
+            self.known[route_name].good_types = {
                 str(f["id"]): str(f.get("type")) for f in found.fields
             }
 
