@@ -172,9 +172,6 @@ class Preflight:
         pacer = self.pacers[base_id]
         try:
             schema = self._paced_get(self.api.base(base_id).urls.tables, result, pacer, deadline)
-        except OutOfTimeError as exc:
-            result.fail(routes, Cause.CAPACITY, str(exc))
-            return
         except SinkError as exc:
             cause = Cause.BASE_ACCESS if exc.status in (403, 404) else _cause(exc, Cause.OUTAGE)
             result.fail(routes, cause, str(exc))
@@ -236,8 +233,7 @@ class Preflight:
         except SinkError as exc:
             for route in routes:
                 del result.routes[route.name], result.tables[route.name], result.fits[route.name]
-            cause = Cause.CAPACITY if isinstance(exc, OutOfTimeError) else _cause(exc, Cause.OUTAGE)
-            result.fail(routes, cause, str(exc))
+            result.fail(routes, _cause(exc, Cause.OUTAGE), str(exc))
 
     def recheck(
         self,
@@ -317,4 +313,6 @@ class Preflight:
 def _cause(exc: SinkError, default: Cause) -> Cause:
     if isinstance(exc, SystemicSinkError):
         return exc.cause
+    if isinstance(exc, OutOfTimeError):
+        return Cause.CAPACITY
     return Cause.OUTAGE if isinstance(exc, TransientSinkError) else default
