@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from html import unescape
 from typing import Any
 
@@ -125,26 +126,22 @@ def _answered(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, 
         yield page
 
 
-class answers:
+@contextmanager
+def answers() -> Iterator[None]:
     """Turn what requests raises inside the block into a classified `SinkError`."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> bool:
-        if isinstance(exc, requests.HTTPError):
-            raise classify(exc.response) from exc
-        if isinstance(
-            exc,
-            requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
-        ):
-            raise TransientSinkError(
-                f"no answer from Airtable ({type(exc).__name__}); the request may or may not have been applied",
-                error_type=type(exc).__name__,
-            ) from exc
-        return False
+    try:
+        yield
+    except requests.HTTPError as exc:
+        raise classify(exc.response) from exc
+    except (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+    ) as exc:
+        raise TransientSinkError(
+            f"no answer from Airtable ({type(exc).__name__}); the request may or may not have been applied",
+            error_type=type(exc).__name__,
+        ) from exc
 
 
 def error_of(response: requests.Response | None) -> tuple[str, str]:

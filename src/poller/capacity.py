@@ -78,27 +78,22 @@ class Capacity:
         """Requests allowed inside one window."""
         return max(1, math.floor(self.limit))
 
-    @property
-    def learned(self) -> bool:
-        return self.limit < self.ceiling
-
     def locked_out(self, ours: int, *, first: bool) -> None:
         """A 429 RATE_LIMIT_REACHED, with `ours` of this poller's requests (the refused one
         included) sent in the second before it. `first`: the first 429 of this lockout."""
-        now = self.wall()
-        if first and self.probing_since is not None:  # the probe went over: back, and wait longer
-            self.probing_since = None
-            self.probe_interval = min(self.probe_interval * 2, PROBE_MAX_SECONDS)
         self.limit = max(MIN_LIMIT, min(self.limit, float(ours - 1)))
         if first:
-            self.next_probe_at = now + self.probe_interval
+            if self.probing_since is not None:  # the probe went over: back, and wait longer
+                self.probing_since = None
+                self.probe_interval = min(self.probe_interval * 2, PROBE_MAX_SECONDS)
+            self.next_probe_at = self.wall() + self.probe_interval
         self.changed = True
 
     def probe(self) -> bool:
         """A backlog waits for this base: raise the limit by one if a probe is due."""
         now = self.wall()
         self._turn_month()
-        if not self.learned or self.probing_since is not None or now < self.next_probe_at:
+        if self.limit >= self.ceiling or self.probing_since is not None or now < self.next_probe_at:
             return False
         self.limit = min(self.ceiling, math.floor(self.limit) + 1.0)
         self.probing_since = now

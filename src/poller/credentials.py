@@ -38,9 +38,6 @@ class SecretUnavailableError(PollerError):
     """The secret could not be read (missing, no permission, Secrets Manager unreachable)."""
 
 
-SecretFetcher = Callable[[str], Any]
-
-
 def _powertools_fetch(arn: str) -> Any:
     """The secret's value now: Powertools' `get_secret`, past its cache."""
     from aws_lambda_powertools.utilities import parameters
@@ -59,7 +56,7 @@ class TokenSource:
         *,
         token: str | None = None,
         secret_arn: str | None = None,
-        fetch: SecretFetcher | None = None,
+        fetch: Callable[[str], Any] | None = None,
     ) -> None:
         if bool(token) == bool(secret_arn):
             raise ValueError("exactly one of token and secret_arn")
@@ -120,22 +117,17 @@ def token_from_secret(secret: str | bytes | dict[str, Any], arn: str = "") -> st
     else that holds no token raises a `ConfigError` naming AIRTABLE_TOKEN_SECRET_ARN."""
     if isinstance(secret, bytes):
         secret = secret.decode()
-    if isinstance(secret, str):
-        stripped = secret.strip()
-        if not stripped:
-            raise TokenNotConfiguredError(_not_configured(arn or "AIRTABLE_TOKEN_SECRET_ARN"))
-        if not stripped.startswith("{"):
-            return stripped
+    if isinstance(secret, str) and secret.strip().startswith("{"):
         try:
-            secret = json.loads(stripped)
+            secret = json.loads(secret)
         except json.JSONDecodeError:
             secret = None
     if isinstance(secret, dict):
-        token = secret.get("token")
-        if not secret or (isinstance(token, str) and not token.strip()):
+        secret = secret.get("token") if secret else ""
+    if isinstance(secret, str):
+        if not secret.strip():
             raise TokenNotConfiguredError(_not_configured(arn or "AIRTABLE_TOKEN_SECRET_ARN"))
-        if isinstance(token, str):
-            return token.strip()
+        return secret.strip()
     raise ConfigError(
         "AIRTABLE_TOKEN_SECRET_ARN",
         'names a secret that holds neither a token nor JSON {"token": "..."}; put the token in it',

@@ -29,6 +29,7 @@ the queue empty makes none).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -49,7 +50,7 @@ from .errors import (
 from .pacing import Deadline, Pacer
 from .routing import Route
 from .schema import Fit, find, fit
-from .systemic import Cause, SystemicFailure, cause_of_misfit
+from .systemic import Cause, SystemicFailure
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Preflight:
         self.tokens = tokens
         self.pacers = pacers
         self.typecast = typecast
-        self.known: dict[str, Known] = {}
+        self.known: defaultdict[str, Known] = defaultdict(Known)
 
     def check(self, routes: Sequence[Route], deadline: Deadline) -> Checked:
         result = Checked()
@@ -137,14 +138,15 @@ class Preflight:
             self.refresh_token()
         except SecretUnavailableError as exc:
             return Cause.SECRET, str(exc)
+        result.requests += 1
         try:
-            whoami = self._get(self.api.urls.whoami, result)
+            whoami = self._get(self.api.urls.whoami)
         except SinkError as exc:
-            if exc.status == 401 and not self.refresh_token():
-                return Cause.TOKEN, "Airtable refuses the token (401)"
-            if exc.status == 401:
+            if exc.status != 401:
+                return _cause(exc, Cause.TOKEN), str(exc)
+            if self.refresh_token():
                 return self._token(result)
-            return _cause(exc, Cause.TOKEN), str(exc)
+            return Cause.TOKEN, "Airtable refuses the token (401)"
         scopes = whoami.get("scopes") if isinstance(whoami, dict) else None
         if isinstance(scopes, list):  # an OAuth token's answer has no scopes
             missing = [s for s in REQUIRED_SCOPES if s not in scopes]
@@ -169,17 +171,14 @@ class Preflight:
     def _base(self, base_id: str, routes: list[Route], result: Checked, deadline: Deadline) -> None:
         pacer = self.pacers[base_id]
         try:
-            schema = self._get(self.api.base(base_id).urls.tables, result, pacer, deadline)
-        except OutOfTimeError as exc:
-            result.fail(routes, Cause.CAPACITY, str(exc))
-            return
+            schema = self._paced_get(self.api.base(base_id).urls.tables, result, pacer, deadline)
         except SinkError as exc:
             cause = Cause.BASE_ACCESS if exc.status in (403, 404) else _cause(exc, Cause.OUTAGE)
             result.fail(routes, cause, str(exc))
             return
         fitted: list[Route] = []
         for route in routes:
-            known = self.known.setdefault(route.name, Known())
+            known = self.known[route.name]
             found = fit(schema, route, known.ids, self.typecast)
             failure = self._judge(route, found, known)
             if failure is not None:
@@ -202,7 +201,10 @@ class Preflight:
 
     def _judge(self, route: Route, found: Fit, known: Known) -> SystemicFailure | None:
         if found.problems:
-            cause = cause_of_misfit({p.kind for p in found.problems})
+            kinds = {p.kind for p in found.problems}  # a merge problem counts as a type one
+            cause = (
+                Cause.TABLE if "table" in kinds else Cause.FIELD if "field" in kinds else Cause.TYPE
+            )
             return SystemicFailure(route.name, cause, "; ".join(p.problem for p in found.problems))
         for field_id, wanted in list(known.drift.items()):
             now = find(found.fields, field_id)
@@ -227,26 +229,25 @@ class Preflight:
         if field_id:
             params["fields[]"] = field_id
         try:
-            self._get(table.urls.records, result, pacer, deadline, params=params)
+            self._paced_get(table.urls.records, result, pacer, deadline, params)
         except SinkError as exc:
             for route in routes:
                 del result.routes[route.name], result.tables[route.name], result.fits[route.name]
-            cause = Cause.CAPACITY if isinstance(exc, OutOfTimeError) else _cause(exc, Cause.OUTAGE)
-            result.fail(routes, cause, str(exc))
+            result.fail(routes, _cause(exc, Cause.OUTAGE), str(exc))
 
     def recheck(
         self,
         route_name: str,
         error: RecordsRejectedError,
         route: Route,
-        deadline: Deadline | None = None,
+        deadline: Deadline,
     ) -> SystemicFailure | None:
         """Every record of a request was rejected alike on one field: has the field changed
         under the route since records were last written? The answer is remembered (the
         preflight holds the route until the type is back)."""
-        known = self.known.setdefault(route_name, Known())
+        known = self.known[route_name]
         try:
-            schema = self._get(
+            schema = self._paced_get(
                 self.api.base(route.base_id).urls.tables,
                 Checked(),
                 self.pacers[route.base_id],
@@ -255,15 +256,15 @@ class Preflight:
         except SinkError:
             return None
         found = fit(schema, route, known.ids)
-        field_id = known.ids.get(error.field or "", error.field or "")
-        now = find(found.fields, field_id) or find(found.fields, error.field or "")
-        was = known.good_types.get(str(now.get("id")) if now else field_id)
+        named = error.field or ""
+        now = find(found.fields, known.ids.get(named, named)) or find(found.fields, named)
         if now is None:
-            spec = route.field_map.spec(error.field or "")
+            spec = route.field_map.spec(named)
             name = spec.field if spec else error.field  # a record names its fields by id
             return SystemicFailure(
                 route_name, Cause.FIELD, f'field "{name}" is no longer in the table'
             )
+        was = known.good_types.get(str(now.get("id")))
         if was and now.get("type") != was:
             known.drift[str(now["id"])] = was
             return SystemicFailure(
@@ -277,46 +278,41 @@ class Preflight:
         """The run wrote records of this route: its field types are known good."""
         found = checked.fits.get(route_name)
         if found is not None:
-            self.known.setdefault(route_name, Known()).good_types = {
+            self.known[route_name].good_types = {
                 str(f["id"]): str(f.get("type")) for f in found.fields
             }
 
-    def _get(
-        self,
-        url: Any,
-        result: Checked,
-        pacer: Pacer | None = None,
-        deadline: Deadline | None = None,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        """One GET, through the base's pacer when it is a request of one base: a lockout
-        (429 RATE_LIMIT_REACHED) is waited out while the run has time, else `OutOfTimeError`."""
-        while True:
-            sent_at = None
-            if pacer is not None:
-                not_after = pacer.clock() + (deadline.usable() if deadline else 60.0)
-                sent_at = pacer.send(pacer.reserve(), not_after=not_after)
-                if sent_at is None:
-                    raise OutOfTimeError(
-                        "the base is locked out or slowed (429) beyond this run's time"
-                    )
-            result.requests += 1
-            get = partial(self._answer, url, params)
-            if pacer is None or sent_at is None:
-                return get()
-            try:
-                return pacer.request(sent_at, get)
-            except ThrottledError:
-                continue  # the next send waits the lockout out
-
-    def _answer(self, url: Any, params: dict[str, Any] | None) -> Any:
+    def _get(self, url: Any, params: dict[str, Any] | None = None) -> Any:
         with answers():
             return self.api.request("GET", str(url), params=params)
 
+    def _paced_get(
+        self,
+        url: Any,
+        result: Checked,
+        pacer: Pacer,
+        deadline: Deadline,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """One GET of one base, through its pacer: a lockout (429 RATE_LIMIT_REACHED) is
+        waited out while the run has time, else `OutOfTimeError`."""
+        while True:
+            not_after = pacer.clock() + deadline.usable()
+            sent_at = pacer.send(pacer.reserve(), not_after=not_after)
+            if sent_at is None:
+                raise OutOfTimeError(
+                    "the base is locked out or slowed (429) beyond this run's time"
+                )
+            result.requests += 1
+            try:
+                return pacer.request(sent_at, partial(self._get, url, params))
+            except ThrottledError:
+                continue  # the next send waits the lockout out
+
 
 def _cause(exc: SinkError, default: Cause) -> Cause:
-    if isinstance(exc, SystemicSinkError) and exc.cause is Cause.BILLING:
-        return Cause.BILLING
-    if isinstance(exc, TransientSinkError):
-        return Cause.OUTAGE
-    return exc.cause if isinstance(exc, SystemicSinkError) else default
+    if isinstance(exc, SystemicSinkError):
+        return exc.cause
+    if isinstance(exc, OutOfTimeError):
+        return Cause.CAPACITY
+    return Cause.OUTAGE if isinstance(exc, TransientSinkError) else default

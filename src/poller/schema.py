@@ -77,6 +77,13 @@ def find(items: Sequence[Mapping[str, Any]], id_or_name: str) -> Mapping[str, An
     return None
 
 
+def _resolve(
+    items: Sequence[Mapping[str, Any]], known_id: str | None, name: str
+) -> Mapping[str, Any] | None:
+    """A table or field by the id it last resolved to, else by its name."""
+    return (find(items, known_id) if known_id else None) or find(items, name)
+
+
 def fit(
     schema: Mapping[str, Any], route: Route, known: Mapping[str, str] = {}, typecast: bool = False
 ) -> Fit:
@@ -85,7 +92,7 @@ def fit(
     turn a plain value in a link field into a new linked record: refused."""
     tables = schema.get("tables") or []
     variable = route.variable
-    table = (find(tables, known[""]) if known.get("") else None) or find(tables, route.table)
+    table = _resolve(tables, known.get(""), route.table)
     if table is None:
         names = [t.get("name", "") for t in tables]
         problem = f'table "{route.table}" is not in the base{_hint(route.table, names)}'
@@ -94,9 +101,7 @@ def fit(
     names = [f.get("name", "") for f in fields]
     result = Fit(table_id=str(table.get("id", "")), fields=fields)
     for spec in route.field_map.specs:
-        found = (find(fields, known[spec.field]) if spec.field in known else None) or find(
-            fields, spec.field
-        )
+        found = _resolve(fields, known.get(spec.field), spec.field)
         if found is None:
             problem = (
                 f'targets "{spec.field}" (from "{spec.source}"), which the table does not have'
@@ -115,9 +120,7 @@ def fit(
         if problem:
             result.problems.append(SchemaProblem(variable, problem, "type"))
     if route.deleted_field:
-        found = find(fields, known.get(route.deleted_field, "")) or find(
-            fields, route.deleted_field
-        )
+        found = _resolve(fields, known.get(route.deleted_field), route.deleted_field)
         if found is None or found.get("type") != CHECKBOX_TYPE:
             what = "the table does not have" if found is None else f"a {found.get('type')} field"
             problem = (
@@ -133,18 +136,17 @@ def fit(
         found = find(fields, result.field_ids.get(name, name))
         if found is None:
             problem = f'merges on "{name}", which the table does not have{_hint(name, names)}'
-            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
         elif str(found.get("id")) not in filled:
             problem = f'merges on "{name}" ({found.get("name")}), a field the route\'s "fields" never fill'
-            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
-        elif found is not None and found.get("type") not in MERGEABLE_TYPES:
+        elif found.get("type") not in MERGEABLE_TYPES:
             problem = (
                 f'merges on "{name}", a {found.get("type")} field; merge fields must be text, '
                 "number, date or select fields (not computed ones)"
             )
-            result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
-        elif found is not None:
+        else:
             result.field_ids.setdefault(name, str(found["id"]))
+            continue
+        result.problems.append(SchemaProblem(_where(route, "MERGE_ON"), problem, "merge"))
     return result
 
 
@@ -153,15 +155,15 @@ def type_problem(spec: FieldSpec, field: Mapping[str, Any], typecast: bool = Fal
     name = spec.field
     if field_type in COMPUTED_TYPES:
         return f'targets "{name}", a computed {field_type} field that cannot be written'
-    if spec.type is None and field_type == ATTACHMENT_TYPE:
-        return f'writes plain values to "{name}", an attachment field; declare "type": "attachment"'
-    if spec.type is None and field_type == LINK_TYPE and typecast:
-        return (
-            f'writes plain values to "{name}", a link field, with AIRTABLE_TYPECAST on: Airtable '
-            'would create a linked record for every name it does not find; declare "type": "link"'
-        )
-    if spec.type is None:
-        return None  # a plain entry sends values as they come: only the field can be checked
+    if spec.type is None:  # a plain entry sends values as they come: only the field is checked
+        if field_type == ATTACHMENT_TYPE:
+            return f'writes plain values to "{name}", an attachment field; declare "type": "attachment"'
+        if field_type == LINK_TYPE and typecast:
+            return (
+                f'writes plain values to "{name}", a link field, with AIRTABLE_TYPECAST on: Airtable '
+                'would create a linked record for every name it does not find; declare "type": "link"'
+            )
+        return None
     accepted = ACCEPTS[spec.type]
     if field_type not in accepted:
         return (

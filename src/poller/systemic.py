@@ -70,11 +70,3 @@ class SystemicFailure:
         """A request that failed for every record: what Airtable refused (its cause), else
         an outage."""
         return cls(route, getattr(exc, "cause", None) or Cause.OUTAGE, str(exc))
-
-
-def cause_of_misfit(kinds: set[str]) -> Cause:
-    """The cause a table that does not fit its mapping stands for, from its problems' kinds
-    (`schema.SchemaProblem.kind`): the table missing, else a field missing, else a type."""
-    if "table" in kinds:
-        return Cause.TABLE
-    return Cause.FIELD if "field" in kinds else Cause.TYPE
