@@ -78,12 +78,8 @@ class Settler:
     def _requeues(self, verdict: Verdict) -> bool:
         """A blameless message on its last receive before the redrive policy would move it."""
         limit = self.max_receive_count
-        return (
-            verdict.blameless
-            and not self.fifo
-            and limit is not None
-            and verdict.message.receive_count >= limit
-        )
+        on_last_receive = limit is not None and verdict.message.receive_count >= limit
+        return verdict.blameless and on_last_receive and not self.fifo
 
     def _requeue(self, messages: list[Message]) -> None:
         try:
