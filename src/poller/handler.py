@@ -35,9 +35,9 @@ def runtime(config: Config) -> Runtime:
     return Runtime.on_aws(config)
 
 
-def load_config(env: Mapping[str, str] | None = None) -> Config:
+def load_config() -> Config:
     try:
-        return Config.from_env(os.environ if env is None else env)
+        return Config.from_env(os.environ)
     except ConfigErrors as exc:
         logger.error(
             "configuration is invalid; no message was touched",

@@ -63,13 +63,12 @@ def dead_letter_request(letter: Verdict, url: str, body: str) -> dict[str, Any]:
         "DataType": "String",
         "StringValue": letter.error_type[:MAX_ERROR_TYPE_CHARS] or "-",
     }
-    if _size(ERROR_TYPE, error_type) <= room:
+    left = room - _size(ERROR_TYPE, error_type)
+    if left >= 0:
         attributes[ERROR_TYPE] = error_type
-        room -= _size(ERROR_TYPE, error_type)
-        fitted = _fit(letter.reason[:MAX_REASON_CHARS] or "-", room - len(REASON) - len("String"))
+        fitted = _fit(letter.reason[:MAX_REASON_CHARS] or "-", left - len(REASON) - len("String"))
         if fitted:
             attributes[REASON] = {"DataType": "String", "StringValue": fitted}
-            room -= _size(REASON, attributes[REASON])
     others = {
         SOURCE_ID: {"DataType": "String", "StringValue": message.id},
         RECEIVE_COUNT: {"DataType": "Number", "StringValue": str(message.receive_count)},
@@ -111,7 +110,9 @@ def copy_request(message: Message, url: str, body: str) -> dict[str, Any]:
 
 
 def _add_within(attributes: dict[str, Any], others: dict[str, Any], room: int) -> None:
-    room -= sum(_size(n, v) for n, v in attributes.items() if n not in (ERROR_TYPE, REASON))
+    """Adds `others` in order to `attributes` while SQS's 10 and the `room` bytes left by
+    `attributes` allow; a name already there is kept."""
+    room -= sum(_size(n, v) for n, v in attributes.items())
     for name, value in others.items():
         if len(attributes) >= MAX_ATTRIBUTES or name in attributes:
             continue

@@ -160,16 +160,12 @@ class Redactor(logging.Filter):
 class LibraryGate(logging.Filter):
     """Drops records of `LIBRARY_LOGGERS` (and their children) below `level`."""
 
-    def __init__(self, namespaces: Iterable[str] = LIBRARY_LOGGERS) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.namespaces = tuple(namespaces)
         self.level = LIBRARY_LEVEL
 
-    def covers(self, logger_name: str) -> bool:
-        return any(logger_name == n or logger_name.startswith(n + ".") for n in self.namespaces)
-
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.level or not self.covers(record.name)
+        return record.levelno >= self.level or record.name.split(".")[0] not in LIBRARY_LOGGERS
 
 
 _REDACTOR = Redactor()
@@ -236,6 +232,7 @@ def _children(namespace: str) -> Iterator[logging.Logger]:
 
 
 def _reachable_handlers(powertools_handlers: list[logging.Handler]) -> list[logging.Handler]:
+    """Every handler the poller's output can reach (one may appear twice)."""
     handlers = [*powertools_handlers, *logging.getLogger().handlers]
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)
@@ -243,5 +240,4 @@ def _reachable_handlers(powertools_handlers: list[logging.Handler]) -> list[logg
         handlers += logging.getLogger(name).handlers
         for child in _children(name):
             handlers += child.handlers
-    unique: dict[int, logging.Handler] = {id(h): h for h in handlers}
-    return list(unique.values())
+    return handlers

@@ -67,24 +67,19 @@ class Settler:
     def finish(self) -> None:
         """The run is over: release what was kept back (requeue what is on its last life)."""
         held, self._to_release = self._to_release, []
-        last = [v.message for v in held if v.blameless and self._on_last_receive(v.message)]
-        released = [
-            v.message for v in held if not (v.blameless and self._on_last_receive(v.message))
-        ]
-        for chunk in chunks(released):
-            try:
-                self.summary.released += len(self.queue.release(chunk))
-            except Exception:
-                log.exception(
-                    "releasing %d message(s) failed; they reappear when their visibility ends",
-                    len(chunk),
-                )
+        self._release(
+            [v.message for v in held if not self._requeues(v)],
+            "releasing %d message(s) failed; they reappear when their visibility ends",
+        )
+        last = [v.message for v in held if self._requeues(v)]
         if last:
             self._requeue(last)
 
-    def _on_last_receive(self, message: Message) -> bool:
+    def _requeues(self, verdict: Verdict) -> bool:
+        """A blameless message on its last receive before the redrive policy would move it."""
         limit = self.max_receive_count
-        return not self.fifo and limit is not None and message.receive_count >= limit
+        on_last_receive = limit is not None and verdict.message.receive_count >= limit
+        return verdict.blameless and on_last_receive and not self.fifo
 
     def _requeue(self, messages: list[Message]) -> None:
         try:
@@ -94,13 +89,17 @@ class Settler:
             copied = []
         self.summary.requeued += len(copied)
         self._delete(copied, count=False)
-        for chunk in chunks([m for m in messages if m not in copied]):
+        self._release([m for m in messages if m not in copied], "releasing %d message(s) failed")
+
+    def _release(self, messages: Sequence[Message], failure: str) -> None:
+        """`failure`: the line logged (with the chunk's size) for a chunk that failed."""
+        for chunk in chunks(messages):
             try:
                 self.summary.released += len(self.queue.release(chunk))
             except Exception:
-                log.exception("releasing %d message(s) failed", len(chunk))
+                log.exception(failure, len(chunk))
 
-    def _delete(self, messages: Sequence[Message], *, count: bool = True) -> int:
+    def _delete(self, messages: Sequence[Message], *, count: bool = True) -> None:
         deleted = 0
         for chunk in chunks(messages):
             try:
@@ -112,7 +111,6 @@ class Settler:
         if count:
             self.summary.deleted += deleted
             self.summary.delete_failures += len(messages) - deleted
-        return deleted
 
     def _dead_letter(self, letters: list[Verdict]) -> None:
         for letter in letters:
@@ -147,8 +145,7 @@ class Settler:
                 self.block(groups)
 
 
-def chunks(
-    items: Sequence[Message] | Iterable[Message], size: int = SQS_BATCH
-) -> list[list[Message]]:
+def chunks(items: Iterable[Message]) -> list[list[Message]]:
+    """`items` in batches of `SQS_BATCH`."""
     items = list(items)
-    return [items[start : start + size] for start in range(0, len(items), size)]
+    return [items[start : start + SQS_BATCH] for start in range(0, len(items), SQS_BATCH)]

@@ -272,14 +272,10 @@ def _pointer(body: str) -> tuple[str, str] | None:
         data = json.loads(body)
     except (ValueError, RecursionError):  # not a pointer: the router says what is wrong
         return None
-    if (
-        isinstance(data, list)
-        and len(data) == 2
-        and data[0] in POINTER_CLASSES
-        and isinstance(data[1], dict)
-    ):
-        bucket, key = data[1].get("s3BucketName"), data[1].get("s3Key")
-        if isinstance(bucket, str) and isinstance(key, str):
+    match data:
+        case [str() as name, {"s3BucketName": str() as bucket, "s3Key": str() as key}] if (
+            name in POINTER_CLASSES
+        ):
             return bucket, key
     return None
 
