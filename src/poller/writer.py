@@ -116,10 +116,6 @@ class Outcome:
         self.settle(entries, Fate.RELEASE, NO_TIME)
         return self
 
-    @property
-    def halted(self) -> bool:
-        return self.failure is not None or self.out_of_time
-
     def settle(
         self,
         entries: list[Entry],
@@ -323,7 +319,7 @@ class Writer:
         first = self._send(destination, entries[:middle], destination.pacer.reserve())
         outcome.add(first)
         later = entries[middle:]
-        if first.halted:
+        if first.failure is not None or first.out_of_time:  # the rest cannot be written now
             outcome.settle(
                 later, Fate.RELEASE, NO_TIME if first.out_of_time else str(first.failure)
             )
