@@ -115,6 +115,16 @@ def utc_text(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def version_number(value: Any) -> float:
+    """A version as a number (the order of a route's `version`, in the message or as stored):
+    a number as it is, else ISO 8601 date-time text as its instant in epoch seconds (a naive
+    one is read in UTC); raise ValueError for anything else."""
+    if is_number(value):
+        return float(value)
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def preview(value: Any) -> str:
     """A short repr for reasons: enough to recognise the value, never a whole body."""
     return shorten(repr(value))

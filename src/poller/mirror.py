@@ -18,12 +18,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, TypeVar
 
 from .airtable import PAGE_SIZE, AirtableTable
 from .batching import Entry, KeyLocks
-from .convert import Links
+from .convert import Links, is_number, version_number
 from .directory import Directory, Key, Row
 from .errors import OutOfTimeError, ThrottledError, TransientSinkError
 from .fieldtypes import NUMBER_TYPES
@@ -334,10 +333,9 @@ def _links(entry: Entry, link_id: str) -> tuple[str, ...]:
 
 
 def _version(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    """A stored version, read as a message's is; None when the row has none."""
+    if is_number(value) or (isinstance(value, str) and value):
+        return version_number(value)
     return None
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .convert import is_number, utc_text
+from .convert import utc_text, version_number
 from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
 from .errors import ConfigError, MappingError
 from .fieldmap import FieldMap
@@ -138,11 +138,8 @@ class Route:
         value = fields.get(spec.key) if spec else None
         if value is None or value == "":
             raise MappingError(f'the version "{source}" is missing')
-        if is_number(value):
-            return float(value)
-        try:  # a naive date-time is read in UTC
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        try:
+            return version_number(value)
         except ValueError:
             raise MappingError(
                 f'the version "{source}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'

@@ -150,3 +150,30 @@ def test_the_first_lookup_takes_the_slot_reserved_when_the_request_was_picked() 
     assert (pacer.requests, pacer.reserved) == (1, 1)
     reserved.take()
     assert pacer.reserved == 2
+
+
+def test_a_stored_version_is_read_by_the_message_version_rule(monkeypatch):
+    # GIVEN a machine whose local zone is not UTC
+    import time
+    from datetime import UTC, datetime
+
+    from poller import mirror
+    from poller.convert import version_number
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        midnight = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+        # WHEN stored versions are read THEN a naive date-time is UTC, as in a message,
+        # a number is itself, and a row without a version has none
+        assert (
+            mirror._version("2026-01-01T00:00:00")
+            == midnight
+            == version_number("2026-01-01T00:00:00")
+        )
+        assert mirror._version("2026-01-01T00:00:00.000Z") == midnight
+        assert mirror._version(7) == 7.0 and mirror._version(None) is None
+        assert mirror._version("") is None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
