@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -210,12 +211,20 @@ def live_stack(path: Path) -> str | None:
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
-    """Write `env` as JSON, readable by its owner only (0600, also when it existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump(env, file, indent=2)
-        file.write("\n")
+    """Write `env` as JSON, readable by its owner only (0600, also when it existed).
+
+    The file appears whole or not at all: it is written beside `path` and renamed over
+    it, so a CLI that reads it at any moment never sees a half-written file."""
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(env, file, indent=2)
+            file.write("\n")
+        os.replace(staged, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(staged)
+        raise
 
 
 def _shown(path: Path) -> str:

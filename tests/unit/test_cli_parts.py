@@ -8,10 +8,11 @@ import io
 import json
 import logging
 import re
+import stat
 from pathlib import Path
 
 import pytest
-from devstack.__main__ import MotoNotImplemented, clip, table
+from devstack.__main__ import MotoNotImplemented, clip, table, write_env_file
 
 from poller.capacity import Capacity
 from poller.errors import SystemicSinkError
@@ -109,6 +110,32 @@ def test_a_default_env_file_is_read_only_when_present(tmp_path, monkeypatch) -> 
     assert environment(_args(None), {}) == ({"QUEUE_URL": "local"}, [])
     monkeypatch.setenv("POLLER_ENV_FILE", "")
     assert environment(_args(None), {}) == ({}, [])
+
+
+def test_the_env_file_is_replaced_whole_and_private(tmp_path: Path) -> None:
+    # GIVEN an env file left world-readable by an earlier stack
+    path = tmp_path / "local.json"
+    path.write_text('{"QUEUE_URL": "old"}')
+    path.chmod(0o644)
+    # WHEN the stack writes its environment
+    write_env_file(path, {"QUEUE_URL": "new"})
+    # THEN the file holds the whole new mapping, only its owner can read it, and no staged
+    # copy is left beside it
+    assert json.loads(path.read_text()) == {"QUEUE_URL": "new"}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["local.json"]
+
+
+def test_a_failed_env_file_write_leaves_the_old_file_whole(tmp_path: Path) -> None:
+    # GIVEN a complete env file
+    path = tmp_path / "local.json"
+    path.write_text('{"QUEUE_URL": "old"}')
+    # WHEN a write fails half-way (a value JSON cannot hold)
+    with pytest.raises(TypeError):
+        write_env_file(path, {"QUEUE_URL": "new", "BAD": object()})  # type: ignore[dict-item]
+    # THEN a reader still sees the old file whole, and no staged copy is left
+    assert json.loads(path.read_text()) == {"QUEUE_URL": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["local.json"]
 
 
 # -- run: the progress ----------------------------------------------------------------------
