@@ -3,7 +3,7 @@
 * delete: `DeleteMessageBatch` at once; only what SQS lists under `Successful` counts.
 * dead letter: a copy with its reason to the DLQ, then the original deleted; without a DLQ
   the message stays hidden until this run's visibility ends, and the queue's redrive
-  policy takes over (FIFO: its group's later messages wait behind it, as SQS makes them).
+  policy takes over.
 * release: kept until the run ends, then made visible again at once (so no message is
   received twice in one run). A message on its last receive before the queue's redrive
   policy would move it (`ApproximateReceiveCount` = maxReceiveCount) is requeued instead:
@@ -124,12 +124,14 @@ class Settler:
                     "message_group_id": letter.message.group_id,
                 },
             )
-        stored: list[Message] = []
-        if self.queue.has_dead_letter_queue:
-            try:
-                stored = self.queue.dead_letter(letters)
-            except DeadLetterQueueMissing:
-                self.dead_letter_queue_missing = True
+        if not self.queue.has_dead_letter_queue:
+            self.summary.failed += len(letters)
+            return
+        try:
+            stored = self.queue.dead_letter(letters)
+        except DeadLetterQueueMissing:
+            self.dead_letter_queue_missing = True
+            stored = []
         self.summary.dead_lettered += len(stored)
         self.summary.failed += len(letters) - len(stored)
         self._delete(stored)
