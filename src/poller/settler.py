@@ -3,7 +3,8 @@
 * delete: `DeleteMessageBatch` at once; only what SQS lists under `Successful` counts.
 * dead letter: a copy with its reason to the DLQ, then the original deleted; without a DLQ
   the message stays hidden until this run's visibility ends, and the queue's redrive
-  policy takes over.
+  policy takes over. FIFO: it does not block its group, since a message held behind it
+  would be received with it every run and share its redrive.
 * release: kept until the run ends, then made visible again at once (so no message is
   received twice in one run). A message on its last receive before the queue's redrive
   policy would move it (`ApproximateReceiveCount` = maxReceiveCount) is requeued instead:

@@ -162,3 +162,25 @@ def test_fifo_a_group_keeps_its_order_when_a_write_fails(make_drain: DrainFactor
     order = [json.loads(json.dumps(r["fields"]["Id"])) for r in sink.rows]
     a = [donation(n)["Id"] for n in range(3)]
     assert [i for i in order if i in a] == a and summary.stopped_because == "empty"
+
+
+def test_fifo_without_a_dlq_poison_does_not_take_its_group_to_the_redrive(
+    make_drain: DrainFactory,
+) -> None:
+    # GIVEN a FIFO queue without a DLQ whose group a starts with a message no route can map,
+    # then a valid donation, and a group b of one valid donation
+    queue, sink = MemoryQueue(fifo=True, with_dlq=False), MemorySink(merge_on=("Id",))
+    queue.send("not json", group_id="a")
+    queue.send(donation(1), group_id="a")
+    queue.send(donation(10), group_id="b")
+    from poller.drain import Limits
+
+    limits = Limits(
+        wait_time_seconds=0, linger_seconds=0.01, poll_seconds=0.005, in_flight=1, fifo=True
+    )
+    # WHEN it runs
+    summary = make_drain(queue, sink, limits=limits).run()
+    # THEN only the poison stays, for the redrive policy: group a's donation was written
+    # rather than held, where it would have shared the poison's receive count
+    assert sorted(r["fields"]["Id"] for r in sink.rows) == [donation(1)["Id"], donation(10)["Id"]]
+    assert (summary.failed, summary.released, queue.depth()) == (1, 0, 1)
