@@ -69,14 +69,21 @@ class Known:
     drift: dict[str, str] = field(default_factory=dict)  # field id -> the type it must have
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A route that may be written: resolved to field ids, with its table and how it fits."""
+
+    route: Route
+    table: AirtableTable
+    fit: Fit
+
+
 @dataclass
 class Checked:
-    """The outcome of one preflight: the routes that may be written (resolved to field ids,
-    with their table), the failures, and the Airtable requests it made."""
+    """The outcome of one preflight: the routes that may be written, by name, the failures,
+    and the Airtable requests it made."""
 
-    routes: dict[str, Route] = field(default_factory=dict)
-    tables: dict[str, AirtableTable] = field(default_factory=dict)
-    fits: dict[str, Fit] = field(default_factory=dict)
+    ready: dict[str, Ready] = field(default_factory=dict)
     #: the routes whose table does not fit, each problem on its own (for `check-config`)
     misfits: dict[str, Fit] = field(default_factory=dict)
     failures: list[SystemicFailure] = field(default_factory=list)
@@ -189,12 +196,9 @@ class Preflight:
             known.ids = {"": found.table_id, **found.field_ids}
             links = [(f, t, str(k["id"])) for f, t, k in found.links]
             resolved = route.resolved(found.field_ids, found.fields, links)
-            result.routes[route.name] = resolved
-            result.fits[route.name] = found
             table = self.api.table(base_id, found.table_id)
-            result.tables[route.name] = AirtableTable(
-                table, resolved.merge_on, typecast=self.typecast
-            )
+            sink = AirtableTable(table, resolved.merge_on, typecast=self.typecast)
+            result.ready[route.name] = Ready(resolved, sink, found)
             fitted.append(resolved)
         if fitted:
             self._read_one(fitted, result, pacer, deadline)
@@ -222,9 +226,9 @@ class Preflight:
         self, routes: list[Route], result: Checked, pacer: Pacer, deadline: Deadline
     ) -> None:
         """One data request of the base: the first record of a route's table, one field."""
-        first = routes[0]
-        table = result.tables[first.name].table
-        field_id = next(iter(result.fits[first.name].field_ids.values()), None)
+        first = result.ready[routes[0].name]
+        table = first.table.table
+        field_id = next(iter(first.fit.field_ids.values()), None)
         params = {"maxRecords": 1, "pageSize": 1, "returnFieldsByFieldId": "true"}
         if field_id:
             params["fields[]"] = field_id
@@ -232,7 +236,7 @@ class Preflight:
             self._paced_get(table.urls.records, result, pacer, deadline, params)
         except SinkError as exc:
             for route in routes:
-                del result.routes[route.name], result.tables[route.name], result.fits[route.name]
+                del result.ready[route.name]
             result.fail(routes, _cause(exc, Cause.OUTAGE), str(exc))
 
     def recheck(
@@ -276,10 +280,10 @@ class Preflight:
 
     def wrote(self, route_name: str, checked: Checked) -> None:
         """The run wrote records of this route: its field types are known good."""
-        found = checked.fits.get(route_name)
-        if found is not None:
+        ready = checked.ready.get(route_name)
+        if ready is not None:
             self.known[route_name].good_types = {
-                str(f["id"]): str(f.get("type")) for f in found.fields
+                str(f["id"]): str(f.get("type")) for f in ready.fit.fields
             }
 
     def _get(self, url: Any, params: dict[str, Any] | None = None) -> Any:

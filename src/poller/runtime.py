@@ -137,7 +137,7 @@ class Runtime:
         locks = KeyLocks()
         drain = Drain(
             self.queue,
-            Router(tuple(checked.routes.values()), config.envelope),
+            Router(tuple(r.route for r in checked.ready.values()), config.envelope),
             self._destinations(checked, deadline, locks),
             deadline,
             self._writer(deadline, checked, facts.max_receive_count),
@@ -163,8 +163,8 @@ class Runtime:
         """Each route's table and pacer, and for a route that reads before it writes
         (versions, deletes, links) its `Mirror`, over every table of its base."""
         tables: dict[str, mirror.Table] = {}
-        for name, route in checked.routes.items():
-            fit, sink = checked.fits[name], checked.tables[name]
+        for ready in checked.ready.values():
+            route, fit, sink = ready.route, ready.fit, ready.table
             names = {str(f["id"]): str(f.get("name")) for f in fit.fields}
             types = {str(f["id"]): str(f.get("type")) for f in fit.fields}
             version = route.field_map.spec(route.version[1]) if route.version else None
@@ -194,8 +194,8 @@ class Runtime:
                     ),
                 )
         out = {}
-        for name, route in checked.routes.items():
-            fit, pacer = checked.fits[name], self.pacers[route.base_id]
+        for name, ready in checked.ready.items():
+            route, fit, pacer = ready.route, ready.fit, self.pacers[ready.route.base_id]
             own = scope(fit.table_id, route.merge_on)
             links = tuple(
                 (link_id, scope(table_id, [str(key["id"])]), _if_missing(route, link_id))
@@ -206,7 +206,7 @@ class Runtime:
             if needed:
                 resolver = mirror.Resolver(self.directory, locks, tables, pacer, deadline)
                 found = mirror.Mirror(resolver, own, route.version is not None, links)
-            out[name] = Destination(name, checked.tables[name], pacer, found, own)
+            out[name] = Destination(name, ready.table, pacer, found, own)
         return out
 
     def _writer(
@@ -232,7 +232,7 @@ class Runtime:
             key = (route, error.field or "")
             if key not in rechecked:  # once per route and field per run
                 rechecked[key] = self.preflight.recheck(
-                    route, error, checked.routes[route], deadline
+                    route, error, checked.ready[route].route, deadline
                 )
             return rechecked[key]
 

@@ -206,7 +206,9 @@ def check_airtable(config: Any) -> AirtableCheck:
     checked = Preflight(api, tokens, pacers, typecast=config.typecast).check(
         config.routes, deadline
     )
-    result.routes, result.fits, result.requests = checked.routes, checked.fits, checked.requests
+    result.routes = {name: ready.route for name, ready in checked.ready.items()}
+    result.fits = {name: ready.fit for name, ready in checked.ready.items()}
+    result.requests = checked.requests
     for failure in checked.failures:
         result.failures.setdefault(failure.route, []).append(failure)
     result.locked_out = [base for base, pacer in pacers.items() if pacer.lockouts]
