@@ -96,17 +96,31 @@ class AirtableTable:
         self, keys: Sequence[tuple[Any, ...]], key_fields: Sequence[str], fields: Sequence[str]
     ) -> Iterator[list[dict[str, Any]]]:
         """The records whose `key_fields` (names: formulas name fields, never ids) hold one
-        of `keys`, page by page (each `next` is one request), keyed by field id. The formula
-        is built here, before the caller takes the request's slot; pyairtable sends a long
-        one as `POST .../listRecords`."""
+        of `keys`, page by page (each `next` is one request), keyed by field id.
+
+        Each page is a `POST .../listRecords` with its options in a JSON body (Airtable's
+        list records; a GET URL over 16,000 characters is refused). The body is built here,
+        before the caller takes the request's slot: between the slot and the request
+        leaving there is no long URL to encode (about 5 ms of CPU for 100 keys as a GET)."""
         formula = OR(
             *[AND(*[EQ(Field(n), v) for n, v in zip(key_fields, key, strict=True)]) for key in keys]
         )
-        text = to_formula_str(formula)
-        pages = self.table.iterate(
-            formula=text, fields=list(fields), use_field_ids=True, page_size=PAGE_SIZE
-        )
-        return _answered(pages)
+        body = {
+            "filterByFormula": to_formula_str(formula),
+            "fields": list(fields),
+            "returnFieldsByFieldId": True,
+            "pageSize": PAGE_SIZE,
+        }
+        return self._pages(str(self.table.urls.records_post), body)
+
+    def _pages(self, url: str, body: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        while True:
+            with answers():
+                page = self.table.api.request("POST", url, json=body)
+            yield page.get("records", [])
+            if not page.get("offset"):
+                return
+            body = {**body, "offset": page["offset"]}
 
     def delete(self, record_ids: Sequence[str]) -> None:
         """Remove up to 10 records by id in one request."""
@@ -115,15 +129,6 @@ class AirtableTable:
                 self.table.api.delete(
                     self.table.urls.records, params={"records[]": list(record_ids)}
                 )
-
-
-def _answered(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
-    while True:
-        with answers():
-            page = next(pages, None)
-        if page is None:
-            return
-        yield page
 
 
 @contextmanager

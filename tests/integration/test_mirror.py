@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from devstack import LambdaContext
-from devstack.mirror import BASE_ID, Event, routes, schema, stream
+from devstack.mirror import BASE_ID, FUNDRAISERS, Event, routes, schema, stream
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
 from pyairtable import Api
 
+from poller.airtable import AirtableTable, make_api
 from poller.errors import RunFailedError
 
 SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
@@ -291,3 +292,23 @@ def test_a_shuffled_stream_converges_to_the_true_final_state(world: LocalStack, 
     # AND there was no 429, and no dead letter (there is no poison in the stream)
     assert world.emulator.stats.lockouts == 0 and world.dead_letters() == []
     assert sum(s["throttled"] for s in summaries) == 0 and world.counts()["visible"] == 0
+
+
+def test_a_lookup_reads_every_page_of_the_rows_it_finds(world: LocalStack) -> None:
+    # GIVEN 150 fundraiser rows with one key, more than Airtable's page of 100, and another
+    seed = Api(TOKEN, endpoint_url=world.airtable_url).table(BASE_ID, "Fundraisers")
+    made = [{"Fundraiser Id": "fr-many", "Name": f"n{i}"} for i in range(150)]
+    for start in range(0, len(made), 10):
+        seed.batch_create(made[start : start + 10])
+        time.sleep(0.25)  # within the emulator's 5 requests/s
+    seed.create({"Fundraiser Id": "fr-other"})
+    time.sleep(1.1)  # the emulator's 1 s window is empty again
+    # WHEN the poller's Airtable adapter looks that key up
+    api = make_api(token=TOKEN, api_url=world.airtable_url, timeout=10)
+    sink = AirtableTable(api.table(BASE_ID, FUNDRAISERS))
+    pages = list(sink.find([("fr-many",)], ["Fundraiser Id"], ["fld00000000000001"]))
+    # THEN it read two pages, each row once, its fields keyed by field id
+    assert [len(page) for page in pages] == [100, 50]
+    found = [record for page in pages for record in page]
+    assert len({r["id"] for r in found}) == 150
+    assert {r["fields"]["fld00000000000001"] for r in found} == {"fr-many"}
