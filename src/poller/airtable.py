@@ -21,6 +21,8 @@ from typing import Any
 import requests
 from pyairtable import Api, Table
 from pyairtable.formulas import AND, EQ, OR, Field, to_formula_str
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import (
     RecordsRejectedError,
@@ -30,6 +32,7 @@ from .errors import (
     TransientSinkError,
 )
 from .model import Action, Record, WriteResult
+from .pacing import on_wire
 from .systemic import Cause
 
 #: Airtable: at most 10 records per create, update, upsert or delete request.
@@ -57,10 +60,40 @@ def make_api(*, token: str, api_url: str, timeout: float) -> Api:
         retry_strategy=None,
         endpoint_url=api_url,
     )
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=16)
+    adapter = _WiredAdapter(pool_maxsize=16)
     api.session.mount("http://", adapter)
     api.session.mount("https://", adapter)
     return api
+
+
+class _Wired:
+    """A connection that tells the pacer when a request is on its socket (`on_wire`)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        on_wire()
+
+
+class _HTTPConnection(_Wired, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Wired, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _WiredAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class AirtableTable:

@@ -5,7 +5,9 @@ counts: consecutive slots are `interval` apart, and no more than `burst` request
 within one window. A slot is reserved when a request is picked (`reserve`); the writer then
 waits for it (`send`), and `send` also waits while the last `burst` requests would put its
 own arrival inside one window with them. Airtable counts a request when it arrives, which
-may be later than it left (a busy CPU, the network): a request not yet answered
+may be later than it left (a busy CPU, the network). A request leaves when the transport
+has written it to its socket (`on_wire`, which a busy thread or a new connection can make
+later than the pacer's stamp). A request not yet answered
 (`answered`) counts as arriving now (for up to a second), and one whose answer took more
 than twice a quick answer's time was held up on the way: it counts as arriving its answer
 less that time (one in four of the latest took at most that). After a 429 (`throttled`)
@@ -22,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from .capacity import LOCKOUT_SECONDS, Capacity
@@ -42,6 +45,16 @@ ARRIVAL_BOUND_SECONDS = 1.0
 QUICK_SHARE = 0.25
 #: A request whose answer took more than this many times a quick one's was held up on the way.
 HELD_UP = 2.0
+
+_leaving = threading.local()
+
+
+def on_wire() -> None:
+    """The transport has written this thread's request to its socket: it left now. Called by
+    the Airtable adapter; a no-op outside `Pacer.request`."""
+    mark, _leaving.mark = getattr(_leaving, "mark", None), None
+    if mark is not None:
+        mark()
 
 
 class Deadline:
@@ -161,7 +174,7 @@ class Pacer:
                         self._last_slot -= self.interval
                     return None
                 if at <= now:
-                    self._sent.append(_Sent(now))
+                    self._sent.append(_Sent(now, now))
                     self.requests += 1
                     self.capacity.count()
                     return now
@@ -171,22 +184,31 @@ class Pacer:
         """Make the request that left at `sent_at` (`send`'s answer): a 429
         RATE_LIMIT_REACHED starts the lockout (`throttled`) and is raised; the answer, or
         the failure, is `answered`."""
+        _leaving.mark = partial(self._on_wire, sent_at)
         try:
             return call()
         except ThrottledError:
             self.throttled(sent_at)
             raise
         finally:
+            _leaving.mark = None
             self.answered(sent_at)
+
+    def _on_wire(self, sent_at: float) -> None:
+        with self._lock:
+            for request in reversed(self._sent):
+                if request.stamp == sent_at:
+                    request.left = max(request.left, self._clock())
+                    return
 
     def answered(self, sent_at: float) -> None:
         """The request that left at `sent_at` has its answer (or failed): it has arrived."""
         with self._lock:
             now = self._clock()
             for request in reversed(self._sent):
-                if request.left == sent_at and request.answered is None:
+                if request.stamp == sent_at and request.answered is None:
                     request.answered = now
-                    self._answer_times.append(now - sent_at)
+                    self._answer_times.append(now - request.left)
                     times = sorted(self._answer_times)  # too few to judge: the fastest
                     self._quick = times[int(len(times) * QUICK_SHARE) if len(times) >= 8 else 0]
                     return
@@ -197,7 +219,7 @@ class Pacer:
         requests that left in the second before it. Returns when the lockout ends."""
         with self._lock:
             now = self._clock()
-            ours = sum(1 for request in self._sent if sent_at - 1.0 < request.left <= sent_at)
+            ours = sum(1 for request in self._sent if sent_at - 1.0 < request.stamp <= sent_at)
             first = self._episode is None or sent_at >= self._paused_until
             if first:
                 self.lockouts += 1
@@ -211,7 +233,7 @@ class Pacer:
 
     def _spaced(self) -> float:
         """One interval after the last request that really left (under `_lock`)."""
-        return self._sent[-1].left + self.interval if self._sent else -math.inf
+        return max(r.left for r in self._sent) + self.interval if self._sent else -math.inf
 
     def _window_free(self) -> float:
         """When one more request may leave without `burst + 1` inside one window (by the
@@ -249,7 +271,9 @@ class Slots:
 
 @dataclass(slots=True)
 class _Sent:
-    """One request to the base: when it left, and when its answer came."""
+    """One request to the base: when the pacer let it go (`stamp`, its name), when it left
+    (its stamp, or later once `on_wire` says so), and when its answer came."""
 
+    stamp: float
     left: float
     answered: float | None = None

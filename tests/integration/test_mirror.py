@@ -15,6 +15,7 @@ from devstack.mirror import BASE_ID, FUNDRAISERS, Event, routes, schema, stream
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
 from pyairtable import Api
 
+from poller import pacing
 from poller.airtable import AirtableTable, make_api
 from poller.errors import RunFailedError
 
@@ -312,3 +313,20 @@ def test_a_lookup_reads_every_page_of_the_rows_it_finds(world: LocalStack) -> No
     found = [record for page in pages for record in page]
     assert len({r["id"] for r in found}) == 150
     assert {r["fields"]["fld00000000000001"] for r in found} == {"fr-many"}
+
+
+def test_the_adapter_tells_the_pacer_when_each_request_is_on_its_socket(
+    world: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the poller's Airtable adapter, and a pacer's mark for the request about to go
+    api = make_api(token=TOKEN, api_url=world.airtable_url, timeout=10)
+    sink = AirtableTable(api.table(BASE_ID, FUNDRAISERS))
+    marks: list[str] = []
+    monkeypatch.setattr(
+        pacing._leaving, "mark", lambda: marks.append("on its socket"), raising=False
+    )
+    # WHEN one lookup is made over HTTP
+    pages = list(sink.find([("fr-1",)], ["Fundraiser Id"], ["fld00000000000001"]))
+    # THEN the mark was called once, when the request was written, and then cleared
+    assert pages == [[]] and marks == ["on its socket"]
+    assert pacing._leaving.mark is None

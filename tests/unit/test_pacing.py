@@ -13,7 +13,7 @@ import pytest
 from devstack.memory import FakeClock, StrictWindow
 
 from poller.capacity import Capacity
-from poller.pacing import Deadline, Pacer
+from poller.pacing import Deadline, Pacer, on_wire
 
 
 def answered(pacer: Pacer, sent: float | None) -> float | None:
@@ -87,6 +87,29 @@ def test_a_request_that_left_late_pushes_the_window_of_the_ones_after_it() -> No
     assert sent[5] is not None and sent[0] is not None
     assert sent[5] - sent[0] >= 1.02 - 1e-9
     assert sent[5] > slots[5]
+
+
+def test_a_request_that_reaches_its_socket_late_is_counted_from_then() -> None:
+    # GIVEN a pacer at 5 requests/s whose first request waits 80 ms between the pacer's
+    # stamp and its socket (a busy thread), then is answered at once
+    clock = FakeClock()
+    pacer = Pacer(Capacity(5.0), clock=clock, sleep=clock.sleep)
+    first = pacer.send(pacer.reserve(), not_after=math.inf)
+    assert first is not None
+
+    def late() -> str:
+        clock.sleep(0.08)
+        on_wire()
+        return "answer"
+
+    assert pacer.request(first, late) == "answer"
+    # WHEN five more are paced
+    sent = [answered(pacer, pacer.send(pacer.reserve(), not_after=math.inf)) for _ in range(5)]
+    # THEN the next leaves one interval after the first was on its socket, and the last a
+    # full window after it: six never arrive within one window
+    assert sent[0] is not None and sent[4] is not None
+    assert sent[0] >= first + 0.08 + pacer.interval - 1e-9
+    assert sent[4] >= first + 0.08 + 1.02 - 1e-9
 
 
 def test_nobody_is_let_through_during_a_lockout_and_time_limits_are_kept() -> None:
