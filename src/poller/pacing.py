@@ -232,8 +232,10 @@ class Pacer:
             return self._paused_until
 
     def _spaced(self) -> float:
-        """One interval after the last request that really left (under `_lock`)."""
-        return max(r.left for r in self._sent) + self.interval if self._sent else -math.inf
+        """One interval after the pacer let the last request go (under `_lock`). The
+        spacing keeps the pacer's rhythm; the window (`_window_free`) counts when requests
+        really left, so a late one holds back only the request that would crowd it."""
+        return self._sent[-1].stamp + self.interval if self._sent else -math.inf
 
     def _window_free(self) -> float:
         """When one more request may leave without `burst + 1` inside one window (by the
