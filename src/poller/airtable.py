@@ -52,8 +52,9 @@ _TAGS = re.compile(r"<[^>]+>")
 
 
 def make_api(*, token: str, api_url: str, timeout: float) -> Api:
-    """A pyairtable Api with explicit timeouts and no hidden retries. One per container:
-    setting `api.api_key` installs a rotated token for every table at once."""
+    """A pyairtable Api with explicit timeouts and no hidden retries, whose connections
+    tell the pacer when each request is on its socket (`pacing.on_wire`). One per
+    container: setting `api.api_key` installs a rotated token for every table at once."""
     api = Api(
         token,
         timeout=(min(CONNECT_TIMEOUT_SECONDS, timeout), timeout),
