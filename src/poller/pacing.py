@@ -196,22 +196,25 @@ class Pacer:
 
     def _on_wire(self, sent_at: float) -> None:
         with self._lock:
-            for request in reversed(self._sent):
-                if request.stamp == sent_at:
-                    request.left = max(request.left, self._clock())
-                    return
+            if (request := self._unanswered(sent_at)) is not None:
+                request.left = max(request.left, self._clock())
 
     def answered(self, sent_at: float) -> None:
         """The request that left at `sent_at` has its answer (or failed): it has arrived."""
         with self._lock:
+            if (request := self._unanswered(sent_at)) is None:
+                return
             now = self._clock()
-            for request in reversed(self._sent):
-                if request.stamp == sent_at and request.answered is None:
-                    request.answered = now
-                    self._answer_times.append(now - request.left)
-                    times = sorted(self._answer_times)  # too few to judge: the fastest
-                    self._quick = times[int(len(times) * QUICK_SHARE) if len(times) >= 8 else 0]
-                    return
+            request.answered = now
+            self._answer_times.append(now - request.left)
+            times = sorted(self._answer_times)  # too few to judge: the fastest
+            self._quick = times[int(len(times) * QUICK_SHARE) if len(times) >= 8 else 0]
+
+    def _unanswered(self, sent_at: float) -> _Sent | None:
+        """The latest request stamped `sent_at` still without its answer (under `_lock`)."""
+        return next(
+            (r for r in reversed(self._sent) if r.stamp == sent_at and r.answered is None), None
+        )
 
     def throttled(self, sent_at: float) -> float:
         """Airtable answered 429 RATE_LIMIT_REACHED to the request sent at `sent_at`: hold
