@@ -195,7 +195,7 @@ class Resolver:
             pages = table.sink.find(typed, names, wanted)
             while True:
                 requests += 1
-                page = self._call(slot, lambda: next(pages, None))
+                page = self.pacer.call(slot(), self.deadline, lambda: next(pages, None))
                 for record in page or ():
                     found.setdefault(self.key_of(table_id, record["fields"]), []).append(record)
                 if page is None or len(page) < PAGE_SIZE:
@@ -266,7 +266,9 @@ class Resolver:
                     _stub_record(table.key_ids[0], k, table.types[table.key_ids[0]]) for k in chunk
                 ]
                 result = self._retrying(
-                    lambda r=records: self._call(slot, lambda: table.sink.write(r))
+                    lambda r=records: self.pacer.call(
+                        slot(), self.deadline, lambda: table.sink.write(r)
+                    )
                 )
                 for key, record_id in zip(chunk, result.record_ids, strict=True):
                     self.directory.put(table_id, (key_text(key),), Row(record_id))
@@ -293,15 +295,6 @@ class Resolver:
             ids.append(row.record_id)
         entry.record = replace(entry.record, fields={**entry.record.fields, link_id: ids})
         return True
-
-    def _call(self, slot: Slot, request: Callable[[], T]) -> T:
-        """One request in the slot `slot()` gives; a 429 makes the pacer hold the base for
-        the lockout (and learn its capacity)."""
-        not_after = self.pacer.clock() + max(self.deadline.usable(), 0)
-        sent_at = self.pacer.send(slot(), not_after=not_after)
-        if sent_at is None:
-            raise OutOfTimeError("no time left in this run for the request")
-        return self.pacer.request(sent_at, request)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """A lookup or stub is started again, from its first request, after a lockout (the

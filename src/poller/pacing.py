@@ -28,7 +28,7 @@ from functools import partial
 from typing import TypeVar
 
 from .capacity import LOCKOUT_SECONDS, Capacity
-from .errors import ThrottledError
+from .errors import OutOfTimeError, ThrottledError
 
 T = TypeVar("T")
 
@@ -179,6 +179,16 @@ class Pacer:
                     self.capacity.count()
                     return now
             self._sleep(at - now)
+
+    def call(self, slot: float, deadline: Deadline, call: Callable[[], T]) -> T:
+        """`call` sent from `slot` (`send`) and made (`request`); raise `OutOfTimeError`,
+        without sending it, when it could not leave within the deadline's usable time."""
+        sent_at = self.send(slot, not_after=self._clock() + max(deadline.usable(), 0.0))
+        if sent_at is None:
+            raise OutOfTimeError(
+                "no time left in this run for the request (the base's pace or lockout)"
+            )
+        return self.request(sent_at, call)
 
     def request(self, sent_at: float, call: Callable[[], T]) -> T:
         """Make the request that left at `sent_at` (`send`'s answer): a 429

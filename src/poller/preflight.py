@@ -301,17 +301,16 @@ class Preflight:
         """One GET of one base, through its pacer: a lockout (429 RATE_LIMIT_REACHED) is
         waited out while the run has time, else `OutOfTimeError`."""
         while True:
-            not_after = pacer.clock() + deadline.usable()
-            sent_at = pacer.send(pacer.reserve(), not_after=not_after)
-            if sent_at is None:
-                raise OutOfTimeError(
-                    "the base is locked out or slowed (429) beyond this run's time"
-                )
-            result.requests += 1
             try:
-                return pacer.request(sent_at, partial(self._get, url, params))
+                return pacer.call(
+                    pacer.reserve(), deadline, partial(self._counted, url, params, result)
+                )
             except ThrottledError:
                 continue  # the next send waits the lockout out
+
+    def _counted(self, url: Any, params: dict[str, Any] | None, result: Checked) -> Any:
+        result.requests += 1
+        return self._get(url, params)
 
 
 def _cause(exc: SinkError, default: Cause) -> Cause:

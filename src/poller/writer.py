@@ -201,13 +201,10 @@ class Writer:
         outcome = Outcome()
         assert destination.mirror is not None
         ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
-        pacer = destination.pacer
-        sent_at = self._wait_for(pacer, slot)
-        if sent_at is None:
-            return outcome.no_time(entries)
-        outcome.requests += 1
         try:
-            self._timed(outcome, pacer, sent_at, lambda: destination.sink.delete(ids))  # type: ignore[attr-defined]
+            self._call(outcome, destination.pacer, slot, lambda: destination.sink.delete(ids))  # type: ignore[attr-defined]
+        except OutOfTimeError:
+            return outcome.no_time(entries)
         except SinkError as exc:
             outcome.failure = SystemicFailure.of(destination.name, exc)
             outcome.settle(
@@ -225,15 +222,12 @@ class Writer:
         outcome = Outcome()
         attempt = 0
         while True:
-            sent_at = self._wait_for(pacer, slot)
-            if sent_at is None:
-                return outcome.no_time(entries)
             attempt += 1
-            outcome.requests += 1
             try:
-                result = self._timed(outcome, pacer, sent_at, lambda: sink.write(records))
+                result = self._call(outcome, pacer, slot, lambda: sink.write(records))
+            except OutOfTimeError:
+                return outcome.no_time(entries)
             except RecordsRejectedError as exc:
-                outcome.requests -= 1  # counted by the bisection
                 bisected = self._bisect(destination, entries, exc)
                 outcome.add(bisected)
                 outcome.rejected_alike = bisected.rejected_alike
@@ -294,23 +288,24 @@ class Writer:
                     outcome.verdicts.append(Verdict.release(message, str(exc), blameless=False))
                     outcome.released_groups |= entry.groups
 
-    def _wait_for(self, pacer: Pacer, slot: float) -> float | None:
-        """Wait for the slot (None: not before the run's usable time ends). `_timed` then
-        makes the request, tells the pacer it was answered, and keeps its latency."""
-        return pacer.send(slot, not_after=self.clock() + max(self.deadline.usable(), 0.0))
+    def _call(self, outcome: Outcome, pacer: Pacer, slot: float, call: Callable[[], T]) -> T:
+        """One request from `slot` (`Pacer.call`), counted with its latency once it is sent."""
 
-    def _timed(self, outcome: Outcome, pacer: Pacer, sent_at: float, call: Callable[[], T]) -> T:
-        started = self.clock()
-        try:
-            return pacer.request(sent_at, call)
-        finally:
-            outcome.latency_ms.append((self.clock() - started) * 1000)
+        def timed() -> T:
+            outcome.requests += 1
+            started = self.clock()
+            try:
+                return call()
+            finally:
+                outcome.latency_ms.append((self.clock() - started) * 1000)
+
+        return pacer.call(slot, self.deadline, timed)
 
     def _bisect(
         self, destination: Destination, entries: list[Entry], exc: RecordsRejectedError
     ) -> Outcome:
         """Find the records that made Airtable reject the request, and write the others."""
-        outcome = Outcome(requests=1)
+        outcome = Outcome()
         if len(entries) == 1:
             outcome.settle(entries, Fate.DEAD_LETTER, str(exc), exc.error_type or "REJECTED")
             outcome.rejected_alike = exc if exc.field else None
