@@ -33,9 +33,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
-
-from pyairtable import Api
+from typing import TYPE_CHECKING, Any
 
 from .airtable import AirtableTable, answers
 from .credentials import SecretUnavailableError, TokenSource
@@ -51,6 +49,9 @@ from .pacing import Deadline, Pacer
 from .routing import Route
 from .schema import Fit, find, fit
 from .systemic import Cause, SystemicFailure
+
+if TYPE_CHECKING:
+    from pyairtable import Api
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What one warm Lambda container keeps between runs, and one run with it.
 
 A `Runtime` is built once per container (per configuration): the pyairtable `Api` for the
-token, one `Pacer` per base with the capacity learned so far (from SSM on a cold start,
+token (made by the first run that finds messages waiting), one `Pacer` per base with the capacity learned so far (from SSM on a cold start,
 `paces`), the preflight's knowledge of each route's ids, and the queue adapter.
 
 `run` is the same on a cold start and a warm one: look at the queue; if messages wait,
@@ -11,10 +11,11 @@ else drain, and keep what the pacers learned.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import mirror
 from .airtable import AirtableTable, make_api
@@ -33,6 +34,9 @@ from .sqs import SqsQueue
 from .summary import RunSummary
 from .systemic import Cause, SystemicFailure
 from .writer import Destination, Writer
+
+if TYPE_CHECKING:
+    from pyairtable import Api
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +89,27 @@ class Runtime:
     ) -> None:
         self.config = config
         self.tokens = tokens or TokenSource(token=config.token, secret_arn=config.token_secret_arn)
-        self.api = make_api(
-            token=self.tokens.current(), api_url=config.api_url, timeout=config.timeout_seconds
-        )
+        self.tokens.current()  # an empty secret is said at once, even while the queue is empty
         self.paces = PaceStore(ssm, config.pace_parameter_prefix)
         self.pacers = {base: Pacer(self.paces.load(base, config.base_rps)) for base in config.bases}
-        self.preflight = Preflight(self.api, self.tokens, self.pacers, typecast=config.typecast)
         self.queue = SqsQueue(sqs, config.queue_url, config.dead_letter_queue_url, s3=s3)
         #: the rows this container knows: record ids and stored versions, per table and key
         self.directory = Directory()
         #: the summary the current run is filling (for a progress display; read-only)
         self.live_summary: RunSummary | None = None
+
+    @functools.cached_property
+    def api(self) -> Api:
+        """The pyairtable `Api`, made when a run first finds messages waiting."""
+        config = self.config
+        return make_api(
+            token=self.tokens.current(), api_url=config.api_url, timeout=config.timeout_seconds
+        )
+
+    @functools.cached_property
+    def preflight(self) -> Preflight:
+        """The checks, with what they know of each route for the container's life."""
+        return Preflight(self.api, self.tokens, self.pacers, typecast=self.config.typecast)
 
     def run(self, remaining_ms: Callable[[], int]) -> RunResult:
         before = {base: pacer.requests for base, pacer in self.pacers.items()}

@@ -179,3 +179,39 @@ def test_the_token_never_appears_in_the_output(stack):
     assert '"message":"dead-lettering message"' in output
     assert "AIRTABLE_TOKEN or AIRTABLE_TOKEN_SECRET_ARN: exactly one must be set" in output
     assert "patLocalDevToken" not in output
+
+
+LOADED_AFTER_EACH_RUN = """
+import json, sys
+from devstack import LambdaContext
+from poller.lambda_function import lambda_handler
+loaded = []
+for run in range(2):
+    summary = lambda_handler({}, LambdaContext(timeout_ms=30_000))
+    loaded.append([sys.modules.get("pyairtable") is not None, summary["deleted"]])
+    if run == 0:  # the test sends a donation, then lets the second run start
+        print("FIRST RUN DONE", flush=True)
+        sys.stdin.readline()
+print(json.dumps(loaded))
+"""
+
+
+def test_a_run_that_finds_the_queue_empty_never_loads_pyairtable(stack):
+    # GIVEN a cold container, in its own process, and an empty queue
+    process = subprocess.Popen(
+        [sys.executable, "-c", LOADED_AFTER_EACH_RUN],
+        env={**os.environ, **stack.poller_env(POWERTOOLS_METRICS_DISABLED="true")},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    # WHEN it runs once, a donation arrives, and it runs again (warm)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip() == "FIRST RUN DONE":
+            break
+    stack.send_messages(as_bodies([donation(1)]))
+    out, _ = process.communicate("next\n", timeout=120)
+    # THEN the empty run loaded no Airtable client, and the next one loaded it and wrote
+    assert json.loads(out.splitlines()[-1]) == [[False, 0], [True, 1]]
+    assert [r["fields"]["Id"] for r in stack.rows()] == [donation(1)["Id"]]
