@@ -10,7 +10,7 @@ clients have met them):
 `{"errors": [{"error", "message"}]}`; a proxy's outage page is HTML, read by its title.
 
 pyairtable (and requests, which it brings) is imported by the first `make_api`, not with
-this module: a run that finds the queue empty never loads it (about 350 ms of a cold start).
+this module: a run that finds the queue empty never loads it (about 0.5 s of a cold start).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """What one warm Lambda container keeps between runs, and one run with it.
 
 A `Runtime` is built once per container (per configuration): the pyairtable `Api` for the
-token (made by the first run that finds messages waiting), one `Pacer` per base with the capacity learned so far (from SSM on a cold start,
-`paces`), the preflight's knowledge of each route's ids, and the queue adapter.
+token (made by the first run that finds messages waiting), one `Pacer` per base with the
+capacity learned so far (from SSM on a cold start, `paces`), the preflight's knowledge of
+each route's ids, and the queue adapter.
 
 `run` is the same on a cold start and a warm one: look at the queue; if messages wait,
 prove every route writable (`preflight`); if one is not, receive nothing and say why;
