@@ -71,27 +71,27 @@ def make_api(*, token: str, api_url: str, timeout: float) -> Api:
     return api
 
 
+class _Wired:
+    """A connection that tells the pacer when a request is on its socket (`on_wire`)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        on_wire()
+
+
 @functools.cache
 def _wired_adapter() -> type[requests.adapters.HTTPAdapter]:
-    """An HTTPAdapter whose urllib3 connections tell the pacer when a request is on its
-    socket (`on_wire`), once the request is written."""
+    """An HTTPAdapter whose urllib3 connections are `_Wired` (built at the first call, so
+    that importing this module loads neither requests nor urllib3)."""
     import requests
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    def wired(base: type[HTTPConnection]) -> type[HTTPConnection]:
-        class Wired(base):  # type: ignore[valid-type, misc]
-            def request(self, *args: Any, **kwargs: Any) -> None:
-                super().request(*args, **kwargs)
-                on_wire()
-
-        return Wired
-
     class HTTPPool(HTTPConnectionPool):
-        ConnectionCls = wired(HTTPConnection)
+        ConnectionCls = type("WiredHTTPConnection", (_Wired, HTTPConnection), {})
 
     class HTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = wired(HTTPSConnection)
+        ConnectionCls = type("WiredHTTPSConnection", (_Wired, HTTPSConnection), {})
 
     class WiredAdapter(requests.adapters.HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
