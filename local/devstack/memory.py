@@ -287,7 +287,8 @@ class StrictWindow:
     """Airtable's rate limit for one base on a fake clock: a request is refused when, with
     it, more than `limit` requests arrived in the last second (the neighbour's included);
     a refusal starts a 30 s lockout in which every request is refused. The neighbour sends
-    evenly at `neighbour_rps`. Refused requests do not fill the window (as the emulator)."""
+    evenly at `neighbour_rps`. Refused requests do not fill the window (as the emulator).
+    `jitter()` is how long after it left each request arrives (s): none by default."""
 
     def __init__(
         self,
@@ -295,8 +296,10 @@ class StrictWindow:
         limit: int,
         neighbour_rps: float = 0.0,
         lockout: float = 30.0,
+        jitter: Callable[[], float] = lambda: 0.0,
     ):
         self.clock = clock
+        self.jitter = jitter
         self.limit = limit
         self.neighbour_rps = neighbour_rps
         self.lockout = lockout
@@ -308,7 +311,7 @@ class StrictWindow:
         self._neighbour_next = 0.0
 
     def admit(self) -> bool:
-        now = self.clock()
+        now = self.clock() + self.jitter()
         self._neighbour_until(now)
         ok = self._admit(now)
         if not ok:
@@ -332,7 +335,7 @@ class StrictWindow:
             self.lockouts += 1
             self.arrivals = []
             return False
-        self.arrivals = [*recent, at]
+        self.arrivals = [t for t in self.arrivals if t > at - 1.0] + [at]
         return True
 
 

@@ -11,6 +11,10 @@ the capacity is learned from the lockouts themselves:
   one did not fit: the base takes at most `ours - 1` of ours per second. The pace drops to
   that at once (never below 1 request/s). After a lockout the window starts empty, so the
   next refusal, if any, measures the capacity exactly: it converges in at most 2 lockouts.
+* **Jitter.** A refusal when this poller's own requests filled its window (`ours` was the
+  burst) may also mean that they arrived closer together than they left (the network, a
+  busy CPU): it widens the pacing guard to `WIDE_GUARD` as well, for good. A probe then
+  tells the two apart: under jitter alone it holds.
 * **Probing.** A learned limit may be stale: the neighbour stopped, the month turned. Going
   back up costs a lockout when wrong, so the limit is raised by one request/s only while a
   backlog waits for it (`probe`), no earlier than `probe_interval` after it was learned
@@ -36,6 +40,8 @@ LOCKOUT_SECONDS = 30.0
 #: Each interval is stretched by 2%: five requests then span 1.02 s, which tolerates 20 ms
 #: of arrival jitter on the way to Airtable, at 98% of the limit.
 PACING_GUARD = 0.02
+#: The guard after a refusal of a full window: 80 ms of jitter tolerated, at 93% of the limit.
+WIDE_GUARD = 0.08
 #: The pace never goes below one request per second.
 MIN_LIMIT = 1.0
 PROBE_FIRST_SECONDS = 120.0
@@ -54,6 +60,8 @@ class Capacity:
 
     ceiling: float
     limit: float = 0.0
+    #: each interval is stretched by this share (`PACING_GUARD`, or `WIDE_GUARD` for good)
+    guard: float = PACING_GUARD
     probe_interval: float = PROBE_FIRST_SECONDS
     next_probe_at: float = 0.0
     probing_since: float | None = None
@@ -71,7 +79,7 @@ class Capacity:
     @property
     def rate(self) -> float:
         """Requests/s let through: the limit, less the pacing guard."""
-        return self.limit / (1.0 + PACING_GUARD)
+        return self.limit / (1.0 + self.guard)
 
     @property
     def burst(self) -> int:
@@ -81,6 +89,8 @@ class Capacity:
     def locked_out(self, ours: int, *, first: bool) -> None:
         """A 429 RATE_LIMIT_REACHED, with `ours` of this poller's requests (the refused one
         included) sent in the second before it. `first`: the first 429 of this lockout."""
+        if ours >= self.burst:
+            self.guard = WIDE_GUARD
         self.limit = max(MIN_LIMIT, min(self.limit, float(ours - 1)))
         if first:
             if self.probing_since is not None:  # the probe went over: back, and wait longer
@@ -131,6 +141,7 @@ class Capacity:
     def to_json(self) -> dict[str, Any]:
         return {
             "limit": self.limit,
+            "guard": self.guard,
             "probe_interval": self.probe_interval,
             "next_probe_at": round(self.next_probe_at, 3),
             "month": self.month,
@@ -148,6 +159,7 @@ class Capacity:
         return cls(
             ceiling=ceiling,
             limit=max(MIN_LIMIT, limit),
+            guard=min(max(float(data.get("guard", PACING_GUARD)), PACING_GUARD), WIDE_GUARD),
             probe_interval=min(
                 float(data.get("probe_interval", PROBE_FIRST_SECONDS)), PROBE_MAX_SECONDS
             ),

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from dataclasses import dataclass
 
 import pytest
 from devstack.memory import FakeClock, StrictWindow, WindowSink
 
-from poller.capacity import PROBE_FIRST_SECONDS, Capacity, month_of
+from poller.capacity import (
+    PACING_GUARD,
+    PROBE_FIRST_SECONDS,
+    PROBE_HOLD_SECONDS,
+    WIDE_GUARD,
+    Capacity,
+    month_of,
+)
 from poller.errors import ThrottledError
 from poller.model import Record
 from poller.pacing import Pacer
@@ -167,3 +175,36 @@ def test_a_kept_capacity_round_trips_and_a_malformed_one_is_refused(clock: FakeC
     for broken in ({}, {"limit": "nan"}, {"limit": -1}):
         with pytest.raises((ValueError, KeyError)):
             Capacity.from_json(broken, ceiling=5.0)
+
+
+def test_arrival_jitter_costs_one_lockout_and_the_first_probe_wins_the_limit_back(
+    clock: FakeClock,
+) -> None:
+    # GIVEN a base that takes 5 requests/s, reached with 0-40 ms of arrival jitter (seeded)
+    rng = random.Random(7)
+    window = StrictWindow(clock, 5, jitter=lambda: rng.uniform(0.0, 0.040))
+    # WHEN the poller writes a backlog until its first probe has held
+    run = drive(clock, window, 30 + PROBE_FIRST_SECONDS + PROBE_HOLD_SECONDS + 10)
+    # THEN its own full window was refused once: the limit dropped and the guard widened,
+    # and the probe took the limit back to 5 without another lockout
+    assert len(run.lockouts) == 1
+    assert (run.pacer.capacity.limit, run.pacer.capacity.guard) == (5.0, WIDE_GUARD)
+    # AND writing on, it keeps at least 90% of the base's 50 records/s
+    started = clock()
+    after = drive(clock, window, 60, pacer=run.pacer)
+    assert after.lockouts == []
+    assert after.written / (clock() - started) >= 45.0
+
+
+def test_only_a_refusal_of_a_full_window_widens_the_guard(clock: FakeClock) -> None:
+    # GIVEN a fresh pace at 5 requests/s
+    capacity = Capacity(5.0, wall=clock.wall)
+    # WHEN a 429 comes after 3 of ours (the base is slowed): the limit alone is learned
+    capacity.locked_out(3, first=True)
+    assert (capacity.limit, capacity.guard) == (2.0, PACING_GUARD)
+    # WHEN a 429 comes after a full window of ours (2 at the limit of 2)
+    capacity.locked_out(2, first=True)
+    # THEN the guard widens too, and the kept pace holds both
+    assert (capacity.limit, capacity.guard) == (1.0, WIDE_GUARD)
+    kept = Capacity.from_json(capacity.to_json(), ceiling=5.0, wall=clock.wall)
+    assert (kept.limit, kept.guard) == (1.0, WIDE_GUARD)
