@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from . import settings
 from .errors import ConfigError, ConfigErrors
 from .fieldmap import FieldMap
 from .model import DEFAULT_ROUTE
-from .routes import BASE_ID, FIELD_ID, parse_routes
+from .routes import base_problem, merge_names_ok, parse_routes, unfilled
 from .routing import Route, single_route
 
 #: Hosts that AIRTABLE_API_URL may name over plain http: the token never leaves the machine
@@ -36,6 +36,10 @@ PLACEHOLDER_BASE = re.compile(r"^app(REPLACEME|X{5}|Y{5})", re.IGNORECASE)
 def _default(name: str) -> Any:
     """A setting's declared default, so that a Config built in code agrees with the table."""
     return settings.BY_NAME[name].default
+
+
+#: `fail(variable, problem)`: record one problem of the configuration.
+Fail = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -182,14 +186,15 @@ def _routes(found: settings.Values, env: Mapping[str, str], fail: Fail) -> tuple
         except ConfigError as exc:
             fail(exc.variable, exc.problem)
             return ()
-        for route in routes:
-            _check_base(route.base_id, variable, fail, f'route "{route.name}": ')
+        for route in routes:  # parse_routes checked the form of each base id
+            if (why := _placeholder(route.base_id)) is not None:
+                fail(variable, f'route "{route.name}": {why}')
         return routes
     base_id = found["AIRTABLE_BASE_ID"]
     if not base_id:
         fail("AIRTABLE_BASE_ID", "is required but not set (or set ROUTES for several tables)")
-    else:
-        _check_base(base_id, "AIRTABLE_BASE_ID", fail)
+    elif (why := base_problem(base_id) or _placeholder(base_id)) is not None:
+        fail("AIRTABLE_BASE_ID", why)
     table = found["AIRTABLE_TABLE"]
     if not table:
         fail("AIRTABLE_TABLE", "is required but not set")
@@ -220,29 +225,26 @@ def _merge_on(raw: str | None, field_map: FieldMap | None, fail: Fail) -> tuple[
     if raw.lower() == "none":
         return ()
     names = tuple(n.strip() for n in raw.split(","))
-    if any(not n for n in names) or len(set(names)) != len(names) or len(names) > 3:
+    if not merge_names_ok(names):
         fail(
             "MERGE_ON",
             f"must be 1 to 3 distinct comma-separated field names (Airtable's limit), got {raw!r}",
         )
         return None
-    if field_map is not None:
-        unknown = [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
-        if unknown:
-            fail(
-                "MERGE_ON",
-                f"names {unknown}, which FIELD_MAP never fills; merge fields must be mapping "
-                f"targets (targets: {list(field_map.fields)})",
-            )
-            return None
+    if field_map is not None and (unknown := unfilled(names, field_map)):
+        fail(
+            "MERGE_ON",
+            f"names {unknown}, which FIELD_MAP never fills; merge fields must be mapping "
+            f"targets (targets: {list(field_map.fields)})",
+        )
+        return None
     return names
 
 
-def _check_base(base_id: str, variable: str, fail: Fail, prefix: str = "") -> None:
-    if not BASE_ID.match(base_id):
-        fail(variable, f"{prefix}must look like app + 14 letters/digits, got {base_id!r}")
-    elif PLACEHOLDER_BASE.match(base_id):
-        fail(variable, f"{prefix}{base_id!r} is a placeholder: put your base's id (from its URL)")
+def _placeholder(base_id: str) -> str | None:
+    if PLACEHOLDER_BASE.match(base_id):
+        return f"{base_id!r} is a placeholder: put your base's id (from its URL)"
+    return None
 
 
 def json_or_file(value: str, variable: str, env: Mapping[str, str]) -> str:
@@ -291,10 +293,6 @@ def plain_http_refused(url: str) -> str | None:
         "http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost) "
         "or host.docker.internal"
     )
-
-
-class Fail:  # pragma: no cover - a type for `fail(variable, problem)`
-    def __call__(self, variable: str, problem: str) -> None: ...
 
 
 __all__ = ["DEFAULT_ROUTE", "Config"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .envelopes import MODES
@@ -104,8 +104,8 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
     if unknown:
         problem(f"has unknown key(s) {unknown}; allowed: {sorted(ROUTE_KEYS)}")
     base = entry.get("base")
-    if not isinstance(base, str) or not BASE_ID.match(base):
-        problem(f'"base" must look like app + 14 letters/digits, got {base!r}')
+    if (why := base_problem(base)) is not None:
+        problem(f'"base" {why}')
     table = entry.get("table")
     if not isinstance(table, str) or not table.strip():
         problem('needs a "table" (the table name or id)')
@@ -171,26 +171,41 @@ def _version(value: Any, problem: Callable[[str], None]) -> tuple[str, str] | No
     return value["source"], value["field"]
 
 
+def base_problem(base_id: Any) -> str | None:
+    """Why `base_id` is not an Airtable base id (`app` + 14 letters/digits), or None."""
+    ok = isinstance(base_id, str) and BASE_ID.match(base_id)
+    return None if ok else f"must look like app + 14 letters/digits, got {base_id!r}"
+
+
+def merge_names_ok(names: Any) -> bool:
+    """True for 1 to 3 distinct field names (Airtable's performUpsert.fieldsToMergeOn)."""
+    return (
+        isinstance(names, list | tuple)
+        and 1 <= len(names) <= MAX_MERGE_FIELDS
+        and all(isinstance(n, str) and n.strip() for n in names)
+        and len(set(names)) == len(names)
+    )
+
+
+def unfilled(names: Sequence[str], field_map: FieldMap) -> list[str]:
+    """The merge fields `field_map` never fills: not its targets, nor field ids (the schema
+    checks those)."""
+    return [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
+
+
 def _merge_on(
     value: Any, field_map: FieldMap | None, problem: Callable[[str], None]
 ) -> tuple[str, ...]:
-    if (
-        not isinstance(value, list)
-        or not 1 <= len(value) <= MAX_MERGE_FIELDS
-        or not all(isinstance(v, str) and v.strip() for v in value)
-        or len(set(value)) != len(value)
-    ):
+    if not merge_names_ok(value):
         problem(
             f'"merge_on" must list 1 to 3 distinct field names (Airtable\'s limit), got {value!r}'
         )
         return ()
-    if field_map is not None:
-        unknown = [v for v in value if v not in field_map.fields and not FIELD_ID.match(v)]
-        if unknown:
-            problem(
-                f'"merge_on" names {unknown}, which its "fields" never fill; merge fields must '
-                f"be targets (targets: {list(field_map.fields)})"
-            )
+    if field_map is not None and (unknown := unfilled(value, field_map)):
+        problem(
+            f'"merge_on" names {unknown}, which its "fields" never fill; merge fields must '
+            f"be targets (targets: {list(field_map.fields)})"
+        )
     return tuple(value)
 
 
