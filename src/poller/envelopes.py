@@ -1,4 +1,5 @@
-"""Read a message body strictly, and take its payload out of an SNS or EventBridge envelope.
+"""A message's values: its body read strictly, its payload taken out of an SNS or EventBridge
+envelope, and the value at a mapping source.
 
 What reaches SQS (per the SNS and EventBridge documentation of their SQS deliveries):
 
@@ -16,44 +17,59 @@ ENVELOPE (and a route's "envelope") is one of `MODES`:
     sns          the body must be an SNS notification (poison otherwise)
     eventbridge  the body must be an EventBridge event (poison otherwise)
 
-The contract: SNS is recognised only when `Type` is "Notification" and
-`MessageId`, `TopicArn` and a string `Message` are all present; EventBridge only when
-`version`, `id`, `detail-type`, `source` and an object `detail` are present. A raw payload
-whose keys merely look like an envelope's (an `id` and a `detail`, a `Message`) is left
-alone. A body is unwrapped at most once. An SNS `Message` that is not a JSON object is poison.
+SNS is recognised only when `Type` is "Notification" and `MessageId`, `TopicArn` and a
+string `Message` are all present; EventBridge only when `version`, `id`, `detail-type`,
+`source` and an object `detail` are present. A body is unwrapped at most once. An SNS
+`Message` that is not a JSON object is poison. Why not Powertools' models: docs/routes.md.
 
-The envelope's own keys stay readable (the mapping's `$Envelope.<key>`): `TopicArn`,
-`Subject`, `MessageId`, `Timestamp`, `detail-type`, `source`, `time`, `id`, ..., and SNS
-message attributes as `MessageAttributes.<name>` (their `Value`).
-
-Why not Powertools' parser here: `SnsNotificationModel` also requires `UnsubscribeURL` (an
-URL) and a `Timestamp`, and `EventBridgeModel` requires `account`, `time`, `region` and
-`resources`; both are stricter than the contract above, which is what decides unwrapping.
-Its envelopes (`SnsSqsEnvelope`, JMESPath `powertools_json(...)`) expect a Lambda event
-(`Records[].body`), not one SQS body, and decode JSON leniently (NaN, duplicate keys), where
-the poller must refuse both. The models would also cost cold-start time: importing
-`aws_lambda_powertools.utilities.parser.models` takes 200-300 ms on its own (pydantic), about
-16 ms once pyairtable has loaded pydantic (`python -X importtime`, this repo's venv).
+A source (FIELD_MAP syntax) is a dotted path into the payload (`donor.name`, `lines.0.sku`),
+a value of the SQS message (`$MessageId`, `$SentTimestamp`, `$ApproximateReceiveCount`,
+`$MessageGroupId`, `$SequenceNumber`, `$MessageAttributes.<name>`; a Number attribute reads
+as a number), or `$Envelope.<key>`: the envelope's own keys (`TopicArn`, `Subject`,
+`MessageId`, `Timestamp`, `detail-type`, `source`, `time`, `id`, ...), and SNS message
+attributes as `MessageAttributes.<name>` (their `Value`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from .doubles import json_float, shorten
 from .errors import MappingError
+from .model import Message
 
 MODES = ("auto", "raw", "sns", "eventbridge")
-#: Keys whose presence (with these shapes) makes a body an SNS notification.
-SNS_REQUIRED = ("Type", "MessageId", "TopicArn", "Message")
-#: Keys whose presence (with these shapes) makes a body an EventBridge event.
-EVENTBRIDGE_REQUIRED = ("version", "id", "detail-type", "source", "detail")
+#: Each envelope: its name in reasons, what a body of it is, and the keys that make a body
+#: one; the last holds the payload, which must have the type given (and an SNS notification's
+#: "Type" must be "Notification").
+_ENVELOPES: dict[str, tuple[str, str, tuple[str, ...], type]] = {
+    "sns": ("SNS", "an SNS notification", ("Type", "MessageId", "TopicArn", "Message"), str),
+    "eventbridge": (
+        "EventBridge",
+        "an EventBridge event",
+        ("version", "id", "detail-type", "source", "detail"),
+        dict,
+    ),
+}
 _MAX_KEYS_LISTED = 20
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+ENVELOPE_PREFIX = "$"
+ATTRIBUTES = "MessageAttributes."
+#: `$Envelope.<key>`: a value of the SNS / EventBridge envelope.
+ENVELOPE_KEYS = "Envelope."
+MISSING: Any = object()
+#: The SQS message's own `$<name>` sources, and how each is read from a received message.
+_SQS_VALUES: dict[str, Callable[[Message], Any]] = {
+    "MessageId": lambda m: m.id,
+    "SentTimestamp": lambda m: m.sent_at_ms or MISSING,
+    "ApproximateReceiveCount": lambda m: m.receive_count,
+    "MessageGroupId": lambda m: m.group_id if m.group_id is not None else MISSING,
+    "SequenceNumber": lambda m: str(m.sequence) if m.sequence else MISSING,
+}
 
 
 class EnvelopeMismatchError(MappingError):
@@ -71,17 +87,16 @@ class DuplicateKeyError(ValueError):
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     data = dict(pairs)
-    if len(data) == len(pairs):
-        return data
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise DuplicateKeyError(
-                f"has the key {key_list([key])[1:-1]} twice; it is ambiguous which value "
-                "the producer meant"
-            )
-        seen.add(key)
-    raise AssertionError("unreachable")  # pragma: no cover
+    if len(data) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(
+                    f"has the key {key_list([key])[1:-1]} twice; it is ambiguous which value "
+                    "the producer meant"
+                )
+            seen.add(key)
+    return data
 
 
 def _reject_constant(name: str) -> Any:
@@ -143,41 +158,44 @@ class Unwrapped:
     @property
     def where(self) -> str:
         """For reasons: "" for a raw body, " of the SNS payload" for an unwrapped one."""
-        return "" if self.kind == "raw" else f" of the {_KIND_NAMES[self.kind]} payload"
-
-
-_KIND_NAMES = {"sns": "SNS", "eventbridge": "EventBridge"}
-
-
-def is_sns(data: Mapping[str, Any]) -> bool:
-    return (
-        data.get("Type") == "Notification"
-        and "MessageId" in data
-        and "TopicArn" in data
-        and isinstance(data.get("Message"), str)
-    )
-
-
-def is_eventbridge(data: Mapping[str, Any]) -> bool:
-    return all(k in data for k in EVENTBRIDGE_REQUIRED) and isinstance(data["detail"], dict)
+        return "" if self.kind == "raw" else f" of the {_ENVELOPES[self.kind][0]} payload"
 
 
 def unwrap(data: dict[str, Any], mode: str = "auto") -> Unwrapped:
     """The payload of a parsed body under ENVELOPE `mode`; raise MappingError for poison:
     an SNS `Message` that is not a JSON object, or a body that is not the envelope an
     explicit mode requires."""
-    if mode == "raw":
-        return Unwrapped(data)
-    if mode in ("auto", "sns") and is_sns(data):
-        return _unwrap_sns(data)
-    if mode in ("auto", "eventbridge") and is_eventbridge(data):
-        envelope = {k: v for k, v in data.items() if k != "detail"}
-        return Unwrapped(data["detail"], "eventbridge", MappingProxyType(envelope))
-    if mode == "auto":
-        return Unwrapped(data)
-    if mode in ("sns", "eventbridge"):
-        raise _mismatch(data, mode)
-    raise ValueError(f"unknown envelope mode {mode!r}; expected one of {MODES}")
+    if mode not in MODES:
+        raise ValueError(f"unknown envelope mode {mode!r}; expected one of {MODES}")
+    for kind in _ENVELOPES:
+        if mode not in ("auto", kind):
+            continue
+        why = _why_not(data, kind)
+        if why is None and kind == "sns":
+            return _unwrap_sns(data)
+        if why is None:
+            envelope = {k: v for k, v in data.items() if k != "detail"}
+            return Unwrapped(data["detail"], kind, MappingProxyType(envelope))
+        if mode == kind:
+            what = _ENVELOPES[kind][1]
+            reason = (
+                f"body is not {what} (ENVELOPE={mode}): {why}; top-level keys: {key_list(data)}"
+            )
+            raise EnvelopeMismatchError(reason, what)
+    return Unwrapped(data)
+
+
+def _why_not(data: Mapping[str, Any], kind: str) -> str | None:
+    """Why `data` is not an envelope of `kind`, or None when it is one."""
+    _, _, required, payload_type = _ENVELOPES[kind]
+    missing = [k for k in required if k not in data]
+    if missing:
+        return f"missing {key_list(missing)}"
+    if kind == "sns" and data["Type"] != "Notification":
+        return 'its "Type" is not "Notification"'
+    if not isinstance(data[required[-1]], payload_type):
+        return f'its "{required[-1]}" is not {"a string" if payload_type is str else "an object"}'
+    return None
 
 
 def _unwrap_sns(data: dict[str, Any]) -> Unwrapped:
@@ -195,17 +213,48 @@ def _unwrap_sns(data: dict[str, Any]) -> Unwrapped:
     return Unwrapped(payload, "sns", MappingProxyType(envelope))
 
 
-def _mismatch(data: Mapping[str, Any], mode: str) -> EnvelopeMismatchError:
-    sns = mode == "sns"
-    what = "an SNS notification" if sns else "an EventBridge event"
-    missing = [k for k in (SNS_REQUIRED if sns else EVENTBRIDGE_REQUIRED) if k not in data]
-    if missing:
-        why = f"missing {key_list(missing)}"
-    elif sns and data.get("Type") != "Notification":
-        why = 'its "Type" is not "Notification"'
-    elif sns:
-        why = 'its "Message" is not a string'
-    else:
-        why = 'its "detail" is not an object'
-    reason = f"body is not {what} (ENVELOPE={mode}): {why}; top-level keys: {key_list(data)}"
-    return EnvelopeMismatchError(reason, what)
+def check_source(source: str) -> None:
+    """Raise ValueError if `source` is blank, or a `$` name that the mapping does not know."""
+    if not source.strip():
+        raise ValueError("has an empty source key")
+    if not source.startswith(ENVELOPE_PREFIX):
+        return
+    name = source[len(ENVELOPE_PREFIX) :]
+    if name in _SQS_VALUES:
+        return
+    for prefix in (ATTRIBUTES, ENVELOPE_KEYS):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return
+    allowed = [f"${n}" for n in _SQS_VALUES] + [f"${ATTRIBUTES}<name>", f"${ENVELOPE_KEYS}<key>"]
+    raise ValueError(f'source "{source}" is not an SQS or envelope value; use one of {allowed}')
+
+
+def read_source(source: str, unwrapped: Unwrapped, message: Message) -> Any:
+    """The value at a source of a message, or `MISSING`: a body path reads the payload,
+    `$Envelope.<key>` the envelope's own values (`Unwrapped.envelope`)."""
+    if not source.startswith(ENVELOPE_PREFIX):
+        return _lookup(unwrapped.payload, source)
+    name = source[len(ENVELOPE_PREFIX) :]
+    if name.startswith(ENVELOPE_KEYS):
+        return _lookup(unwrapped.envelope, name[len(ENVELOPE_KEYS) :])
+    if name.startswith(ATTRIBUTES):
+        attribute = message.attributes.get(name[len(ATTRIBUTES) :])
+        return MISSING if attribute is None else attribute.typed
+    return _SQS_VALUES[name](message)
+
+
+def _lookup(data: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path; a literal top-level key with dots takes precedence."""
+    if path in data:
+        return data[path]
+    if "." not in path:
+        return MISSING
+    node: Any = data
+    for part in path.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return MISSING
+    return node

@@ -10,7 +10,7 @@ FIELD_MAP (inline, or a file's path) is a JSON object from a *source* to a
       "$SentTimestamp": {"field": "Queued At", "type": "dateTime"}
     }
 
-Sources (`sources`): a payload path (`donor.name`, `lines.0.sku`; body paths read the
+Sources (`envelopes`): a payload path (`donor.name`, `lines.0.sku`; body paths read the
 payload, after unwrapping), a `$` value of the SQS message (`$SentTimestamp`,
 `$MessageAttributes.<name>`, ...) or of its SNS or EventBridge envelope (`$Envelope.<key>`).
 Entry keys: `ENTRY_KEYS` (`field` is required; `type`: see `convert`). A list of entries
@@ -40,9 +40,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .convert import EPOCH_UNITS, TYPES, Options, canonical_type, convert, zone
-from .envelopes import DuplicateKeyError, strict_loads
+from .envelopes import ENVELOPE_PREFIX, MISSING, DuplicateKeyError, check_source, strict_loads
 from .errors import ConfigError, ConversionError
-from .sources import ENVELOPE_PREFIX, MISSING, check_source
 
 ENTRY_KEYS = frozenset(
     {

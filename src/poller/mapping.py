@@ -12,12 +12,11 @@ from typing import Any
 
 from .convert import convert, is_number
 from .doubles import check_safe_number
-from .envelopes import Unwrapped, key_list
+from .envelopes import MISSING, Unwrapped, key_list, read_source
 from .errors import MappingError
 from .fieldmap import FieldMap, FieldSpec
 from .fieldtypes import NUMBER_TYPES
 from .model import Message
-from .sources import MISSING, read_source
 
 
 def _absent(value: Any) -> bool:

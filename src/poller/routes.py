@@ -27,12 +27,11 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .envelopes import MODES
+from .envelopes import MODES, check_source
 from .errors import ConfigError
 from .fieldmap import FieldMap, FieldSpec, load_config_json
 from .model import Action
 from .routing import Condition, Route
-from .sources import check_source
 
 #: An Airtable base id (`app` + 14 letters/digits).
 BASE_ID = re.compile(r"^app[A-Za-z0-9]{14}$")

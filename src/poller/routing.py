@@ -25,12 +25,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .convert import utc_text, version_number
-from .envelopes import MODES, EnvelopeMismatchError, Unwrapped, key_list, parse_json_object, unwrap
+from .envelopes import (
+    MISSING,
+    MODES,
+    EnvelopeMismatchError,
+    Unwrapped,
+    key_list,
+    parse_json_object,
+    read_source,
+    unwrap,
+)
 from .errors import ConfigError, MappingError
 from .fieldmap import FieldMap
 from .mapping import map_fields, merge_key
 from .model import DEFAULT_ROUTE, Action, Message, Record
-from .sources import MISSING, read_source
 
 
 @dataclass(frozen=True)
