@@ -24,6 +24,7 @@ Numbers: `doubles` (Airtable stores them as IEEE doubles).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -123,6 +124,14 @@ def version_number(value: Any) -> float:
         return float(value)
     moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def key_text(value: Any) -> str:
+    """A key value as keys are compared: a string as it is, a number as a double (25 and
+    25.0 are one key, as in Airtable), anything else as JSON."""
+    if is_number(value):
+        return repr(float(value))
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def preview(value: Any) -> str:

@@ -22,11 +22,10 @@ from typing import Any, TypeVar
 
 from .airtable import PAGE_SIZE, AirtableTable
 from .batching import Entry, KeyLocks
-from .convert import Links, is_number, version_number
+from .convert import Links, is_number, key_text, version_number
 from .directory import Directory, Key, Row
 from .errors import OutOfTimeError, ThrottledError, TransientSinkError
 from .fieldtypes import NUMBER_TYPES
-from .mapping import key_text
 from .model import Action, Record, Verdict
 from .pacing import Deadline, Pacer
 

@@ -1,4 +1,4 @@
-"""Routes: which table (and base) a message goes to, with which mapping and action.
+"""Routes: which table (and base) a message goes to, with which action, and its record there.
 
 Matching: every condition of a route's `when` must hold, and the first route that matches
 wins; an empty or missing `when` matches everything. A condition's key is a source in
@@ -11,6 +11,9 @@ FIELD_MAP syntax (a dotted payload path, `$MessageAttributes.x`, `$MessageGroupI
     {"in": [a, b, ...]}   JSON-equal to one of the literals
 A message that no route matches is poison: "no route matched (top-level keys: [...])".
 
+Mapping: each entry of the route's `FieldMap` reads its source and converts the value
+(`convert`) for Airtable; every problem of one message is reported in one reason.
+
 The single-table configuration (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP, MERGE_ON) is
 one route named `model.DEFAULT_ROUTE` that matches everything (`single_route`). The ROUTES
 setting is parsed by `routes`.
@@ -19,12 +22,14 @@ setting is parsed by `routes`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .convert import utc_text, version_number
+from .convert import convert, key_text, utc_text, version_number
+from .doubles import check_safe_number
 from .envelopes import (
     MISSING,
     MODES,
@@ -36,8 +41,8 @@ from .envelopes import (
     unwrap,
 )
 from .errors import ConfigError, MappingError
-from .fieldmap import FieldMap
-from .mapping import map_fields, merge_key
+from .fieldmap import FieldMap, FieldSpec
+from .fieldtypes import NUMBER_TYPES
 from .model import DEFAULT_ROUTE, Action, Message, Record
 
 
@@ -119,19 +124,22 @@ class Route:
 
     def record(self, unwrapped: Unwrapped, message: Message) -> Record:
         """The record for a message this route matched; raise MappingError for poison."""
-        label = "FIELD_MAP" if self.name == DEFAULT_ROUTE else f'route "{self.name}"'
-        fields = map_fields(self.field_map, unwrapped, message, label=label)
-        variable = "MERGE_ON" if self.name == DEFAULT_ROUTE else f'route "{self.name}" merge_on'
+        single = self.name == DEFAULT_ROUTE
+        label = "FIELD_MAP" if single else f'route "{self.name}"'
+        fields = map_fields(self.field_map, unwrapped, message, label)
+        variable = "MERGE_ON" if single else f'route "{self.name}" merge_on'
         key = merge_key(fields, self.merge_on, self.field_map, variable)
-        version = self._version(fields) if self.version else None
-        action = self.action
+        action, version = self.action, None
+        if self.version:
+            source, name = self.version
+            spec = self.field_map.spec(name)
+            version = _version(source, fields.get(spec.key) if spec else None)
         if action is Action.DELETE and self.deleted_field:  # a soft delete is an upsert
             fields = {
                 **{k: fields[k] for k in self.merge_on},
                 self.deleted_field_id or self.deleted_field: True,
             }
             if version is not None:  # a version was read, so its field is mapped
-                spec = self.field_map.spec(self.version[1])
                 if spec.airtable_type == "dateTime":
                     fields[spec.key] = utc_text(datetime.fromtimestamp(version, UTC))
                 else:
@@ -139,19 +147,17 @@ class Route:
             action = Action.UPSERT
         return Record(fields=fields, key=key, route=self.name, action=action, version=version)
 
-    def _version(self, fields: Mapping[str, Any]) -> float:
-        """The message's version as a number: a number, or an ISO date-time (its instant)."""
-        source, name = self.version
-        spec = self.field_map.spec(name)
-        value = fields.get(spec.key) if spec else None
-        if value is None or value == "":
-            raise MappingError(f'the version "{source}" is missing')
-        try:
-            return version_number(value)
-        except ValueError:
-            raise MappingError(
-                f'the version "{source}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'
-            ) from None
+
+def _version(source: str, value: Any) -> float:
+    """A message's version as a number: a number, or an ISO date-time (its instant)."""
+    if value is None or value == "":
+        raise MappingError(f'the version "{source}" is missing')
+    try:
+        return version_number(value)
+    except ValueError:
+        raise MappingError(
+            f'the version "{source}" is neither a number nor an ISO date-time: {str(value)[:40]!r}'
+        ) from None
 
 
 def single_route(
@@ -233,6 +239,94 @@ class Router:
                 view = Unwrapped(data)
         reason = f"no route matched (top-level keys{view.where}: {key_list(view.payload)})"
         return "; ".join([reason, *skipped])
+
+
+def _absent(value: Any) -> bool:
+    return value is MISSING or value is None or value == ""
+
+
+def map_value(spec: FieldSpec, value: Any) -> Any:
+    """The value to send for `spec`, `MISSING` to leave the field out; raise ValueError
+    (a `ConversionError` for a value its type refuses)."""
+    if spec.type is None:  # plain entry: the value as-is
+        if value is MISSING:
+            value = spec.default
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f'"{spec.source}" is not a finite number')
+        if spec.required and _absent(value):
+            raise ValueError(f'required, but "{spec.source}" is missing or empty')
+        if spec.airtable_type in NUMBER_TYPES:
+            check_safe_number(value, spec.airtable_type)
+        return value
+    if _absent(value):
+        if spec.default_json is not None:
+            return spec.default
+        if spec.required:
+            raise ValueError(f'required, but "{spec.source}" is missing or empty')
+        return MISSING
+    return convert(spec.type, value, spec.options)
+
+
+def _check_sendable(value: Any) -> None:
+    """Raise ValueError if Airtable could not receive `value` as strict JSON in UTF-8."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "value is not valid Unicode (it holds a lone surrogate such as \\ud800)"
+        ) from None
+    except RecursionError:
+        raise ValueError("value is nested too deeply") from None
+    except TypeError:
+        raise ValueError(
+            "value is binary (a Binary message attribute); map it to nothing, or send it as a String"
+        ) from None
+    except ValueError:
+        raise ValueError("value holds a number that is not finite") from None
+
+
+def map_fields(
+    field_map: FieldMap, unwrapped: Unwrapped, message: Message, label: str
+) -> dict[str, Any]:
+    """The record's fields (keyed by `FieldSpec.key`) for one unwrapped message; raise a
+    MappingError naming every problem, or "no <label> source found" when no body source of
+    the map has a value (`$` sources and defaults do not count)."""
+    values = [(spec, read_source(spec.source, unwrapped, message)) for spec in field_map.specs]
+    if not any(spec.reads_body and not _absent(value) for spec, value in values):
+        keys = key_list(unwrapped.payload)
+        raise MappingError(f"no {label} source found (top-level keys{unwrapped.where}: {keys})")
+    fields: dict[str, Any] = {}
+    problems: list[str] = []
+    for spec, raw in values:
+        try:
+            value = map_value(spec, raw)
+            if value is not MISSING:
+                _check_sendable(value)
+                fields[spec.key] = value
+        except ValueError as exc:
+            problems.append(f'field "{spec.field}": {exc}')
+    if problems:
+        raise MappingError("; ".join(problems))
+    return fields
+
+
+def merge_key(
+    fields: Mapping[str, Any], merge_on: Sequence[str], field_map: FieldMap, variable: str
+) -> tuple[str, ...] | None:
+    """The record's merge key (one `key_text` per merge field), None without `merge_on`;
+    raise MappingError naming the field (by name; `variable` is what sets `merge_on`) when a
+    merge field is missing or empty."""
+    if not merge_on:
+        return None
+    key = []
+    for name in merge_on:
+        value = fields.get(name)
+        if value is None or value == "":
+            spec = field_map.spec(name)
+            shown = spec.field if spec is not None else name
+            raise MappingError(f'merge key field "{shown}" ({variable}) is missing or empty')
+        key.append(key_text(value))
+    return tuple(key)
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -16,7 +16,7 @@ from samcli.commands.deploy.deploy_context import DeployContext
 from samcli.lib.config.samconfig import SamConfig
 
 from poller.fieldmap import FieldMap
-from poller.mapping import map_value
+from poller.routing import map_value
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("default", "dev", "prod")

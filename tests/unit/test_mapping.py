@@ -12,10 +12,10 @@ from devstack.memory import MemoryQueue, MemorySink
 
 import poller
 from poller.capacity import Capacity
+from poller.convert import key_text
 from poller.drain import Drain, Limits
 from poller.errors import ConfigError, MappingError
 from poller.fieldmap import FieldMap
-from poller.mapping import key_text
 from poller.model import DEFAULT_ROUTE, Attribute, Message
 from poller.pacing import Deadline, Pacer
 from poller.routing import Router, single_route

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from poller.convert import key_text
 from poller.errors import ConfigError, MappingError
 from poller.fieldmap import FieldMap
-from poller.mapping import key_text
 from poller.model import DEFAULT_ROUTE, Action, Attribute, Message, Record
 from poller.routes import parse_routes
 from poller.routing import Route, Router, single_route
