@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,9 +33,10 @@ TOKEN_MAX_RPS = 50.0
 PLACEHOLDER_BASE = re.compile(r"^app(REPLACEME|X{5}|Y{5})", re.IGNORECASE)
 
 
-def _default(name: str) -> Any:
-    """A setting's declared default, so that a Config built in code agrees with the table."""
-    return settings.BY_NAME[name].default
+def _setting(name: str) -> Any:
+    """A field that `from_env` fills with setting `name` as read; its default is the
+    setting's, so that a Config built in code agrees with the table."""
+    return field(default=settings.BY_NAME[name].default, metadata={"setting": name})
 
 
 #: `fail(variable, problem)`: record one problem of the configuration.
@@ -49,20 +50,20 @@ class Config:
 
     queue_url: str
     routes: tuple[Route, ...]
-    token: str | None = None
-    token_secret_arn: str | None = None
-    dead_letter_queue_url: str | None = None
-    api_url: str = _default("AIRTABLE_API_URL")
-    envelope: str = _default("ENVELOPE")
-    wait_time_seconds: int = _default("WAIT_TIME_SECONDS")
-    max_rps: float = _default("AIRTABLE_MAX_RPS")
+    token: str | None = _setting("AIRTABLE_TOKEN")
+    token_secret_arn: str | None = _setting("AIRTABLE_TOKEN_SECRET_ARN")
+    dead_letter_queue_url: str | None = _setting("DEAD_LETTER_QUEUE_URL")
+    api_url: str = settings.BY_NAME["AIRTABLE_API_URL"].default
+    envelope: str = _setting("ENVELOPE")
+    wait_time_seconds: int = _setting("WAIT_TIME_SECONDS")
+    max_rps: float = _setting("AIRTABLE_MAX_RPS")
     token_max_rps: float = TOKEN_MAX_RPS
-    max_in_flight: int = _default("MAX_IN_FLIGHT_WRITES")
-    timeout_seconds: float = _default("AIRTABLE_TIMEOUT_SECONDS")
-    max_attempts: int = _default("WRITE_MAX_ATTEMPTS")
-    dead_letter_after_receives: int = _default("DEAD_LETTER_AFTER_RECEIVES")
-    typecast: bool = _default("AIRTABLE_TYPECAST")
-    wire_debug: bool = _default("WIRE_DEBUG")
+    max_in_flight: int = _setting("MAX_IN_FLIGHT_WRITES")
+    timeout_seconds: float = _setting("AIRTABLE_TIMEOUT_SECONDS")
+    max_attempts: int = _setting("WRITE_MAX_ATTEMPTS")
+    dead_letter_after_receives: int = _setting("DEAD_LETTER_AFTER_RECEIVES")
+    typecast: bool = _setting("AIRTABLE_TYPECAST")
+    wire_debug: bool = _setting("WIRE_DEBUG")
     pace_parameter_prefix: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -146,22 +147,11 @@ class Config:
         if errors:
             raise ConfigErrors(errors)
         return cls(
+            **{f.name: found[f.metadata["setting"]] for f in fields(cls) if f.metadata},
             queue_url=found["QUEUE_URL"] or "",
             routes=routes,
-            token=token,
-            token_secret_arn=secret_arn,
-            dead_letter_queue_url=found["DEAD_LETTER_QUEUE_URL"],
             api_url=found["AIRTABLE_API_URL"].rstrip("/"),
-            envelope=found["ENVELOPE"],
-            wait_time_seconds=found["WAIT_TIME_SECONDS"],
-            max_rps=found["AIRTABLE_MAX_RPS"],
             token_max_rps=token_max_rps,
-            max_in_flight=found["MAX_IN_FLIGHT_WRITES"],
-            timeout_seconds=found["AIRTABLE_TIMEOUT_SECONDS"],
-            max_attempts=found["WRITE_MAX_ATTEMPTS"],
-            dead_letter_after_receives=found["DEAD_LETTER_AFTER_RECEIVES"],
-            typecast=found["AIRTABLE_TYPECAST"],
-            wire_debug=found["WIRE_DEBUG"],
             pace_parameter_prefix=prefix.rstrip("/") if prefix else None,
             warnings=tuple(found.warnings),
         )
