@@ -267,41 +267,28 @@ class Values:
 
 def read(env: Mapping[str, str]) -> Values:
     """Every setting from `env`; never raises (the problems are collected)."""
-    values: dict[str, Any] = {}
-    errors: list[ConfigError] = []
-    warnings: list[str] = []
-    given: dict[str, str] = {}
+    found = Values({}, [], [], {})
     for setting in SETTINGS:
-        raw, source = _raw(env, setting, errors, warnings)
-        if raw is None:
-            values[setting.name] = setting.default
+        name = setting.name
+        set_as = [(n, env.get(n, "").strip()) for n in (name, *setting.aliases)]
+        set_as = [(n, v) for n, v in set_as if v]
+        found.values[name] = setting.default
+        if not set_as:
             continue
-        given[setting.name] = source
+        if len(set_as) > 1:
+            names = " and ".join(n for n, _ in set_as)
+            found.errors.append(ConfigError(name, f"is set twice ({names}); keep {name}"))
+        source, raw = set_as[0]
+        if source != name:
+            found.warnings.append(f"{source} is deprecated: set {name} (it takes the same value)")
+        found.given[name] = source
         if setting.importance == "deprecated":
-            warnings.append(f"{source} is deprecated: {setting.doc}")
+            found.warnings.append(f"{source} is deprecated: {setting.doc}")
         try:
-            values[setting.name] = setting.parse(raw)
+            found.values[name] = setting.parse(raw)
         except ConfigError as exc:
-            errors.append(ConfigError(source, exc.problem))
-            values[setting.name] = setting.default
-    for name, why in RETIRED.items():
-        if env.get(name, "").strip():
-            warnings.append(f"{name} is no longer read: {why}")
-    return Values(values, errors, warnings, given)
-
-
-def _raw(
-    env: Mapping[str, str], setting: Setting, errors: list[ConfigError], warnings: list[str]
-) -> tuple[str | None, str]:
-    """The setting's raw text and the variable it came from (the name, or an alias)."""
-    found = [(n, env.get(n, "").strip()) for n in (setting.name, *setting.aliases)]
-    found = [(n, v) for n, v in found if v]
-    if not found:
-        return None, setting.name
-    if len(found) > 1:
-        names = " and ".join(n for n, _ in found)
-        errors.append(ConfigError(setting.name, f"is set twice ({names}); keep {setting.name}"))
-    name, raw = found[0]
-    if name != setting.name:
-        warnings.append(f"{name} is deprecated: set {setting.name} (it takes the same value)")
-    return raw, name
+            found.errors.append(ConfigError(source, exc.problem))
+    for retired, why in RETIRED.items():
+        if env.get(retired, "").strip():
+            found.warnings.append(f"{retired} is no longer read: {why}")
+    return found
