@@ -1,7 +1,7 @@
 """The field map: which value of a message goes to which Airtable field, and how.
 
-FIELD_MAP (inline, or a file's path) is a JSON object from a *source* to a
-*target*. A target is a field name, or an entry object:
+FIELD_MAP (inline, or a file's path) is a JSON object from a *source* to a *target*. A
+target is a field name, an entry object, or a list of entries (one source, several fields):
 
     {
       "Id": "Id",
@@ -10,25 +10,11 @@ FIELD_MAP (inline, or a file's path) is a JSON object from a *source* to a
       "$SentTimestamp": {"field": "Queued At", "type": "dateTime"}
     }
 
-Sources (`envelopes`): a payload path (`donor.name`, `lines.0.sku`; body paths read the
-payload, after unwrapping), a `$` value of the SQS message (`$SentTimestamp`,
-`$MessageAttributes.<name>`, ...) or of its SNS or EventBridge envelope (`$Envelope.<key>`).
-Entry keys: `ENTRY_KEYS` (`field` is required; `type`: see `convert`). A list of entries
-maps one source to several fields. The object may be wrapped as
-{"description": "...", "fields": {...}} (handy in a file).
-
-Rules: keys of the message that are not in the map are ignored, never sent. A plain entry
-passes the value through as-is. A typed entry converts it; a missing or null value takes the
-default, or is left out, or, when required, makes the message poison. Every problem of one
-message is reported in one reason. A message in which no body source of the map has a value
-is poison ("no FIELD_MAP source found"), never an empty row: `$` sources and defaults do not
-count. A map needs at least one body source.
-
-Once the table's schema is known, `FieldMap.resolved` attaches each target's Airtable field
-id and type: records are then keyed by field id (a renamed field keeps working), and a plain
-entry bound for a number, currency or percent field gets the same 2^53 check as a typed one
-(`doubles.check_safe_number`). Reasons keep the human field names. The operator's guide,
-with examples, is docs/field-mapping.md.
+Sources: see `envelopes`. Entry keys: `ENTRY_KEYS` (`field` is required; `type`: see
+`convert`). The object may be wrapped as {"description": "...", "fields": {...}} (handy in a
+file). A map needs at least one body source. A plain entry passes the value through as-is;
+a typed entry converts it; a missing or null value takes the default, or is left out, or,
+when required, makes the message poison. The rules, with examples: docs/field-mapping.md.
 """
 
 from __future__ import annotations
@@ -44,19 +30,9 @@ from .envelopes import ENVELOPE_PREFIX, MISSING, DuplicateKeyError, check_source
 from .errors import ConfigError, ConversionError
 
 ENTRY_KEYS = frozenset(
-    {
-        "field",
-        "type",
-        "required",
-        "default",
-        "coerce",
-        "timezone",
-        "epoch",
-        "choices",
-        "dst",
-        "scale",
-    }
-    | {"table", "key", "if_missing"}
+    {"field", "type", "required", "default"}
+    | {"coerce", "timezone", "epoch", "choices", "dst", "scale"}  # conversion options
+    | {"table", "key", "if_missing"}  # link entries
 )
 EXAMPLE = '{"Id": "Id", "DonationAmount": {"field": "Donation Amount", "type": "currency"}}'
 
@@ -222,7 +198,7 @@ def _spec(source: str, entry: Any) -> FieldSpec:
     if isinstance(entry, str):
         if not entry.strip():
             raise ValueError(f'maps "{source}" to {entry!r}; expected a field name')
-        return FieldSpec(source=source, field=entry, options=_options(source, {}))
+        entry = {"field": entry}
     if not isinstance(entry, dict):
         raise ValueError(
             f'maps "{source}" to {entry!r}; expected a field name or an entry '
