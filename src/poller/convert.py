@@ -1,9 +1,8 @@
 """Convert one message value to what an Airtable field type accepts. Pure functions, no I/O.
 
-Converting in code instead of relying on Airtable's `typecast` keeps bad data out of the
-table: typecast guesses, and silently creates select options. A value that cannot be
-converted raises `ConversionError`, which the mapper turns into a per-message reason such
-as `field "Donation Amount": cannot convert str 'twenty' to currency`.
+A value that cannot be converted raises `ConversionError`, which the mapper turns into a
+per-message reason such as `field "Donation Amount": cannot convert str 'twenty' to currency`.
+Why not Airtable's `typecast`: docs/field-mapping.md.
 
 Types (the mapping's `"type"`), and what each produces:
     text          str (numbers are stringified, see below; at most 100,000 characters)
@@ -39,11 +38,6 @@ from .fieldtypes import TEXT_TYPES
 
 #: Airtable's documented maximum for a single-line or long-text cell.
 MAX_TEXT_LENGTH = 100_000
-#: Every type a mapping entry may declare.
-TYPES = (
-    "text", "number", "currency", "percent", "integer", "checkbox", "date", "dateTime",
-    "singleSelect", "multipleSelects", "attachment", "link",
-)  # fmt: skip
 #: Airtable's own type names, accepted as synonyms so a schema can be copied as-is.
 ALIASES = {t: "text" for t in TEXT_TYPES}
 EPOCH_UNITS = {"s": 1.0, "ms": 1000.0}
@@ -173,17 +167,11 @@ def _text(kind: str, value: Any, options: Options) -> str:
 
 
 def _parse_number(kind: str, value: Any, options: Options) -> int | float:
-    number = _read_number(kind, value, options)
-    check_safe_number(number, kind)
-    return number
-
-
-def _read_number(kind: str, value: Any, options: Options) -> int | float:
     if is_number(value):
         if not math.isfinite(value):
             raise _refuse(kind, value, "not a finite number")
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         if not options.coerce:
             raise _refuse(kind, value, 'numeric strings need "coerce": true')
         text = value.strip()
@@ -193,9 +181,13 @@ def _read_number(kind: str, value: Any, options: Options) -> int | float:
         if not math.isfinite(number):
             raise _refuse(kind, value, "not a finite number")
         if text.lstrip("+-").isdigit():
-            return int(text)
-        return json_float(text) if number.is_integer() else number
-    raise _refuse(kind, value)
+            number = int(text)
+        elif number.is_integer():
+            number = json_float(text)
+    else:
+        raise _refuse(kind, value)
+    check_safe_number(number, kind)
+    return number
 
 
 def _integer(kind: str, value: Any, options: Options) -> int:
@@ -346,3 +338,5 @@ _CONVERTERS: dict[str, Callable[[str, Any, Options], Any]] = {
     "attachment": _attachment,
     "link": _link,
 }
+#: Every type a mapping entry may declare.
+TYPES = tuple(_CONVERTERS)
