@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from . import settings
 from .errors import ConfigError, ConfigErrors
 from .fieldmap import FieldMap
-from .model import DEFAULT_ROUTE
 from .routes import base_problem, merge_names_ok, parse_routes, unfilled
 from .routing import Route, single_route
 
@@ -283,6 +282,3 @@ def plain_http_refused(url: str) -> str | None:
         "http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost) "
         "or host.docker.internal"
     )
-
-
-__all__ = ["DEFAULT_ROUTE", "Config"]
