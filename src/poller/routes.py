@@ -119,12 +119,21 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
             field_map = FieldMap.from_data(entry["fields"], variable)
         except ConfigError as exc:
             problem(f'"fields" {exc.problem}')
-    merge_on = _merge_on(entry.get("merge_on"), field_map, problem) if "merge_on" in entry else ()
+    merge_on = entry.get("merge_on", ())
+    if "merge_on" in entry and not merge_names_ok(merge_on):
+        problem(
+            f'"merge_on" must list 1 to 3 distinct field names (Airtable\'s limit), got {merge_on!r}'
+        )
+    elif field_map is not None and (unknown := unfilled(merge_on, field_map)):
+        problem(
+            f'"merge_on" names {unknown}, which its "fields" never fill; merge fields must '
+            f"be targets (targets: {list(field_map.fields)})"
+        )
     when = _when(entry.get("when"), problem)
     action = entry.get("action", "upsert" if merge_on else "create")
     if action not in ("upsert", "create", "delete"):
         problem(f'"action" must be upsert, create or delete, got {action!r}')
-    elif action != "create" and "merge_on" not in entry:  # _merge_on reports an invalid one
+    elif action != "create" and "merge_on" not in entry:  # an invalid one is reported above
         problem(f'action {action} needs "merge_on": the key of the rows it finds')
     version = _version(entry.get("version"), problem) if "version" in entry else None
     deleted = entry.get("deleted_field")
@@ -144,7 +153,7 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
         base_id=base,
         table=table.strip(),
         field_map=field_map,
-        merge_on=merge_on,
+        merge_on=tuple(merge_on),
         when=when,
         envelope=envelope,
         action=Action(action),
@@ -190,22 +199,6 @@ def unfilled(names: Sequence[str], field_map: FieldMap) -> list[str]:
     """The merge fields `field_map` never fills: not its targets, nor field ids (the schema
     checks those)."""
     return [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
-
-
-def _merge_on(
-    value: Any, field_map: FieldMap | None, problem: Callable[[str], None]
-) -> tuple[str, ...]:
-    if not merge_names_ok(value):
-        problem(
-            f'"merge_on" must list 1 to 3 distinct field names (Airtable\'s limit), got {value!r}'
-        )
-        return ()
-    if field_map is not None and (unknown := unfilled(value, field_map)):
-        problem(
-            f'"merge_on" names {unknown}, which its "fields" never fill; merge fields must '
-            f"be targets (targets: {list(field_map.fields)})"
-        )
-    return tuple(value)
 
 
 def _when(value: Any, problem: Callable[[str], None]) -> tuple[Condition, ...]:
