@@ -74,8 +74,6 @@ class Config:
             f"token_secret_arn={self.token_secret_arn!r}, api_url={self.api_url!r})"
         )
 
-    __str__ = __repr__
-
     @property
     def is_fifo(self) -> bool:
         return self.queue_url.endswith(".fifo")
