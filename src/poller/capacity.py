@@ -89,7 +89,7 @@ class Capacity:
     def locked_out(self, ours: int, *, first: bool) -> None:
         """A 429 RATE_LIMIT_REACHED, with `ours` of this poller's requests (the refused one
         included) sent in the second before it. `first`: the first 429 of this lockout."""
-        if ours >= self.burst:
+        if first and ours >= self.burst:
             self.guard = WIDE_GUARD
         self.limit = max(MIN_LIMIT, min(self.limit, float(ours - 1)))
         if first:

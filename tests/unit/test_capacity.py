@@ -199,8 +199,11 @@ def test_arrival_jitter_costs_one_lockout_and_the_first_probe_wins_the_limit_bac
 def test_only_a_refusal_of_a_full_window_widens_the_guard(clock: FakeClock) -> None:
     # GIVEN a fresh pace at 5 requests/s
     capacity = Capacity(5.0, wall=clock.wall)
-    # WHEN a 429 comes after 3 of ours (the base is slowed): the limit alone is learned
+    # WHEN a 429 comes after 3 of ours (the base is slowed), and another of the same lockout
+    # (a request already in flight), whose 3 now fill the window of the limit just learned
     capacity.locked_out(3, first=True)
+    capacity.locked_out(3, first=False)
+    # THEN the limit alone is learned: only a lockout's first refusal can tell jitter
     assert (capacity.limit, capacity.guard) == (2.0, PACING_GUARD)
     # WHEN a 429 comes after a full window of ours (2 at the limit of 2)
     capacity.locked_out(2, first=True)
