@@ -1,14 +1,7 @@
-"""The SQS adapter: batch calls whose `Failed` entries are always read, dead letters and
-requeued copies (built by `letters`), and bodies offloaded to S3 by the SQS Extended Client.
-
-Extended Client bodies (AWS's libraries for Java, Python and others; documented format):
-`["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": ..., "s3Key": ...}]`
-(the legacy class name `com.amazon.sqs.javamessaging.MessageS3Pointer` too), with the
-attribute `ExtendedPayloadSize` (`SQSLargePayloadSize`). The payload is read from S3 when
-the message is received; an object that cannot be read makes the message poison with the
-reason. The object is deleted only after SQS confirmed the message's delete, and never for
-a message that is dead-lettered or requeued (its copy points at the same object).
-"""
+"""The SQS adapter (`QueuePort` over boto3): batch calls whose `Failed` entries are always
+read; dead letters and requeued copies fitted within SQS's limits (10 message attributes;
+1 MiB for the body and every attribute's name, type and value: the SQS developer guide's
+message quotas); bodies offloaded to S3 by the SQS Extended Client (docs/routes.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +9,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .errors import DeadLetterQueueMissing
@@ -25,6 +19,8 @@ from .model import Attribute, Message, Verdict
 log = logging.getLogger(__name__)
 
 SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId", "SequenceNumber"]
+#: An Extended Client body (AWS's libraries; documented format) is `[class, {"s3BucketName":
+#: ..., "s3Key": ...}]`, with the attribute `ExtendedPayloadSize` (legacy: `SQSLargePayloadSize`).
 POINTER_CLASSES = (
     "software.amazon.payloadoffloading.PayloadS3Pointer",
     "com.amazon.sqs.javamessaging.MessageS3Pointer",
@@ -134,53 +130,48 @@ class SqsQueue:
     def dead_letter(self, letters: Sequence[Verdict]) -> list[Message]:
         """Send each letter on its own: a poison body can be close to 1 MiB, and a batch of
         them would be refused as a whole."""
-        if not self.dead_letter_queue_url:
+        url = self.dead_letter_queue_url
+        if not url:
             return []
         stored = []
         for letter in letters:
             try:
-                self.client.send_message(
-                    **dead_letter_request(
-                        letter, self.dead_letter_queue_url, self.sent_body(letter.message)
-                    )
-                )
+                self._send_copy(letter.message, partial(dead_letter_request, letter, url))
             except Exception as exc:
                 if _missing_queue(exc):
-                    raise DeadLetterQueueMissing(self.dead_letter_queue_url) from exc
+                    raise DeadLetterQueueMissing(url) from exc
                 log.error(
                     "could not dead-letter message %s: %s; it stays in the source queue",
                     letter.message.id,
                     exc,
                 )
-                continue
-            self._pointers.pop(letter.message.receipt, None)  # the DLQ copy keeps the object
-            stored.append(letter.message)
+            else:
+                stored.append(letter.message)
         return stored
 
     def requeue(self, messages: Sequence[Message]) -> list[Message]:
         copied = []
         for message in messages:
             try:
-                self.client.send_message(
-                    **copy_request(message, self.queue_url, self.sent_body(message))
-                )
+                self._send_copy(message, partial(copy_request, message, self.queue_url))
             except Exception as exc:
                 log.error("could not requeue message %s: %s", message.id, exc)
-                continue
-            self._pointers.pop(message.receipt, None)  # the copy keeps the object
-            copied.append(message)
+            else:
+                copied.append(message)
         return copied
 
-    def sent_body(self, message: Message) -> str:
-        """The body as SQS holds it (an Extended Client pointer stays a pointer)."""
+    def _send_copy(self, message: Message, request: Callable[[str], dict[str, Any]]) -> None:
+        """Send `request(body)`, `body` as SQS holds it (an Extended Client pointer stays a
+        pointer, so the copy keeps the S3 object)."""
         pointer = self._pointers.get(message.receipt)
-        return (
-            json.dumps([POINTER_CLASSES[0], {"s3BucketName": pointer[0], "s3Key": pointer[1]}])
-            if pointer
-            else message.body
-        )
+        body = message.body
+        if pointer:
+            body = json.dumps(
+                [POINTER_CLASSES[0], {"s3BucketName": pointer[0], "s3Key": pointer[1]}]
+            )
+        self.client.send_message(**request(body))
+        self._pointers.pop(message.receipt, None)
 
-    # -- reading ------------------------------------------------------------------------
     def _message(self, raw: dict[str, Any]) -> Message:
         system = raw.get("Attributes", {})
         attributes = {
@@ -217,10 +208,9 @@ class SqsQueue:
             data = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             return bytes(data).decode("utf-8"), None
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             return "", (
                 f"its body is in S3 (s3://{bucket}/{key}, SQS Extended Client) and could not be "
-                f"read ({code}); check that the object exists and that the function may call "
+                f"read ({_code(exc, type(exc).__name__)}); check that the object exists and that the function may call "
                 "s3:GetObject on the bucket (the template's LargePayloadBucket)"
             )
 
@@ -280,6 +270,10 @@ def _pointer(body: str) -> tuple[str, str] | None:
     return None
 
 
+def _code(exc: BaseException, default: str = "") -> str:
+    """The AWS error code of a botocore `ClientError`, else `default`."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", default)
+
+
 def _missing_queue(exc: BaseException) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+    return _code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
