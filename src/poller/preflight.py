@@ -1,29 +1,20 @@
-"""The checks before every run: prove that each route can be written before anything is
-received, the same way on a cold start and a warm one.
-
-In order, each telling one cause from the next (Airtable's API reference: whoami, the bases
-list's permission levels, the schema endpoint):
+"""The checks before every run, the same on a cold start and a warm one: prove that each
+route can be written before anything is received (docs/field-mapping.md says what is checked,
+docs/guarantees.md why). In order, each telling one cause from the next (Airtable's API
+reference):
 
 1. the token: read from its secret; `GET /v0/meta/whoami` answers 401 for a bad token and
-   lists a personal access token's scopes, which must hold `data.records:write`,
-   `data.records:read` (step 4, and a mirror's lookups, read records) and
-   `schema.bases:read` (a token without the schema scope is not supported: nothing could
-   prove the table fits);
-2. the bases: `GET /v0/meta/bases` lists every base the token reaches, with its
-   `permissionLevel`: a base missing from it is out of reach (or its id is wrong), a
-   level below `edit` cannot write;
-3. each base's schema (`GET /v0/meta/bases/{id}/tables`, one request of the base's pace):
-   the table and every mapped field resolved to their ids, and their types checked. A 403
-   here, for a token that has the schema scope, is lost access, not a missing scope;
-4. one data request per base (the first record of the route's table, one field): it fails
-   while the workspace's monthly quota is used up (429 `PUBLIC_API_BILLING_LIMIT_EXCEEDED`)
-   or while Airtable is down, when the meta endpoints may still answer.
+   lists a personal access token's scopes, which must hold `REQUIRED_SCOPES`;
+2. the bases: `GET /v0/meta/bases` lists each base the token reaches with its
+   `permissionLevel`: a base missing from it is out of reach (or its id is wrong), a level
+   not in `WRITE_LEVELS` cannot write;
+3. each base's schema (`GET /v0/meta/bases/{id}/tables`, one request of the base's pace): a
+   403 here, for a token that has the schema scope, is lost access;
+4. one data request per base (the first record of a route's table, one field): it fails
+   while the monthly quota is used up (429 `PUBLIC_API_BILLING_LIMIT_EXCEEDED`) or Airtable
+   is down, when the meta endpoints may still answer.
 
-What one base cannot prove without a message (that it has room for new records) is proved
-by the run itself: while a base is known full, the run receives one batch to test it.
-
-Cost: 2 requests, plus 2 per base, per run that finds messages waiting (a run that finds
-the queue empty makes none).
+Cost: 2 requests, plus 2 per base, per run that finds messages waiting.
 """
 
 from __future__ import annotations
@@ -32,7 +23,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .airtable import AirtableTable, answers
@@ -85,8 +75,6 @@ class Checked:
     and the Airtable requests it made."""
 
     ready: dict[str, Ready] = field(default_factory=dict)
-    #: the routes whose table does not fit, each problem on its own (for `check-config`)
-    misfits: dict[str, Fit] = field(default_factory=dict)
     failures: list[SystemicFailure] = field(default_factory=list)
     requests: int = 0
 
@@ -110,9 +98,15 @@ class Preflight:
         if problem is not None:
             result.fail(routes, *problem)
             return result
-        levels = self._bases(result)
-        if isinstance(levels, tuple):
-            result.fail(routes, *levels)
+        levels: dict[str, str] = {}
+        try:
+            with answers():
+                for page in self.api.iterate_requests("GET", self.api.urls.bases):
+                    result.requests += 1
+                    for base in page.get("bases", []):
+                        levels[str(base.get("id"))] = str(base.get("permissionLevel", ""))
+        except SinkError as exc:
+            result.fail(routes, _cause(exc, Cause.TOKEN), str(exc))
             return result
         for base_id in dict.fromkeys(r.base_id for r in routes):
             mine = [r for r in routes if r.base_id == base_id]
@@ -162,19 +156,6 @@ class Preflight:
                 return Cause.TOKEN, f"the token lacks the scope(s) {', '.join(missing)}"
         return None
 
-    # -- 2. the bases ---------------------------------------------------------------------
-    def _bases(self, result: Checked) -> dict[str, str] | tuple[Cause, str]:
-        levels: dict[str, str] = {}
-        try:
-            with answers():
-                for page in self.api.iterate_requests("GET", self.api.urls.bases):
-                    result.requests += 1
-                    for base in page.get("bases", []):
-                        levels[str(base.get("id"))] = str(base.get("permissionLevel", ""))
-        except SinkError as exc:
-            return _cause(exc, Cause.TOKEN), str(exc)
-        return levels
-
     # -- 3 and 4. each base ---------------------------------------------------------------
     def _base(self, base_id: str, routes: list[Route], result: Checked, deadline: Deadline) -> None:
         pacer = self.pacers[base_id]
@@ -191,8 +172,6 @@ class Preflight:
             failure = self._judge(route, found, known)
             if failure is not None:
                 result.failures.append(failure)
-                if found.problems:
-                    result.misfits[route.name] = found
                 continue
             known.ids = {"": found.table_id, **found.field_ids}
             links = [(f, t, str(k["id"])) for f, t, k in found.links]
@@ -241,16 +220,12 @@ class Preflight:
             result.fail(routes, _cause(exc, Cause.OUTAGE), str(exc))
 
     def recheck(
-        self,
-        route_name: str,
-        error: RecordsRejectedError,
-        route: Route,
-        deadline: Deadline,
+        self, route: Route, error: RecordsRejectedError, deadline: Deadline
     ) -> SystemicFailure | None:
         """Every record of a request was rejected alike on one field: has the field changed
         under the route since records were last written? The answer is remembered (the
         preflight holds the route until the type is back)."""
-        known = self.known[route_name]
+        route_name, known = route.name, self.known[route.name]
         try:
             schema = self._paced_get(
                 self.api.base(route.base_id).urls.tables,
@@ -301,17 +276,16 @@ class Preflight:
     ) -> Any:
         """One GET of one base, through its pacer: a lockout (429 RATE_LIMIT_REACHED) is
         waited out while the run has time, else `OutOfTimeError`."""
+
+        def get() -> Any:
+            result.requests += 1
+            return self._get(url, params)
+
         while True:
             try:
-                return pacer.call(
-                    pacer.reserve(), deadline, partial(self._counted, url, params, result)
-                )
+                return pacer.call(pacer.reserve(), deadline, get)
             except ThrottledError:
                 continue  # the next send waits the lockout out
-
-    def _counted(self, url: Any, params: dict[str, Any] | None, result: Checked) -> Any:
-        result.requests += 1
-        return self._get(url, params)
 
 
 def _cause(exc: SinkError, default: Cause) -> Cause:

@@ -1,20 +1,13 @@
-"""What one warm Lambda container keeps between runs, and one run with it.
-
-A `Runtime` is built once per container (per configuration): the pyairtable `Api` for the
-token (made by the first run that finds messages waiting), one `Pacer` per base with the
-capacity learned so far (from SSM on a cold start, `paces`), the preflight's knowledge of
-each route's ids, and the queue adapter.
-
-`run` is the same on a cold start and a warm one: look at the queue; if messages wait,
-prove every route writable (`preflight`); if one is not, receive nothing and say why;
-else drain, and keep what the pacers learned.
-"""
+"""What one warm Lambda container keeps between runs (`Runtime`: the pyairtable `Api`, made
+by the first run that finds messages waiting; one `Pacer` per base, its capacity loaded from
+SSM on a cold start; what the preflight knows of each route; the queue adapter), and one run,
+the same on a cold start and a warm one (docs/index.md, "One invocation")."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +114,7 @@ class Runtime:
             if pacer.requests > before[base]
         }
         if self.config.pace_parameter_prefix:
-            result.this_month = sum(self.requests_this_month().values())
+            result.this_month = sum(pacer.capacity.requests for pacer in self.pacers.values())
         return result
 
     def _run(self, remaining_ms: Callable[[], int]) -> RunResult:
@@ -179,35 +172,17 @@ class Runtime:
         (versions, deletes, links) its `Mirror`, over every table of its base."""
         tables: dict[str, mirror.Table] = {}
         for ready in checked.ready.values():
-            route, fit, sink = ready.route, ready.fit, ready.table
-            names = {str(f["id"]): str(f.get("name")) for f in fit.fields}
-            types = {str(f["id"]): str(f.get("type")) for f in fit.fields}
+            route, fit = ready.route, ready.fit
             version = route.field_map.spec(route.version[1]) if route.version else None
-            own = scope(fit.table_id, route.merge_on)
-            tables[own] = mirror.Table(
-                sink,
-                route.merge_on,
-                names,
-                types,
-                version.field_id if version else None,
-                route.table,
+            tables[scope(fit.table_id, route.merge_on)] = _table(
+                ready.table, fit.fields, version.field_id if version else None, route.table
             )
             for field_id, table_id, key in fit.links:
                 entry = route.field_map.spec(field_id)
-                stub = AirtableTable(
-                    self.api.table(route.base_id, table_id), [str(key["id"])], typecast=False
-                )
                 key_id = str(key["id"])
-                tables.setdefault(
-                    scope(table_id, [key_id]),
-                    mirror.Table(
-                        stub,
-                        (key_id,),
-                        {key_id: str(key.get("name"))},
-                        {key_id: str(key.get("type"))},
-                        name=entry.options.table if entry else "",
-                    ),
-                )
+                stub = AirtableTable(self.api.table(route.base_id, table_id), [key_id])
+                name = entry.options.table if entry else ""
+                tables.setdefault(scope(table_id, [key_id]), _table(stub, [key], name=name))
         out = {}
         for name, ready in checked.ready.items():
             route, fit, pacer = ready.route, ready.fit, self.pacers[ready.route.base_id]
@@ -246,9 +221,7 @@ class Runtime:
         def recheck(route: str, error: RecordsRejectedError) -> SystemicFailure | None:
             key = (route, error.field or "")
             if key not in rechecked:  # once per route and field per run
-                rechecked[key] = self.preflight.recheck(
-                    route, error, checked.ready[route].route, deadline
-                )
+                rechecked[key] = self.preflight.recheck(checked.ready[route].route, error, deadline)
             return rechecked[key]
 
         return Writer(
@@ -263,8 +236,17 @@ class Runtime:
         for base, pacer in self.pacers.items():
             self.paces.save(base, pacer.capacity)
 
-    def requests_this_month(self) -> dict[str, int]:
-        return {base: pacer.capacity.requests for base, pacer in self.pacers.items()}
+
+def _table(
+    sink: AirtableTable,
+    fields: Sequence[Mapping[str, Any]],
+    version_id: str | None = None,
+    name: str = "",
+) -> mirror.Table:
+    """The table a `Mirror` reads: `sink` with its merge key, and the `fields` it knows."""
+    names = {str(f["id"]): str(f.get("name")) for f in fields}
+    types = {str(f["id"]): str(f.get("type")) for f in fields}
+    return mirror.Table(sink, tuple(sink.merge_on), names, types, version_id, name)
 
 
 def _if_missing(route: Route, link_id: str) -> str:
