@@ -1,35 +1,9 @@
-"""The logging policy: library loggers held at WARNING, secrets masked, message bodies kept out.
-
-Three rules, installed once per container by `install` and re-asserted on every call (it is
-idempotent and cheap):
-
-1. **Library loggers are pinned.** `botocore`, `boto3`, `urllib3`, `requests` and `s3transfer`
-   (and every child, such as `botocore.endpoint`) stay at WARNING whatever
-   `POWERTOOLS_LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL` or the root logger say. At DEBUG, botocore
-   logs whole responses: the Secrets Manager `SecretString` (the Airtable token) and every SQS
-   message body (measured: `tests/integration/test_log_safety.py` fails without this
-   module). A level on the named loggers alone is not
-   enough: a child with its own level, or a later `copy_config_to_registered_loggers` without
-   `include`, which sets the level of every registered logger, would let DEBUG through. So a
-   `LibraryGate` filter on each handler the poller's output can reach (the Powertools handler,
-   the root handlers, `logging.lastResort`, and any handler on the library loggers) drops their
-   records below WARNING as well.
-2. **Wire debugging is an explicit opt-in.** `WIRE_DEBUG=true` lets those loggers through at
-   DEBUG and sends them to the Powertools handler (JSON lines with the request id), whatever the
-   Powertools level. The wire log then holds request and response bodies, SQS message bodies
-   included: use it briefly, in a test account. Secrets are still masked. The poller's own
-   loggers never log a message body at any level; only wire debugging can show one.
-3. **Secrets are masked on every record.** A `Redactor` filter on the same handlers rewrites
-   the message, its args, every extra (Powertools writes extras as record attributes) and the
-   exception text (with its chained causes), masking anything shaped like an Airtable personal
-   access token, any `Bearer` credential, and every secret registered with `register_secret`
-   (call it with each token read, so that a rotated token is masked too).
-
-Sources: the token's shape is the one public secret scanners match (gitleaks rule
-`airtable-personnal-access-token`: `pat` + 14 alphanumerics + `.` + 64 hex digits); Powertools'
-`Logger` and `copy_config_to_registered_loggers` behaviour is from aws-lambda-powertools 3.x
-(`logging/logger.py`, `logging/utils.py`).
-"""
+"""The logging policy, installed by `install` on every invocation (docs/operations.md,
+"Logging policy"): the library loggers held at WARNING (at DEBUG, botocore logs the Secrets
+Manager `SecretString` and SQS message bodies) unless `WIRE_DEBUG`, and secrets masked in every
+part of every record. Sources: the token's shape is gitleaks' rule
+`airtable-personnal-access-token`; Powertools' `Logger` and `copy_config_to_registered_loggers`
+behaviour is from aws-lambda-powertools 3.x (`logging/logger.py`, `logging/utils.py`)."""
 
 from __future__ import annotations
 
@@ -186,12 +160,9 @@ def redact(text: str) -> str:
 def install(
     powertools_logger: Any, *, wire_debug: bool = False, secrets: Iterable[str | None] = ()
 ) -> None:
-    """Apply the policy; idempotent, so a warm container may call it on every invocation
-    (it then also covers a root handler added since, or a level changed since).
-
-    `powertools_logger`: the handler module's Powertools `Logger`. `wire_debug`: `WIRE_DEBUG`
-    (library loggers at DEBUG, sent to the Powertools handler). `secrets`: registered as with
-    `register_secret`."""
+    """Apply the policy (idempotent). `powertools_logger`: the handler module's Powertools
+    `Logger`; `wire_debug`: `WIRE_DEBUG` (library loggers at DEBUG, sent to the Powertools
+    handler); `secrets`: registered as with `register_secret`."""
     for secret in secrets:
         register_secret(secret)
     level = WIRE_DEBUG_LEVEL if wire_debug else LIBRARY_LEVEL
@@ -204,24 +175,25 @@ def install(
             for child in _children(name):
                 if child.level and child.level < level:
                     child.setLevel(logging.NOTSET)  # inherit the pin
-            _route(library, powertools_handlers, wire_debug)
+            # with wire debugging a library logger writes through the Powertools handler only
+            # (as copy_config_to_registered_loggers would); without it, it propagates
+            for handler in powertools_handlers:
+                if wire_debug and handler not in library.handlers:
+                    library.addHandler(handler)
+                elif not wire_debug and handler in library.handlers:
+                    library.removeHandler(handler)
+            library.propagate = not wire_debug
         if wire_debug:  # name each line's logger, as copy_config_to_registered_loggers does
             powertools_logger.append_keys(name="%(name)s")
-        for handler in _reachable_handlers(powertools_handlers):
+        # every handler the poller's output can reach (one may appear twice)
+        reachable = [*powertools_handlers, *logging.getLogger().handlers, logging.lastResort]
+        for name in LIBRARY_LOGGERS:
+            for library in (logging.getLogger(name), *_children(name)):
+                reachable += library.handlers
+        for handler in reachable:
             for policy_filter in (_GATE, _REDACTOR):
-                if policy_filter not in handler.filters:
+                if handler is not None and policy_filter not in handler.filters:
                     handler.addFilter(policy_filter)
-
-
-def _route(library: logging.Logger, powertools_handlers: list[logging.Handler], wire: bool) -> None:
-    """With wire debugging, a library logger writes through the Powertools handler only
-    (as `copy_config_to_registered_loggers` would); without it, it propagates as usual."""
-    for handler in powertools_handlers:
-        if wire and handler not in library.handlers:
-            library.addHandler(handler)
-        elif not wire and handler in library.handlers:
-            library.removeHandler(handler)
-    library.propagate = not wire
 
 
 def _children(namespace: str) -> Iterator[logging.Logger]:
@@ -229,15 +201,3 @@ def _children(namespace: str) -> Iterator[logging.Logger]:
     for name, candidate in list(logging.root.manager.loggerDict.items()):
         if name.startswith(prefix) and isinstance(candidate, logging.Logger):
             yield candidate
-
-
-def _reachable_handlers(powertools_handlers: list[logging.Handler]) -> list[logging.Handler]:
-    """Every handler the poller's output can reach (one may appear twice)."""
-    handlers = [*powertools_handlers, *logging.getLogger().handlers]
-    if logging.lastResort is not None:
-        handlers.append(logging.lastResort)
-    for name in LIBRARY_LOGGERS:
-        handlers += logging.getLogger(name).handlers
-        for child in _children(name):
-            handlers += child.handlers
-    return handlers
