@@ -1,16 +1,11 @@
 """The Airtable adapter: one pyairtable request per call, every failure classified.
+pyairtable's own retry is off (`retry_strategy=None`; guarantees G8), and pyairtable and
+requests are imported by the first `make_api`, so a run that finds the queue empty never
+loads them (docs/performance.md).
 
-pyairtable's own retry is off (`retry_strategy=None`): its default re-sends POST/PATCH
-after a read timeout and gives up after ~3 s of a 30 s lockout. The core owns the retry
-policy, because only it knows the deadline and the merge key.
-
-How an answer is read (Airtable's error envelopes, per its API reference and its 429s as
-clients have met them):
+Airtable's error envelopes (its API reference, and its 429s as clients have met them):
 `{"error": {"type", "message"}}`, `{"error": "NOT_FOUND"}`, and for 429s
 `{"errors": [{"error", "message"}]}`; a proxy's outage page is HTML, read by its title.
-
-pyairtable (and requests, which it brings) is imported by the first `make_api`, not with
-this module: a run that finds the queue empty never loads it (about 0.5 s of a cold start).
 """
 
 from __future__ import annotations

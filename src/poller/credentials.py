@@ -1,16 +1,8 @@
-"""The Airtable token: where it comes from, how a rotated one is picked up, and what an empty
-secret means.
-
-Locally the token is `AIRTABLE_TOKEN`; deployed it is the Secrets Manager secret named by
-`AIRTABLE_TOKEN_SECRET_ARN`, read through Powertools' `parameters.get_secret`. A `TokenSource`
-keeps the token it read for the container's life, and every read goes past Powertools' own
-cache (`force_fetch=True`): the check before every run reads it again (a token rotated or
-put in since is picked up by the next run), and so does a 401 from Airtable in the middle of
-a run.
-
-The token never appears in an error or a log line: errors name the variable, not the value,
-and every token read is registered with `logs.register_secret`, which masks it in every record.
-"""
+"""The Airtable token: locally `AIRTABLE_TOKEN`; deployed, the Secrets Manager secret named
+by `AIRTABLE_TOKEN_SECRET_ARN`, read through Powertools' `parameters.get_secret` past its
+cache (`force_fetch=True`) by the check before every run and after a 401 (docs/operations.md,
+"Rotate the token"). Errors name the variable, never the value, and every token read is
+registered with `logs.register_secret`."""
 
 from __future__ import annotations
 

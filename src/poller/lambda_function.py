@@ -1,10 +1,7 @@
-"""The Lambda entry point (the template's `Handler: lambda_function.lambda_handler`).
-
-`sam build` packages the directory `src/poller` as the task root (`CodeUri`), so that the
-operator tooling beside it (`src/poller_ops`) stays out of the function. At the task root
-this directory is not a subfolder, so it is first loaded as the package `poller`, under
-which every module imports its neighbours.
-"""
+"""The Lambda entry point (the template's `Handler: lambda_function.lambda_handler`). `sam
+build` packages `src/poller` as the task root (`CodeUri`), where this directory is no
+subfolder: it is first loaded as the package `poller`, under which every module imports its
+neighbours."""
 
 from __future__ import annotations
 

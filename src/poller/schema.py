@@ -1,10 +1,7 @@
 """Does a table fit its route? Pure functions over the meta endpoint's payload
 (`GET /v0/meta/bases/{baseId}/tables`: `{"tables": [{"id", "name", "fields": [{"id",
-"name", "type", "options"}]}]}`); plain dicts, so a new Airtable field type cannot break it.
-
-A table or field is found by the id it was last resolved to, else by its name: a table or
-field renamed in Airtable is no failure at all.
-"""
+"name", "type", "options"}]}]}`), as plain dicts. A table or field is found by the id it last
+resolved to, else by its name, so a rename is no failure."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""The metrics the function emits, named once, and their publishing.
-
-Published as CloudWatch Embedded Metric Format lines (Powertools `Metrics`, namespace
-`NAMESPACE`, dimension `service`). The template's alarms and dashboard name the same
-metrics; `tests/template` reads this module.
-"""
+"""The metrics the function emits, named once, and their publishing: CloudWatch Embedded
+Metric Format lines (Powertools `Metrics`, namespace `NAMESPACE`, dimension `service`). The
+template's alarms and dashboard name the same metrics; `tests/template` reads this module."""
 
 from __future__ import annotations
 
