@@ -37,7 +37,7 @@ from .errors import (
 )
 from .pacing import Deadline, Pacer
 from .routing import Route
-from .schema import Fit, find, fit
+from .schema import Fit, find, fit, resolve
 from .systemic import Cause, SystemicFailure
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class Preflight:
         """Every record of a request was rejected alike on one field: has the field changed
         under the route since records were last written? The answer is remembered (the
         preflight holds the route until the type is back)."""
-        route_name, known = route.name, self.known[route.name]
+        known = self.known[route.name]
         try:
             schema = self._paced_get(
                 self.api.base(route.base_id).urls.tables,
@@ -237,18 +237,18 @@ class Preflight:
             return None
         found = fit(schema, route, known.ids)
         named = error.field or ""
-        now = find(found.fields, known.ids.get(named, named)) or find(found.fields, named)
+        now = resolve(found.fields, known.ids.get(named), named)
         if now is None:
             spec = route.field_map.spec(named)
             name = spec.field if spec else error.field  # a record names its fields by id
             return SystemicFailure(
-                route_name, Cause.FIELD, f'field "{name}" is no longer in the table'
+                route.name, Cause.FIELD, f'field "{name}" is no longer in the table'
             )
         was = known.good_types.get(str(now.get("id")))
         if was and now.get("type") != was:
             known.drift[str(now["id"])] = was
             return SystemicFailure(
-                route_name,
+                route.name,
                 Cause.TYPE,
                 f'field "{now.get("name")}" is now {now.get("type")} (was {was})',
             )

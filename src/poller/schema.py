@@ -74,7 +74,7 @@ def find(items: Sequence[Mapping[str, Any]], id_or_name: str) -> Mapping[str, An
     return None
 
 
-def _resolve(
+def resolve(
     items: Sequence[Mapping[str, Any]], known_id: str | None, name: str
 ) -> Mapping[str, Any] | None:
     """A table or field by the id it last resolved to, else by its name."""
@@ -89,7 +89,7 @@ def fit(
     turn a plain value in a link field into a new linked record: refused."""
     tables = schema.get("tables") or []
     variable = route.variable
-    table = _resolve(tables, known.get(""), route.table)
+    table = resolve(tables, known.get(""), route.table)
     if table is None:
         names = [t.get("name", "") for t in tables]
         problem = f'table "{route.table}" is not in the base{_hint(route.table, names)}'
@@ -98,7 +98,7 @@ def fit(
     names = [f.get("name", "") for f in fields]
     result = Fit(table_id=str(table.get("id", "")), fields=fields)
     for spec in route.field_map.specs:
-        found = _resolve(fields, known.get(spec.field), spec.field)
+        found = resolve(fields, known.get(spec.field), spec.field)
         if found is None:
             problem = (
                 f'targets "{spec.field}" (from "{spec.source}"), which the table does not have'
@@ -117,7 +117,7 @@ def fit(
         if problem:
             result.problems.append(SchemaProblem(variable, problem, "type"))
     if route.deleted_field:
-        found = _resolve(fields, known.get(route.deleted_field), route.deleted_field)
+        found = resolve(fields, known.get(route.deleted_field), route.deleted_field)
         if found is None or found.get("type") != CHECKBOX_TYPE:
             what = "the table does not have" if found is None else f"a {found.get('type')} field"
             problem = (
