@@ -7,14 +7,17 @@ import json
 import time
 from collections.abc import Callable
 
-from devstack.factories import donation
+from devstack.factories import DONATION_FIELD_MAP_JSON, Budget, donation
 from devstack.memory import MemoryQueue, MemorySink
 
 from poller.capacity import Capacity
-from poller.drain import Drain
+from poller.drain import Drain, Limits
 from poller.errors import SystemicSinkError, ThrottledError
-from poller.pacing import Pacer
+from poller.fieldmap import FieldMap
+from poller.pacing import Deadline, Pacer
+from poller.routing import Condition, Route, Router
 from poller.systemic import Cause
+from poller.writer import Destination, Writer
 
 DrainFactory = Callable[..., Drain]
 
@@ -28,7 +31,7 @@ def test_a_queue_is_drained_ten_records_per_request(make_drain: DrainFactory) ->
     queue, sink = MemoryQueue(), MemorySink(merge_on=("Id",))
     for n in range(45):
         queue.send(donation(n))
-    # WHEN one run drains the queue
+    # WHEN one run of 10 s drains the queue, A waiting out 3 s after each 429
     summary = make_drain(queue, sink).run()
     # THEN each is one row, every message was deleted, in full requests but the last
     assert ids(sink) == sorted(donation(n)["Id"] for n in range(45))
@@ -126,6 +129,52 @@ def test_lockouts_in_a_warm_container_never_push_a_message_to_the_dlq(
     # where a request was sent for it
     assert queue.redriven == [] and len(sink.rows) == 15 and queue.depth() == 0
     assert sum(s.received for s in summaries) <= 10 * len(sink.requests)
+
+
+def test_a_base_locked_out_mid_run_does_not_stall_the_other_base(
+    make_drain: DrainFactory,
+) -> None:
+    # GIVEN donations for two routes on two bases, interleaved in one queue, and a base A
+    # that answers 429 until base B has every one of its rows (another client locked it)
+    queue = MemoryQueue()
+    for n in range(120):
+        queue.send(donation(n, Base="a" if n % 12 == 0 else "b"))
+    field_map = FieldMap.parse(DONATION_FIELD_MAP_JSON)
+    routes = [
+        Route(
+            name, base, "Donations", field_map, ("Id",), (Condition("Base", "equals", f'"{name}"'),)
+        )
+        for name, base in (("a", "appDonations0000A"), ("b", "appDonations0000B"))
+    ]
+    sink_b = MemorySink(merge_on=("Id",))
+    sink_a = GatedSink(merge_on=("Id",))
+    sink_a.gate = lambda: len(sink_b.rows) < 110
+    deadline = Deadline(Budget(10), 0.5)
+    writer = Writer(deadline, max_attempts=3, suspect=lambda m, e: False)
+    destinations = {
+        name: Destination(name, sink, Pacer(Capacity(1000.0), lockout_seconds=3.0))
+        for name, sink in (("a", sink_a), ("b", sink_b))
+    }
+    # WHEN one run drains the queue
+    limits = Limits(wait_time_seconds=0, linger_seconds=0.05, poll_seconds=0.005)
+    summary = Drain(queue, Router(routes), destinations, deadline, writer, limits=limits).run()
+    # THEN B was received and written while A was locked out, and then A was written too
+    assert sink_a.refused > 0
+    assert (len(sink_b.rows), len(sink_a.rows)) == (110, 10)
+    assert (summary.deleted, summary.dead_lettered, queue.depth()) == (120, 0, 0)
+
+
+class GatedSink(MemorySink):
+    """A base that answers 429 to every request while `gate()` holds."""
+
+    gate: Callable[[], bool] = lambda: False
+    refused: int = 0
+
+    def write(self, records):  # type: ignore[no-untyped-def]
+        if self.gate():
+            self.refused += 1
+            raise ThrottledError("429", status=429)
+        return super().write(records)
 
 
 def test_a_route_refused_mid_run_stops_receiving_and_releases_what_it_holds(
