@@ -12,9 +12,10 @@ the capacity is learned from the lockouts themselves:
   that at once (never below 1 request/s). After a lockout the window starts empty, so the
   next refusal, if any, measures the capacity exactly: it converges in at most 2 lockouts.
 * **Jitter.** A refusal when this poller's own requests filled its window (`ours` was the
-  burst) may also mean that they arrived closer together than they left (the network, a
-  busy CPU): it widens the pacing guard to `WIDE_GUARD` as well, for good. A probe then
-  tells the two apart: under jitter alone it holds.
+  burst) may instead mean that they arrived closer together than they left (the network, a
+  busy CPU). The limit is learned all the same, and the next probe is made at the wider
+  guard `WIDE_GUARD`: if it holds, jitter it was, and the wide guard stays; if it is
+  refused, the guard goes back, as the limit does.
 * **Probing.** A learned limit may be stale: the neighbour stopped, the month turned. Going
   back up costs a lockout when wrong, so the limit is raised by one request/s only while a
   backlog waits for it (`probe`), no earlier than `probe_interval` after it was learned
@@ -60,8 +61,10 @@ class Capacity:
 
     ceiling: float
     limit: float = 0.0
-    #: each interval is stretched by this share (`PACING_GUARD`, or `WIDE_GUARD` for good)
+    #: each interval is stretched by this share: `PACING_GUARD`, or `WIDE_GUARD` once a
+    #: probe at it held after a refusal that jitter could explain (`jitter_suspected`)
     guard: float = PACING_GUARD
+    jitter_suspected: bool = False
     probe_interval: float = PROBE_FIRST_SECONDS
     next_probe_at: float = 0.0
     probing_since: float | None = None
@@ -71,6 +74,8 @@ class Capacity:
     wall: Callable[[], float] = field(default=time.time, repr=False, compare=False)
     #: set when something worth keeping changed
     changed: bool = field(default=False, compare=False)
+    #: the probe under way is at the wide guard, which it is also a trial of
+    _guard_trial: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.limit = min(self.limit or self.ceiling, self.ceiling)
@@ -89,14 +94,16 @@ class Capacity:
     def locked_out(self, ours: int, *, first: bool) -> None:
         """A 429 RATE_LIMIT_REACHED, with `ours` of this poller's requests (the refused one
         included) sent in the second before it. `first`: the first 429 of this lockout."""
-        if first and ours >= self.burst:
-            self.guard = WIDE_GUARD
-        self.limit = max(MIN_LIMIT, min(self.limit, float(ours - 1)))
         if first:
             if self.probing_since is not None:  # the probe went over: back, and wait longer
                 self.probing_since = None
                 self.probe_interval = min(self.probe_interval * 2, PROBE_MAX_SECONDS)
+                if self._guard_trial:
+                    self.guard, self._guard_trial = PACING_GUARD, False
+            elif ours >= self.burst and self.guard < WIDE_GUARD:
+                self.jitter_suspected = True
             self.next_probe_at = self.wall() + self.probe_interval
+        self.limit = max(MIN_LIMIT, min(self.limit, float(ours - 1)))
         self.changed = True
 
     def probe(self) -> bool:
@@ -107,6 +114,8 @@ class Capacity:
             return False
         self.limit = min(self.ceiling, math.floor(self.limit) + 1.0)
         self.probing_since = now
+        if self.jitter_suspected:
+            self.guard, self._guard_trial, self.jitter_suspected = WIDE_GUARD, True, False
         self.changed = True
         return True
 
@@ -117,7 +126,7 @@ class Capacity:
             return
         now = self.wall()
         if now - self.probing_since >= PROBE_HOLD_SECONDS:
-            self.probing_since = None
+            self.probing_since, self._guard_trial = None, False
             self.probe_interval = PROBE_FIRST_SECONDS
             self.next_probe_at = now + PROBE_FIRST_SECONDS
             self.changed = True
@@ -141,7 +150,8 @@ class Capacity:
     def to_json(self) -> dict[str, Any]:
         return {
             "limit": self.limit,
-            "guard": self.guard,
+            "guard": PACING_GUARD if self._guard_trial else self.guard,
+            "jitter_suspected": self.jitter_suspected or self._guard_trial,
             "probe_interval": self.probe_interval,
             "next_probe_at": round(self.next_probe_at, 3),
             "month": self.month,
@@ -160,6 +170,7 @@ class Capacity:
             ceiling=ceiling,
             limit=max(MIN_LIMIT, limit),
             guard=min(max(float(data.get("guard", PACING_GUARD)), PACING_GUARD), WIDE_GUARD),
+            jitter_suspected=bool(data.get("jitter_suspected", False)),
             probe_interval=min(
                 float(data.get("probe_interval", PROBE_FIRST_SECONDS)), PROBE_MAX_SECONDS
             ),

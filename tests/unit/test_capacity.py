@@ -196,18 +196,42 @@ def test_arrival_jitter_costs_one_lockout_and_the_first_probe_wins_the_limit_bac
     assert after.written / (clock() - started) >= 45.0
 
 
-def test_only_a_refusal_of_a_full_window_widens_the_guard(clock: FakeClock) -> None:
-    # GIVEN a fresh pace at 5 requests/s
+def test_a_refusal_of_a_full_window_makes_the_next_probe_a_trial_of_the_wide_guard(
+    clock: FakeClock,
+) -> None:
+    # GIVEN a pace at 5 that a 429 after 3 of ours taught 2 (the base is slowed), and a later
+    # 429 of the same lockout whose 3 fill the window of the limit just learned
     capacity = Capacity(5.0, wall=clock.wall)
-    # WHEN a 429 comes after 3 of ours (the base is slowed), and another of the same lockout
-    # (a request already in flight), whose 3 now fill the window of the limit just learned
     capacity.locked_out(3, first=True)
     capacity.locked_out(3, first=False)
-    # THEN the limit alone is learned: only a lockout's first refusal can tell jitter
-    assert (capacity.limit, capacity.guard) == (2.0, PACING_GUARD)
-    # WHEN a 429 comes after a full window of ours (2 at the limit of 2)
+    assert (capacity.limit, capacity.jitter_suspected) == (2.0, False)
+    # WHEN the next lockout comes with a full window of ours (2 at the limit of 2)
     capacity.locked_out(2, first=True)
-    # THEN the guard widens too, and the kept pace holds both
-    assert (capacity.limit, capacity.guard) == (1.0, WIDE_GUARD)
+    # THEN the limit is learned, jitter is suspected, and the guard waits for the probe
+    assert (capacity.limit, capacity.guard, capacity.jitter_suspected) == (1.0, PACING_GUARD, True)
+    # WHEN the probe is due: it is made at the wide guard, and a container started during it
+    # would try the same again
+    clock.sleep(PROBE_FIRST_SECONDS)
+    assert capacity.probe()
+    assert (capacity.limit, capacity.guard) == (2.0, WIDE_GUARD)
     kept = Capacity.from_json(capacity.to_json(), ceiling=5.0, wall=clock.wall)
-    assert (kept.limit, kept.guard) == (1.0, WIDE_GUARD)
+    assert (kept.guard, kept.jitter_suspected) == (PACING_GUARD, True)
+    # WHEN the probe is refused: capacity, not jitter
+    capacity.locked_out(2, first=True)
+    # THEN the guard goes back with the limit, and nothing is suspected any more
+    assert (capacity.limit, capacity.guard, capacity.jitter_suspected) == (1.0, PACING_GUARD, False)
+
+
+def test_a_probe_that_holds_at_the_wide_guard_keeps_it(clock: FakeClock) -> None:
+    # GIVEN a pace whose full window was refused, on its probe at the wide guard
+    capacity = Capacity(5.0, wall=clock.wall)
+    capacity.locked_out(5, first=True)
+    clock.sleep(PROBE_FIRST_SECONDS)
+    assert capacity.probe()
+    # WHEN the probe holds without a lockout
+    clock.sleep(PROBE_HOLD_SECONDS)
+    capacity.settle_probe()
+    # THEN it was jitter: the limit is back at 5 and the wide guard stays, also when kept
+    assert (capacity.limit, capacity.guard) == (5.0, WIDE_GUARD)
+    kept = Capacity.from_json(capacity.to_json(), ceiling=5.0, wall=clock.wall)
+    assert (kept.limit, kept.guard, kept.jitter_suspected) == (5.0, WIDE_GUARD, False)
