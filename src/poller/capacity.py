@@ -41,7 +41,7 @@ LOCKOUT_SECONDS = 30.0
 #: Each interval is stretched by 2%: five requests then span 1.02 s, which tolerates 20 ms
 #: of arrival jitter on the way to Airtable, at 98% of the limit.
 PACING_GUARD = 0.02
-#: The guard after a refusal of a full window: 80 ms of jitter tolerated, at 93% of the limit.
+#: The guard a probe tries after a refusal that jitter could explain: 80 ms, at 93%.
 WIDE_GUARD = 0.08
 #: The pace never goes below one request per second.
 MIN_LIMIT = 1.0
@@ -163,14 +163,16 @@ class Capacity:
         cls, data: dict[str, Any], ceiling: float, wall: Callable[[], float] = time.time
     ) -> Capacity:
         """A kept capacity, under today's ceiling; raise ValueError if it is malformed."""
-        limit = float(data["limit"])
+        limit, guard = float(data["limit"]), float(data.get("guard", PACING_GUARD))
         if not math.isfinite(limit) or limit <= 0:
             raise ValueError(f"limit {limit!r}")
+        if not math.isfinite(guard):
+            raise ValueError(f"guard {guard!r}")
         return cls(
             ceiling=ceiling,
             limit=max(MIN_LIMIT, limit),
-            guard=min(max(float(data.get("guard", PACING_GUARD)), PACING_GUARD), WIDE_GUARD),
-            jitter_suspected=bool(data.get("jitter_suspected", False)),
+            guard=min(max(guard, PACING_GUARD), WIDE_GUARD),
+            jitter_suspected=data.get("jitter_suspected") is True,
             probe_interval=min(
                 float(data.get("probe_interval", PROBE_FIRST_SECONDS)), PROBE_MAX_SECONDS
             ),

@@ -172,7 +172,7 @@ def test_a_kept_capacity_round_trips_and_a_malformed_one_is_refused(clock: FakeC
         and again.requests == 7
         and again.next_probe_at == pytest.approx(capacity.next_probe_at)
     )
-    for broken in ({}, {"limit": "nan"}, {"limit": -1}):
+    for broken in ({}, {"limit": "nan"}, {"limit": -1}, {"limit": 5, "guard": "nan"}):
         with pytest.raises((ValueError, KeyError)):
             Capacity.from_json(broken, ceiling=5.0)
 
