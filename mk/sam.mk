@@ -1,5 +1,6 @@
 # SAM targets, included by the Makefile (which defines VENV, BIN, PY313, PYTHON and the
-# $(VENV)/.installed target). What each one checks is explained in README.md ("Deploy", "Template").
+# $(VENV)/.installed target). What each one checks is explained in docs/deploy.md and
+# docs/template.md.
 #
 #   make validate      sam validate --lint, then the template tests (translation, least
 #                      privilege, schedule, queues, alarms, samconfig), no AWS account
