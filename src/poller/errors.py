@@ -88,6 +88,12 @@ class DeadLetterQueueMissing(PollerError):
     queue, and the invocation fails so that the errors alarm fires."""
 
 
+def aws_error_code(exc: BaseException, default: str = "") -> str:
+    """The AWS error code of a botocore `ClientError` (`response["Error"]["Code"]`), else
+    `default`."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", default)
+
+
 class RunFailedError(PollerError):
     """The run stopped on an error; the summary says what was confirmed before it."""
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from .capacity import Capacity
+from .errors import aws_error_code
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class PaceStore:
             value = self.client.get_parameter(Name=self.name(base_id))["Parameter"]["Value"]
             return Capacity.from_json(json.loads(value), ceiling)
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             if code != "ParameterNotFound":
                 log.warning(
                     "the kept pace of base %s (%s) could not be read (%s); starting from %g requests/s",

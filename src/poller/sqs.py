@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .errors import DeadLetterQueueMissing
+from .errors import DeadLetterQueueMissing, aws_error_code
 from .letters import SENT_TIMESTAMP, SOURCE_ID, copy_request, dead_letter_request
 from .model import Attribute, Message, Verdict
 
@@ -208,9 +208,10 @@ class SqsQueue:
             data = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             return bytes(data).decode("utf-8"), None
         except Exception as exc:
+            code = aws_error_code(exc, type(exc).__name__)
             return "", (
                 f"its body is in S3 (s3://{bucket}/{key}, SQS Extended Client) and could not be "
-                f"read ({_code(exc, type(exc).__name__)}); check that the object exists and that the function may call "
+                f"read ({code}); check that the object exists and that the function may call "
                 "s3:GetObject on the bucket (the template's LargePayloadBucket)"
             )
 
@@ -270,10 +271,5 @@ def _pointer(body: str) -> tuple[str, str] | None:
     return None
 
 
-def _code(exc: BaseException, default: str = "") -> str:
-    """The AWS error code of a botocore `ClientError`, else `default`."""
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", default)
-
-
 def _missing_queue(exc: BaseException) -> bool:
-    return _code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+    return aws_error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from poller.errors import aws_error_code
 from poller_ops import admin, usage
 
 from .common import (
@@ -188,8 +189,7 @@ def last_systemic_failure(
         events = _events(logs, group, end - SYSTEMIC_WINDOW, end)
         found = newest_systemic(events)
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        if code == "ResourceNotFoundException":
+        if aws_error_code(exc) == "ResourceNotFoundException":
             note = f"unknown (no log group {group})"
         else:
             note = f"unknown (no log group access: {aws_error_text(exc)})"
