@@ -112,7 +112,6 @@ class Pacer:
         self.capacity = capacity
         self.lockout_seconds = lockout_seconds
         self.clock = clock
-        self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._last_slot = -math.inf
@@ -158,7 +157,7 @@ class Pacer:
 
     def _next(self) -> float:
         return max(
-            self._clock(), self._last_slot + self.interval, self._window_free(), self._paused_until
+            self.clock(), self._last_slot + self.interval, self._window_free(), self._paused_until
         )
 
     def send(self, slot: float, not_after: float) -> float | None:
@@ -167,7 +166,7 @@ class Pacer:
         would be after `not_after`: the request is not sent."""
         while True:
             with self._lock:
-                now = self._clock()
+                now = self.clock()
                 at = max(slot, self._spaced(), self._window_free(), self._paused_until)
                 if at > not_after:
                     if slot == self._last_slot:  # the slot was not used: give it back
@@ -183,7 +182,7 @@ class Pacer:
     def call(self, slot: float, deadline: Deadline, call: Callable[[], T]) -> T:
         """`call` sent from `slot` (`send`) and made (`request`); raise `OutOfTimeError`,
         without sending it, when it could not leave within the deadline's usable time."""
-        sent_at = self.send(slot, not_after=self._clock() + max(deadline.usable(), 0.0))
+        sent_at = self.send(slot, not_after=self.clock() + max(deadline.usable(), 0.0))
         if sent_at is None:
             raise OutOfTimeError(
                 "no time left in this run for the request (the base's pace or lockout)"
@@ -207,14 +206,14 @@ class Pacer:
     def _on_wire(self, sent_at: float) -> None:
         with self._lock:
             if (request := self._unanswered(sent_at)) is not None:
-                request.left = max(request.left, self._clock())
+                request.left = max(request.left, self.clock())
 
     def answered(self, sent_at: float) -> None:
         """The request that left at `sent_at` has its answer (or failed): it has arrived."""
         with self._lock:
             if (request := self._unanswered(sent_at)) is None:
                 return
-            now = self._clock()
+            now = self.clock()
             request.answered = now
             self._answer_times.append(now - request.left)
             times = sorted(self._answer_times)  # too few to judge: the fastest
@@ -231,7 +230,7 @@ class Pacer:
         every request back for the lockout, and let the capacity learn from this pacer's
         requests that left in the second before it. Returns when the lockout ends."""
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             ours = sum(1 for request in self._sent if sent_at - 1.0 < request.stamp <= sent_at)
             first = self._episode is None or sent_at >= self._paused_until
             if first:
@@ -265,7 +264,7 @@ class Pacer:
         if its answer took at most twice a quick answer's time (Airtable's own work varies
         after a request arrives); else, held up on the way, its answer less that time."""
         if request.answered is None:
-            return max(request.left, min(self._clock(), request.left + ARRIVAL_BOUND_SECONDS))
+            return max(request.left, min(self.clock(), request.left + ARRIVAL_BOUND_SECONDS))
         took = request.answered - request.left
         if took <= HELD_UP * self._quick:
             return request.left
