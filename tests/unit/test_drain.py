@@ -97,12 +97,15 @@ def test_a_base_locked_out_past_the_deadline_receives_nothing(make_drain: DrainF
 
 
 class LockedSink(MemorySink):
-    """A base that answers 429 to every request until `until` (another client locked it)."""
+    """A base that answers 429 to every request while `locked()` holds (another client
+    locked it out); a refused request is counted, and kept in `requests` too."""
 
-    until: float = 0.0
+    locked: Callable[[], bool]  # set by each test
+    refused: int = 0
 
     def write(self, records):  # type: ignore[no-untyped-def]
-        if time.monotonic() < self.until:
+        if self.locked():
+            self.refused += 1
             self.requests.append([dict(r.fields) for r in records])
             raise ThrottledError("429", status=429)
         return super().write(records)
@@ -117,11 +120,12 @@ def test_lockouts_in_a_warm_container_never_push_a_message_to_the_dlq(
     for n in range(15):
         queue.send(donation(n))
     sink = LockedSink(merge_on=("Id",))
-    sink.until = time.monotonic() + 8
+    until = time.monotonic() + 8
+    sink.locked = lambda: time.monotonic() < until
     pacer = Pacer(Capacity(5.0), lockout_seconds=2.0)
     # WHEN runs of 2.5 s are scheduled every 0.5 s in one container, until all is written
     summaries = []
-    while time.monotonic() < sink.until + 3 or queue.depth():
+    while time.monotonic() < until + 3 or queue.depth():
         summaries.append(make_drain(queue, sink, seconds=2.5, margin=0.5, pacer=pacer).run())
         assert len(summaries) < 60
         time.sleep(0.5)
@@ -147,8 +151,8 @@ def test_a_base_locked_out_mid_run_does_not_stall_the_other_base(
         for name, base in (("a", "appDonations0000A"), ("b", "appDonations0000B"))
     ]
     sink_b = MemorySink(merge_on=("Id",))
-    sink_a = GatedSink(merge_on=("Id",))
-    sink_a.gate = lambda: len(sink_b.rows) < 110
+    sink_a = LockedSink(merge_on=("Id",))
+    sink_a.locked = lambda: len(sink_b.rows) < 110
     deadline = Deadline(Budget(10), 0.5)
     writer = Writer(deadline, max_attempts=3, suspect=lambda m, e: False)
     destinations = {
@@ -162,19 +166,6 @@ def test_a_base_locked_out_mid_run_does_not_stall_the_other_base(
     assert sink_a.refused > 0
     assert (len(sink_b.rows), len(sink_a.rows)) == (110, 10)
     assert (summary.deleted, summary.dead_lettered, queue.depth()) == (120, 0, 0)
-
-
-class GatedSink(MemorySink):
-    """A base that answers 429 to every request while `gate()` holds."""
-
-    gate: Callable[[], bool] = lambda: False
-    refused: int = 0
-
-    def write(self, records):  # type: ignore[no-untyped-def]
-        if self.gate():
-            self.refused += 1
-            raise ThrottledError("429", status=429)
-        return super().write(records)
 
 
 def test_a_route_refused_mid_run_stops_receiving_and_releases_what_it_holds(
