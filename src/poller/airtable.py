@@ -1,4 +1,5 @@
 """The Airtable adapter: one pyairtable request per call, every failure classified.
+
 pyairtable's own retry is off (`retry_strategy=None`; guarantees G8), and pyairtable and
 requests are imported by the first `make_api`, so a run that finds the queue empty never
 loads them (docs/performance.md).
