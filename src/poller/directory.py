@@ -42,3 +42,7 @@ class Directory:
             self._rows.move_to_end((table, key))
             while len(self._rows) > self._limit:
                 self._rows.popitem(last=False)
+
+    def forget(self, table: str, key: Key) -> None:
+        with self._lock:
+            self._rows.pop((table, key), None)

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 from .batching import Batcher, Entry, KeyLocks
 from .errors import MappingError
-from .model import Message, Record, Verdict
+from .model import COUNTS, Message, Outcome, Record, Verdict
 from .pacing import Clock, Deadline, Pacer, Sleep
 from .ports import QueuePort
 from .settler import SQS_BATCH, Settler
 from .summary import RunSummary, StopReason
 from .systemic import SystemicFailure
-from .writer import COUNTS, Destination, Outcome, Request, Writer
+from .writer import Destination, Request, Writer
 
 log = logging.getLogger(__name__)
 

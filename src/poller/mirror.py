@@ -72,6 +72,17 @@ class Mirror:
     def wrote(self, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
         self.resolver.wrote(self.scope, entries, record_ids)
 
+    def forget(self, entries: Sequence[Entry]) -> None:
+        """Forget the rows whose record ids the entries' request sent (the rows a delete
+        removes, and each link's rows), so that the next `prepare` reads them again."""
+        for entry in entries:
+            if entry.record.action is Action.DELETE:
+                key = self.resolver.key_of(self.scope, entry.record.fields)
+                self.resolver.directory.forget(self.scope, key)
+            for link_id, linked, _ in self.links:
+                for key in _links(entry, link_id):
+                    self.resolver.directory.forget(linked, (key_text(key),))
+
 
 @dataclass
 class Prepared:

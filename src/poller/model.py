@@ -5,8 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .errors import RecordsRejectedError
+from .systemic import SystemicFailure
+
+if TYPE_CHECKING:
+    from .batching import Entry
+
+#: A release's reason when the base has no time left in this run for the request.
+NO_TIME = "no time left in this run for its request"
+#: The counts an `Outcome` adds up, named as the run summary names them.
+COUNTS = ("written", "stale", "created", "updated", "requests", "retries", "throttled")
 #: The route of the single-table configuration (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP).
 DEFAULT_ROUTE = "default"
 
@@ -108,3 +118,59 @@ class Verdict:
     @classmethod
     def release(cls, message: Message, reason: str = "", *, blameless: bool = True) -> Verdict:
         return cls(message, Fate.RELEASE, reason, blameless=blameless)
+
+
+@dataclass
+class Outcome:
+    """What one request confirmed, and a verdict for every message it carried."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+    written: int = 0
+    stale: int = 0
+    created: int = 0
+    updated: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    #: the route cannot be written in this run (it is stopped; its messages were released)
+    failure: SystemicFailure | None = None
+    #: the base has no time left in this run
+    out_of_time: bool = False
+    #: FIFO groups whose message was released: nothing later of them may be written
+    released_groups: set[str] = field(default_factory=set)
+    #: every record was rejected, and all alike (the same error type on the same field)
+    rejected_alike: RecordsRejectedError | None = None
+    #: how long each write or delete request took to be answered (ms)
+    latency_ms: list[float] = field(default_factory=list)
+    #: Airtable rejected record ids this container remembered; nothing was settled
+    recalled: RecordsRejectedError | None = None
+
+    def add(self, other: Outcome) -> None:
+        self.verdicts += other.verdicts
+        self.latency_ms += other.latency_ms
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failure = self.failure or other.failure
+        self.out_of_time = self.out_of_time or other.out_of_time
+        self.released_groups |= other.released_groups
+
+    def no_time(self, entries: list[Entry]) -> Outcome:
+        """The base has no time left in this run: release the entries."""
+        self.out_of_time = True
+        self.settle(entries, Fate.RELEASE, NO_TIME)
+        return self
+
+    def settle(
+        self,
+        entries: list[Entry],
+        fate: Fate,
+        reason: str = "",
+        error_type: str = "",
+        *,
+        blameless: bool = True,
+    ) -> None:
+        for entry in entries:
+            for message in entry.messages:
+                self.verdicts.append(Verdict(message, fate, reason, error_type, blameless))
+            if fate is Fate.RELEASE:
+                self.released_groups |= entry.groups

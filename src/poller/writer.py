@@ -7,6 +7,9 @@
   (`recheck`): a field whose type changed is the table's fault, not the records'.
 * 429 RATE_LIMIT_REACHED: the base's pacer holds every request back for the lockout and
   learns the base's capacity; this request waits it out if the run has time for it.
+* Rejected when it carried record ids this container remembered (a link's row, or the row a
+  delete removes): the row may have been deleted in Airtable since. Those rows are forgotten,
+  read again, and the request is made once more before a record is blamed.
 * A refusal every record would meet (`SystemicSinkError`): the route is stopped for the run
   (`Outcome.failure`) and its messages are released. A 401 first re-reads the token, once
   per run, in case it was rotated.
@@ -36,7 +39,7 @@ from .errors import (
     TransientSinkError,
 )
 from .mirror import Mirror
-from .model import Action, Fate, Message, Verdict
+from .model import NO_TIME, Action, Fate, Message, Outcome, Verdict
 from .pacing import Backoff, Clock, Deadline, Pacer, Sleep, Slots
 from .ports import SinkPort
 from .systemic import SystemicFailure
@@ -44,10 +47,7 @@ from .systemic import SystemicFailure
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NO_TIME = "no time left in this run for its request"
 KEPT_BACK = "an earlier message of its FIFO group was not written; kept back for order"
-#: The counts an `Outcome` adds up, named as the run summary names them.
-COUNTS = ("written", "stale", "created", "updated", "requests", "retries", "throttled")
 
 
 @dataclass(frozen=True)
@@ -76,60 +76,6 @@ class Request:
     @property
     def route(self) -> str:
         return self.destination.name
-
-
-@dataclass
-class Outcome:
-    """What one request confirmed, and a verdict for every message it carried."""
-
-    verdicts: list[Verdict] = field(default_factory=list)
-    written: int = 0
-    stale: int = 0
-    created: int = 0
-    updated: int = 0
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    #: the route cannot be written in this run (it is stopped; its messages were released)
-    failure: SystemicFailure | None = None
-    #: the base has no time left in this run
-    out_of_time: bool = False
-    #: FIFO groups whose message was released: nothing later of them may be written
-    released_groups: set[str] = field(default_factory=set)
-    #: every record was rejected, and all alike (the same error type on the same field)
-    rejected_alike: RecordsRejectedError | None = None
-    #: how long each write or delete request took to be answered (ms)
-    latency_ms: list[float] = field(default_factory=list)
-
-    def add(self, other: Outcome) -> None:
-        self.verdicts += other.verdicts
-        self.latency_ms += other.latency_ms
-        for name in COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.failure = self.failure or other.failure
-        self.out_of_time = self.out_of_time or other.out_of_time
-        self.released_groups |= other.released_groups
-
-    def no_time(self, entries: list[Entry]) -> Outcome:
-        """The base has no time left in this run: release the entries."""
-        self.out_of_time = True
-        self.settle(entries, Fate.RELEASE, NO_TIME)
-        return self
-
-    def settle(
-        self,
-        entries: list[Entry],
-        fate: Fate,
-        reason: str = "",
-        error_type: str = "",
-        *,
-        blameless: bool = True,
-    ) -> None:
-        for entry in entries:
-            for message in entry.messages:
-                self.verdicts.append(Verdict(message, fate, reason, error_type, blameless))
-            if fate is Fate.RELEASE:
-                self.released_groups |= entry.groups
 
 
 Recheck = Callable[[str, RecordsRejectedError], SystemicFailure | None]
@@ -165,9 +111,37 @@ class Writer:
         self._token_refreshed = False
 
     def write(self, request: Request) -> Outcome:
+        slots = Slots(request.destination.pacer, request.slot)
+        mirror = request.destination.mirror
+        mapped = [entry.record for entry in request.entries]  # links hold keys, not ids
+        recall = mirror is not None and (bool(mirror.links) or mapped[0].action is Action.DELETE)
+        outcome = self._write(request, slots, recall=recall)
+        if outcome.recalled is not None and mirror is not None:
+            log.warning(
+                "Airtable rejected record ids this container remembered (%s); reading the "
+                "rows again (route %s)",
+                outcome.recalled,
+                request.route,
+            )
+            for entry, record in zip(request.entries, mapped, strict=True):
+                entry.record = record
+            mirror.forget(request.entries)
+            spent, outcome = outcome, self._write(request, slots, recall=False)
+            outcome.add(  # the first attempt's requests count; its verdicts do not
+                Outcome(
+                    requests=spent.requests,
+                    retries=spent.retries,
+                    throttled=spent.throttled,
+                    latency_ms=spent.latency_ms,
+                )
+            )
+        return outcome
+
+    def _write(self, request: Request, slots: Slots, *, recall: bool) -> Outcome:
+        """The request once: prepared (when the route reads before it writes), then sent.
+        `recall`: a rejection is reported as `Outcome.recalled`, with no verdicts."""
         entries, outcome = request.entries, Outcome()
         mirror = request.destination.mirror
-        slots = Slots(request.destination.pacer, request.slot)
         if mirror is not None:
             try:
                 prepared = mirror.prepare(entries, slots.take, request.prefetch)
@@ -184,10 +158,13 @@ class Writer:
             if not entries:
                 return outcome
         if entries[0].record.action is Action.DELETE:
-            outcome.add(self._delete(request.destination, entries, slots.take()))
+            deleted = self._delete(request.destination, entries, slots.take(), recall)
+            outcome.add(deleted)
+            outcome.recalled = deleted.recalled
             return outcome
-        sent = self._send(request.destination, entries, slots.take())
+        sent = self._send(request.destination, entries, slots.take(), recall)
         outcome.add(sent)
+        outcome.recalled = sent.recalled
         outcome.rejected_alike = sent.rejected_alike
         if outcome.rejected_alike is not None:
             failure = self.recheck(request.route, outcome.rejected_alike)
@@ -196,7 +173,9 @@ class Writer:
                 outcome.settle(entries, Fate.RELEASE, failure.detail)
         return outcome
 
-    def _delete(self, destination: Destination, entries: list[Entry], slot: float) -> Outcome:
+    def _delete(
+        self, destination: Destination, entries: list[Entry], slot: float, recall: bool = False
+    ) -> Outcome:
         """Remove the rows of the entries' keys (Airtable deletes by record id only)."""
         outcome = Outcome()
         assert destination.mirror is not None
@@ -206,6 +185,9 @@ class Writer:
         except OutOfTimeError:
             return outcome.no_time(entries)
         except SinkError as exc:
+            if recall and isinstance(exc, RecordsRejectedError):
+                outcome.recalled = exc
+                return outcome
             outcome.failure = SystemicFailure.of(destination.name, exc)
             outcome.settle(
                 entries, Fate.RELEASE, str(exc), blameless=not isinstance(exc, TransientSinkError)
@@ -216,8 +198,11 @@ class Writer:
         outcome.settle(entries, Fate.DELETE)
         return outcome
 
-    def _send(self, destination: Destination, entries: list[Entry], slot: float) -> Outcome:
-        """Write `entries` in one request, retrying what may pass and bisecting rejections."""
+    def _send(
+        self, destination: Destination, entries: list[Entry], slot: float, recall: bool = False
+    ) -> Outcome:
+        """Write `entries` in one request, retrying what may pass and bisecting rejections
+        (with `recall`, a rejection is only reported: `Outcome.recalled`)."""
         pacer, sink, records = destination.pacer, destination.sink, [e.record for e in entries]
         outcome = Outcome()
         attempt = 0
@@ -228,6 +213,9 @@ class Writer:
             except OutOfTimeError:
                 return outcome.no_time(entries)
             except RecordsRejectedError as exc:
+                if recall:
+                    outcome.recalled = exc
+                    return outcome
                 bisected = self._bisect(destination, entries, exc)
                 outcome.add(bisected)
                 outcome.rejected_alike = bisected.rejected_alike

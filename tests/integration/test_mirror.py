@@ -330,3 +330,71 @@ def test_the_adapter_tells_the_pacer_when_each_request_is_on_its_socket(
     # THEN the mark was called once, when the request was written, and then cleared
     assert pages == [[]] and marks == ["on its socket"]
     assert pacing._leaving.mark is None
+
+
+def delete_by_hand(world: LocalStack, table: str, record_id: str) -> None:
+    """A row deleted in Airtable by someone else, while the container remembers its id."""
+    Api(TOKEN, endpoint_url=world.airtable_url).table(BASE_ID, table).delete(record_id)
+    time.sleep(1.1)  # let the base's 1 s window forget this client's request (speed only)
+
+
+def test_a_linked_row_deleted_in_airtable_is_read_again_not_blamed_on_the_message(
+    world: LocalStack, run
+) -> None:
+    # GIVEN a warm container that linked a donation to fundraiser fr-1 (it remembers the
+    # row's record id), and fr-1's row then deleted in Airtable by hand
+    send(world, Event("FundraiserCreated", {"FundraiserId": "fr-1", "Name": "Spring walk"}))
+    send(world, donation(1, 1, 10.0))
+    run()
+    [fundraiser] = rows(world, "Fundraisers")
+    delete_by_hand(world, "Fundraisers", fundraiser["_id"])
+    # WHEN another donation links fr-1, in the same container
+    send(world, donation(2, 1, 20.0))
+    summary = run()
+    # THEN it is written, linking a new stub row of fr-1; nothing is dead-lettered
+    [stub] = rows(world, "Fundraisers")
+    assert stub["Fundraiser Id"] == "fr-1" and stub["_id"] != fundraiser["_id"]
+    assert by_id(world)["d2"]["Fundraiser"] == [stub["_id"]]
+    assert summary["written"] == 1 and summary["dead_lettered"] == 0
+    assert world.dead_letters() == []
+
+
+def test_a_bad_value_in_a_linking_request_is_still_dead_lettered_alone(
+    world: LocalStack, run
+) -> None:
+    # GIVEN a warm container that knows fundraiser fr-1's row
+    send(world, Event("FundraiserCreated", {"FundraiserId": "fr-1", "Name": "Spring walk"}))
+    run()
+    # WHEN two donations link it, one with a Status that the select field does not have
+    send(world, donation(1, 1, 10.0, Status="weird"), donation(2, 1, 20.0))
+    summary = run()
+    # THEN the good one is written and the bad one dead-lettered with Airtable's reason;
+    # reading the link again made no second row of fr-1
+    assert sorted(by_id(world)) == ["d2"] and summary["dead_lettered"] == 1
+    [(_body, attributes)] = world.dead_letters()
+    assert "INVALID_MULTIPLE_CHOICE_OPTIONS" in attributes["poller.reason"]
+    assert "weird" in attributes["poller.reason"]
+    assert len(rows(world, "Fundraisers")) == 1
+
+
+def test_a_hard_delete_of_a_row_deleted_in_airtable_succeeds(
+    world: LocalStack, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the hard-delete route, and a warm container that wrote d1 (it remembers d1's
+    # record id), and d1's row then deleted in Airtable by hand
+    def hard(contract: dict[str, Any]) -> None:
+        del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]
+
+    with_routes(monkeypatch, hard)
+    send(world, donation(1, 1, 10.0), donation(2, 1, 20.0))
+    run()
+    delete_by_hand(world, "Donations", by_id(world)["d1"]["_id"])
+    # WHEN d1's delete event arrives, in the same container
+    send(world, Event("DonationDeleted", {"Id": "d1"}))
+    summary = run()
+    # THEN the delete succeeds (the row is gone, as asked): the route is not stopped, the
+    # message is deleted from the queue, and d2 is untouched
+    assert "raised" not in summary and summary["stopped_routes"] == {}
+    assert summary["deleted"] == 1 and summary["dead_lettered"] == 0
+    assert sorted(by_id(world)) == ["d2"] and world.dead_letters() == []
+    assert world.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}

@@ -12,7 +12,7 @@ from poller.batching import Entry, KeyLocks
 from poller.capacity import Capacity
 from poller.directory import Directory
 from poller.mirror import Mirror, Resolver, Table
-from poller.model import Message, Record
+from poller.model import Action, Fate, Message, Record
 from poller.pacing import Deadline, Pacer, Slots
 
 TABLE = "tblDonations0001"
@@ -177,3 +177,21 @@ def test_a_stored_version_is_read_by_the_message_version_rule(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_a_forgotten_row_is_read_again_by_the_next_request() -> None:
+    # GIVEN a delete of key k1, whose row a lookup found (the directory remembers its id)
+    rows = Rows({"k1": 1.0})
+    mirror = resolver(rows)
+    message = Message(id="m-del", receipt="r", body="{}")
+    record = Record({KEY: "k1"}, key=("k1",), action=Action.DELETE, version=2.0)
+    delete = Entry(record, [message], 0.0, message, (2.0, 0, 0))
+    assert mirror.prepare([delete], slots(mirror).take).entries == [delete]
+    # WHEN the row is deleted in Airtable, the mirror forgets it, and the delete is prepared
+    # again
+    rows.rows.clear()
+    mirror.forget([delete])
+    again = mirror.prepare([delete], slots(mirror).take)
+    # THEN a second lookup read k1, found no row, and the delete is done without a request
+    assert rows.lookups == [["k1"], ["k1"]]
+    assert again.entries == [] and [v.fate for v in again.verdicts] == [Fate.DELETE]
