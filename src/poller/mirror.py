@@ -90,6 +90,9 @@ class Prepared:
     verdicts: list[Verdict] = field(default_factory=list)
     requests: int = 0
     stale: int = 0
+    #: rows a message was made poison for (no row, several rows): read again next time,
+    #: since someone may fix them in Airtable
+    doubted: set[tuple[str, Key]] = field(default_factory=set)
 
 
 class Resolver:
@@ -135,6 +138,8 @@ class Resolver:
                     linked, slot, {k for e in out.entries for k in _links(e, link_id)}
                 )
             out.entries = [e for e in out.entries if self._link(linked, link_id, e, out)]
+        for table_id, key in out.doubted:
+            self.directory.forget(table_id, key)
         return out
 
     def wrote(self, table_id: str, entries: Sequence[Entry], record_ids: Sequence[str]) -> None:
@@ -225,8 +230,10 @@ class Resolver:
         return requests
 
     def _stale(self, table_id: str, entry: Entry, versioned: bool, out: Prepared) -> bool:
-        row = self.directory.get(table_id, self.key_of(table_id, entry.record.fields))
+        key = self.key_of(table_id, entry.record.fields)
+        row = self.directory.get(table_id, key)
         if row is not None and row.ambiguous:
+            out.doubted.add((table_id, key))
             out.verdicts += _poison(
                 entry,
                 f"several rows of the table have the key {list(entry.record.key or ())}",
@@ -245,11 +252,7 @@ class Resolver:
             return True
         if entry.record.action is Action.DELETE and (row is None or row.record_id is None):
             out.verdicts += [Verdict.delete(m) for m in entry.messages]  # no row: already done
-            self.directory.put(
-                table_id,
-                self.key_of(table_id, entry.record.fields),
-                Row(None, entry.record.version),
-            )
+            self.directory.put(table_id, key, Row(None, entry.record.version))
             return True
         return False
 
@@ -294,6 +297,7 @@ class Resolver:
         for key in keys:
             row = self.directory.get(table_id, (key_text(key),))
             if row is None or row.record_id is None or row.ambiguous:
+                out.doubted.add((table_id, (key_text(key),)))
                 linked = self.tables[table_id]
                 name = linked.names.get(linked.key_ids[0], "")
                 why = "several records" if row is not None and row.ambiguous else "no record"

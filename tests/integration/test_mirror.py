@@ -398,3 +398,40 @@ def test_a_hard_delete_of_a_row_deleted_in_airtable_succeeds(
     assert summary["deleted"] == 1 and summary["dead_lettered"] == 0
     assert sorted(by_id(world)) == ["d2"] and world.dead_letters() == []
     assert world.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+def test_a_duplicate_key_fixed_in_airtable_is_read_again(world: LocalStack, run) -> None:
+    # GIVEN two Fundraisers rows with key fr-2 (made by hand), and a warm container that
+    # dead-lettered a donation linking fr-2 for it
+    table = Api(TOKEN, endpoint_url=world.airtable_url).table(BASE_ID, "Fundraisers")
+    made = [table.create({"Fundraiser Id": "fr-2"}) for _ in range(2)]
+    time.sleep(1.1)  # let the base's 1 s window forget this client's requests (speed only)
+    send(world, donation(1, 1, 10.0, fundraiser="fr-2"))
+    assert run()["dead_lettered"] == 1
+    # WHEN the operator deletes one of the two rows, and another donation links fr-2
+    delete_by_hand(world, "Fundraisers", made[1]["id"])
+    send(world, donation(2, 1, 20.0, fundraiser="fr-2"))
+    summary = run()
+    # THEN it is written, linking the row that is left
+    assert summary["dead_lettered"] == 0 and by_id(world)["d2"]["Fundraiser"] == [made[0]["id"]]
+
+
+def test_a_missing_linked_row_added_in_airtable_is_read_again(
+    world: LocalStack, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN links that dead-letter a missing key, and a warm container that dead-lettered a
+    # donation linking fr-7, which the Fundraisers table lacked
+    def strict(contract: dict[str, Any]) -> None:
+        contract["donations"]["fields"]["FundraiserId"]["if_missing"] = "dead_letter"
+
+    with_routes(monkeypatch, strict)
+    send(world, donation(1, 1, 10.0, fundraiser="fr-7"))
+    assert run()["dead_lettered"] == 1
+    # WHEN the operator adds fr-7 in Airtable, and another donation links it
+    table = Api(TOKEN, endpoint_url=world.airtable_url).table(BASE_ID, "Fundraisers")
+    added = table.create({"Fundraiser Id": "fr-7"})
+    time.sleep(1.1)  # let the base's 1 s window forget this client's request (speed only)
+    send(world, donation(2, 1, 20.0, fundraiser="fr-7"))
+    summary = run()
+    # THEN it is written, linking the added row
+    assert summary["dead_lettered"] == 0 and by_id(world)["d2"]["Fundraiser"] == [added["id"]]
