@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from . import settings
 from .errors import ConfigError, ConfigErrors
 from .fieldmap import FieldMap
-from .routes import base_problem, merge_names_ok, parse_routes, unfilled
+from .routes import base_problem, merge_problem, parse_routes
 from .routing import Route, single_route
 
 #: Hosts that AIRTABLE_API_URL may name over plain http: the token never leaves the machine
@@ -212,18 +212,8 @@ def _merge_on(raw: str | None, field_map: FieldMap | None, fail: Fail) -> tuple[
     if raw.lower() == "none":
         return ()
     names = tuple(n.strip() for n in raw.split(","))
-    if not merge_names_ok(names):
-        fail(
-            "MERGE_ON",
-            f"must be 1 to 3 distinct comma-separated field names (Airtable's limit), got {raw!r}",
-        )
-        return None
-    if field_map is not None and (unknown := unfilled(names, field_map)):
-        fail(
-            "MERGE_ON",
-            f"names {unknown}, which FIELD_MAP never fills; merge fields must be mapping "
-            f"targets (targets: {list(field_map.fields)})",
-        )
+    if (why := merge_problem(list(names), field_map, "FIELD_MAP")) is not None:
+        fail("MERGE_ON", why)
         return None
     return names
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from .envelopes import MODES, check_source
@@ -120,15 +120,8 @@ def _route(index: int, entry: Any, variable: str) -> tuple[Route | None, list[st
         except ConfigError as exc:
             problem(f'"fields" {exc.problem}')
     merge_on = entry.get("merge_on", ())
-    if "merge_on" in entry and not merge_names_ok(merge_on):
-        problem(
-            f'"merge_on" must list 1 to 3 distinct field names (Airtable\'s limit), got {merge_on!r}'
-        )
-    elif field_map is not None and (unknown := unfilled(merge_on, field_map)):
-        problem(
-            f'"merge_on" names {unknown}, which its "fields" never fill; merge fields must '
-            f"be targets (targets: {list(field_map.fields)})"
-        )
+    if "merge_on" in entry and (why := merge_problem(merge_on, field_map, 'its "fields"')):
+        problem(f'"merge_on" {why}')
     when = _when(entry.get("when"), problem)
     action = entry.get("action", "upsert" if merge_on else "create")
     if action not in ("upsert", "create", "delete"):
@@ -185,20 +178,27 @@ def base_problem(base_id: Any) -> str | None:
     return None if ok else f"must look like app + 14 letters/digits, got {base_id!r}"
 
 
-def merge_names_ok(names: Any) -> bool:
-    """True for 1 to 3 distinct field names (Airtable's performUpsert.fieldsToMergeOn)."""
+def merge_problem(names: Any, field_map: FieldMap | None, filler: str) -> str | None:
+    """Why `names` cannot be the merge fields, as the rest of a sentence that names the
+    setting, or None. Merge fields are 1 to 3 distinct names (Airtable's
+    performUpsert.fieldsToMergeOn), each a target of `field_map` (which `filler` names, e.g.
+    "FIELD_MAP"; None: not checked) or a field id (the schema checks those)."""
+    if (
+        not isinstance(names, list | tuple)
+        or not 1 <= len(names) <= MAX_MERGE_FIELDS
+        or not all(isinstance(n, str) and n.strip() for n in names)
+        or len(set(names)) != len(names)
+    ):
+        return f"must name 1 to 3 distinct fields (Airtable's limit), got {names!r}"
+    if field_map is None:
+        return None
+    unknown = [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
+    if not unknown:
+        return None
     return (
-        isinstance(names, list | tuple)
-        and 1 <= len(names) <= MAX_MERGE_FIELDS
-        and all(isinstance(n, str) and n.strip() for n in names)
-        and len(set(names)) == len(names)
+        f"names {unknown}, which no entry of {filler} fills; merge fields must be targets "
+        f"(targets: {list(field_map.fields)})"
     )
-
-
-def unfilled(names: Sequence[str], field_map: FieldMap) -> list[str]:
-    """The merge fields `field_map` never fills: not its targets, nor field ids (the schema
-    checks those)."""
-    return [n for n in names if n not in field_map.fields and not FIELD_ID.match(n)]
 
 
 def _when(value: Any, problem: Callable[[str], None]) -> tuple[Condition, ...]:

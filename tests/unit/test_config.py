@@ -86,12 +86,12 @@ def test_every_problem_is_reported_at_once_with_its_variable():
         ({"FIELD_MAP": "{}"}, "FIELD_MAP must be a non-empty JSON object"),
         ({"FIELD_MAP": '{"a": 1}'}, 'FIELD_MAP maps "a" to 1; expected a field name'),
         ({"FIELD_MAP": '{"a": "X", "b": "X"}'}, "maps several keys to the same field(s): ['X']"),
-        ({"MERGE_ON": "Nope"}, "MERGE_ON names ['Nope'], which FIELD_MAP never fills"),
-        ({"MERGE_ON": "Id,Id"}, "MERGE_ON must be 1 to 3 distinct"),
-        ({"MERGE_ON": "Id,"}, "MERGE_ON must be 1 to 3 distinct"),
+        ({"MERGE_ON": "Nope"}, "MERGE_ON names ['Nope'], which no entry of FIELD_MAP fills"),
+        ({"MERGE_ON": "Id,Id"}, "MERGE_ON must name 1 to 3 distinct fields"),
+        ({"MERGE_ON": "Id,"}, "got ['Id', '']"),
         (
             {"MERGE_ON": "Id,Donor Id,Fundraiser Id,Creation Date"},
-            "MERGE_ON must be 1 to 3 distinct comma-separated field names (Airtable's limit)",
+            "MERGE_ON must name 1 to 3 distinct fields (Airtable's limit)",
         ),
         (
             {"DEAD_LETTER_QUEUE_URL": "donations-dlq"},
