@@ -191,14 +191,9 @@ class Preflight:
             )
             return SystemicFailure(route.name, cause, "; ".join(p.problem for p in found.problems))
         for field_id, wanted in list(known.drift.items()):
-            now = find(found.fields, field_id)
-            if now is None:
-                return SystemicFailure(
-                    route.name, Cause.FIELD, f"field {field_id} is no longer in the table"
-                )
-            if now.get("type") != wanted:
-                detail = f'field "{now.get("name")}" is now {now.get("type")}; it was {wanted} when records were last written'
-                return SystemicFailure(route.name, Cause.TYPE, detail)
+            failure = _changed(route, field_id, find(found.fields, field_id), wanted)
+            if failure is not None:
+                return failure
             del known.drift[field_id]
         return None
 
@@ -239,20 +234,13 @@ class Preflight:
         named = error.field or ""
         now = resolve(found.fields, known.ids.get(named), named)
         if now is None:
-            spec = route.field_map.spec(named)
-            name = spec.field if spec else error.field  # a record names its fields by id
-            return SystemicFailure(
-                route.name, Cause.FIELD, f'field "{name}" is no longer in the table'
-            )
-        was = known.good_types.get(str(now.get("id")))
-        if was and now.get("type") != was:
+            spec = route.field_map.spec(named)  # a record names its fields by id
+            return _changed(route, spec.field if spec else named, None, "")
+        was = known.good_types.get(str(now["id"]))
+        failure = _changed(route, named, now, was) if was else None
+        if failure is not None:
             known.drift[str(now["id"])] = was
-            return SystemicFailure(
-                route.name,
-                Cause.TYPE,
-                f'field "{now.get("name")}" is now {now.get("type")} (was {was})',
-            )
-        return None
+        return failure
 
     def wrote(self, route_name: str, checked: Checked) -> None:
         """The run wrote records of this route: its field types are known good."""
@@ -286,6 +274,23 @@ class Preflight:
                 return pacer.call(pacer.reserve(), deadline, get)
             except ThrottledError:
                 continue  # the next send waits the lockout out
+
+
+def _changed(
+    route: Route, name: str, now: Mapping[str, Any] | None, was: str
+) -> SystemicFailure | None:
+    """The failure of a field changed under `route` since records were last written: gone
+    (`now` None; `name` says which field), or of another type than `was` (`now` is its
+    schema entry); None if it is still of type `was`."""
+    if now is None:
+        return SystemicFailure(route.name, Cause.FIELD, f'field "{name}" is no longer in the table')
+    if now.get("type") == was:
+        return None
+    detail = (
+        f'field "{now.get("name")}" is now {now.get("type")}; it was {was} when records were '
+        "last written"
+    )
+    return SystemicFailure(route.name, Cause.TYPE, detail)
 
 
 def _cause(exc: SinkError, default: Cause) -> Cause:
