@@ -93,7 +93,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             if key in seen:
                 raise DuplicateKeyError(
                     f"has the key {key_list([key])[1:-1]} twice; it is ambiguous which value "
-                    "the producer meant"
+                    "is meant"
                 )
             seen.add(key)
     return data
@@ -117,18 +117,24 @@ def strict_loads(text: str) -> Any:
     )
 
 
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """Why `strict_loads` refused a text, as the rest of a sentence that names the text:
+    "has the key ... twice; ...", "is nested too deeply to read" or "is not valid JSON: ..."."""
+    if isinstance(exc, RecursionError):
+        return "is nested too deeply to read"
+    if isinstance(exc, DuplicateKeyError):
+        return str(exc)
+    return f"is not valid JSON: {exc}"  # JSONDecodeError, NaN/Infinity, over-long integers
+
+
 def parse_json_object(text: str, what: str = "body") -> dict[str, Any]:
     """`text` as a JSON object, or a MappingError whose reason starts with `what`."""
     if not text or not text.strip():
         raise MappingError(f"{what} is empty")
     try:
         data = strict_loads(text)
-    except DuplicateKeyError as exc:
-        raise MappingError(f"{what} {exc}") from None
-    except RecursionError:
-        raise MappingError(f"{what} is nested too deeply to read") from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, over-long integer literals
-        raise MappingError(f"{what} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise MappingError(f"{what} {json_problem(exc)}") from None
     if not isinstance(data, dict):
         raise MappingError(f"{what} is JSON {type(data).__name__}, expected an object")
     return data

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .convert import EPOCH_UNITS, TYPES, Options, canonical_type, convert, zone
-from .envelopes import ENVELOPE_PREFIX, MISSING, DuplicateKeyError, check_source, strict_loads
+from .envelopes import ENVELOPE_PREFIX, MISSING, check_source, json_problem, strict_loads
 from .errors import ConfigError, ConversionError
 
 ENTRY_KEYS = frozenset(
@@ -172,15 +172,12 @@ class FieldMap:
 
 
 def load_config_json(raw: str, variable: str) -> Any:
-    """Configuration JSON, strictly (a duplicate key is a mistake, not a silent override)."""
+    """Configuration JSON, strictly (a duplicate key is a mistake, not a silent override);
+    raise a ConfigError naming `variable` when it is not."""
     try:
         return strict_loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(variable, f"is not valid JSON ({exc.msg} at char {exc.pos})") from None
-    except DuplicateKeyError as exc:
-        raise ConfigError(variable, f"is ambiguous: an object {exc}") from None
     except (ValueError, RecursionError) as exc:
-        raise ConfigError(variable, f"is not valid JSON ({exc})") from None
+        raise ConfigError(variable, json_problem(exc)) from None
 
 
 def _is_wrapped(data: Any) -> bool:

@@ -606,11 +606,11 @@ def test_keys_in_the_nothing_mapped_reason_are_abbreviated():
     ],
 )
 def test_duplicate_keys_at_any_depth_are_poison(body, key):
+    # GIVEN a body with a key twice in one object WHEN mapped
     with pytest.raises(MappingError) as raised:
         mapper({"Id": "Id", "donor.name": "Donor"})(message(body))
-    assert raised.value.reason == (
-        f"body has the key {key} twice; it is ambiguous which value the producer meant"
-    )
+    # THEN it is poison, and the reason names the key
+    assert raised.value.reason.startswith(f"body has the key {key} twice; it is ambiguous")
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
@@ -636,8 +636,12 @@ def test_deeply_nested_bodies_are_poison_not_a_crash():
 
 
 def test_a_field_map_with_a_duplicate_key_is_a_config_error():
-    with pytest.raises(ConfigError, match='FIELD_MAP is ambiguous: an object has the key "Id"'):
+    # GIVEN a field map with the key "Id" twice WHEN parsed
+    with pytest.raises(ConfigError) as raised:
         FieldMap.parse('{"Id": "Id", "Id": "Other"}')
+    # THEN FIELD_MAP is named, with the key
+    assert raised.value.variable == "FIELD_MAP"
+    assert raised.value.problem.startswith('has the key "Id" twice')
 
 
 # -- values whose meaning the table's field sets ---------------------------------------------
