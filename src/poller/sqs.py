@@ -121,11 +121,14 @@ class SqsQueue:
         return deleted
 
     def release(self, messages: Sequence[Message]) -> list[Message]:
-        return self._batch(
+        released = self._batch(
             self.client.change_message_visibility_batch,
             messages,
             lambda m: {"ReceiptHandle": m.receipt, "VisibilityTimeout": 0},
         )
+        for message in released:  # its next receive has a new receipt
+            self._pointers.pop(message.receipt, None)
+        return released
 
     def dead_letter(self, letters: Sequence[Verdict]) -> list[Message]:
         """Send each letter on its own: a poison body can be close to 1 MiB, and a batch of

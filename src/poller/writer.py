@@ -117,9 +117,9 @@ class Writer:
         recall = mirror is not None and (bool(mirror.links) or mapped[0].action is Action.DELETE)
         outcome = self._write(request, slots, recall=recall)
         if outcome.recalled is not None and mirror is not None:
-            log.warning(
-                "Airtable rejected record ids this container remembered (%s); reading the "
-                "rows again (route %s)",
+            log.info(
+                "Airtable rejected a request that carried remembered record ids (%s); reading "
+                "them again before a record is blamed (route %s)",
                 outcome.recalled,
                 request.route,
             )
