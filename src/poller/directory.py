@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .airtable import AirtableTable
 
 DIRECTORY_ROWS = 200_000
 Key = tuple[str, ...]
@@ -22,6 +26,19 @@ class Row:
     record_id: str | None  # None: the table has no row with this key
     version: float | None = None
     ambiguous: bool = False  # several rows have this key
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table the resolver reads: its sink, and the names and types of its key fields (a
+    formula names fields, never ids)."""
+
+    sink: AirtableTable
+    key_ids: tuple[str, ...]
+    names: Mapping[str, str]  # field id -> name
+    types: Mapping[str, str]  # field id -> type
+    version_id: str | None = None
+    name: str = ""  # as the mapping names it, for reasons
 
 
 class Directory:
@@ -42,6 +59,15 @@ class Directory:
             self._rows.move_to_end((table, key))
             while len(self._rows) > self._limit:
                 self._rows.popitem(last=False)
+
+    def start_run(self) -> None:
+        """A run begins: forget every row but a delete's tombstone (no row, and the delete's
+        version), so that rows changed in Airtable between runs are read again, as a new
+        container would."""
+        with self._lock:
+            for at, row in list(self._rows.items()):
+                if row.record_id is not None or row.version is None or row.ambiguous:
+                    del self._rows[at]
 
     def forget(self, table: str, key: Key) -> None:
         with self._lock:

@@ -2,7 +2,7 @@
 that links and deletes take, and one writer per key at a time.
 
 * Lookups: one `listRecords` request reads up to `LOOKUP_KEYS` keys into the `Directory`,
-  ahead of the requests that need them; a warm container reads only keys it has not met.
+  ahead of the requests that need them; a key is read once per run (`Directory.start_run`).
 * `KeyLocks`: a key of a table is in one request at a time, whichever route or link stub
   writes it (two concurrent upserts of a new key could both create it).
 * `Resolver.prepare`: for one request, on a writer thread: drops what is stale (a version
@@ -20,14 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from .airtable import PAGE_SIZE, AirtableTable
+from .airtable import PAGE_SIZE
 from .batching import Entry, KeyLocks
 from .convert import Links, is_number, key_text, version_number
-from .directory import Directory, Key, Row
-from .errors import OutOfTimeError, ThrottledError, TransientSinkError
+from .directory import Directory, Key, Row, Table
+from .errors import OutOfTimeError, SystemicSinkError, ThrottledError, TransientSinkError
 from .fieldtypes import NUMBER_TYPES
 from .model import Action, Record, Verdict
 from .pacing import Deadline, Pacer
+from .systemic import Cause
 
 #: Keys one lookup request asks for (formulas of 100 keys stay far below 16,000 characters
 #: in the POST body pyairtable switches to).
@@ -41,19 +42,6 @@ ATTEMPTS = 3
 T = TypeVar("T")
 #: gives the slot of each request made (`pacing.Slots.take`)
 Slot = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table the resolver reads: its sink, and the names and types of its key fields (a
-    formula names fields, never ids)."""
-
-    sink: AirtableTable
-    key_ids: tuple[str, ...]
-    names: Mapping[str, str]  # field id -> name
-    types: Mapping[str, str]  # field id -> type
-    version_id: str | None = None
-    name: str = ""  # as the mapping names it, for reasons
 
 
 @dataclass(frozen=True)
@@ -73,8 +61,7 @@ class Mirror:
         self.resolver.wrote(self.scope, entries, record_ids)
 
     def forget(self, entries: Sequence[Entry]) -> None:
-        """Forget the rows whose record ids the entries' request sent (the rows a delete
-        removes, and each link's rows), so that the next `prepare` reads them again."""
+        """Forget the rows whose record ids the entries' request sent (deletes, links)."""
         for entry in entries:
             if entry.record.action is Action.DELETE:
                 key = self.resolver.key_of(self.scope, entry.record.fields)
@@ -90,8 +77,7 @@ class Prepared:
     verdicts: list[Verdict] = field(default_factory=list)
     requests: int = 0
     stale: int = 0
-    #: rows a message was made poison for (no row, several rows): read again next time,
-    #: since someone may fix them in Airtable
+    #: rows a message was made poison for (none, several): read again, in case they are fixed
     doubted: set[tuple[str, Key]] = field(default_factory=set)
 
 
@@ -200,6 +186,7 @@ class Resolver:
             tuple(_typed(v, table.types[f]) for v, f in zip(key, table.key_ids, strict=True))
             for key in unknown
         ]
+        typed = [t for t in typed if None not in t]  # a key its field cannot hold has no row
         wanted = [*table.key_ids, *([table.version_id] if table.version_id else [])]
         found: dict[Key, list[dict[str, Any]]] = {}
         requests = 0
@@ -216,7 +203,8 @@ class Resolver:
                 if page is None or len(page) < PAGE_SIZE:
                     return  # a short page is the last
 
-        self._retrying(read)
+        if typed:
+            self._retrying(read)
         for key in unknown:
             rows = found.get(key, [])
             version = (
@@ -267,6 +255,13 @@ class Resolver:
             and r.record_id is None
             and not r.ambiguous
         )
+        key_id = table.key_ids[0]
+        if unfit := [k for k in missing if _typed(k, table.types[key_id]) is None]:
+            raise SystemicSinkError(  # the key field was retyped: the table's fault
+                f'the linked key field "{table.names.get(key_id)}" is {table.types[key_id]}, '
+                f"which cannot hold {unfit[0]!r}",
+                Cause.TYPE,
+            )
         requests = 0
         for start in range(0, len(missing), 10):
             chunk = missing[start : start + 10]
@@ -327,7 +322,11 @@ class Resolver:
 
 
 def _typed(value: str, field_type: str) -> Any:
-    return float(value) if field_type in NUMBER_TYPES or field_type == "autoNumber" else value
+    """A key as its field holds it; None when it cannot (text in a number field)."""
+    try:
+        return float(value) if field_type in NUMBER_TYPES or field_type == "autoNumber" else value
+    except ValueError:
+        return None
 
 
 def _stub_record(key_id: str, key: str, field_type: str) -> Record:

@@ -16,7 +16,7 @@ from .airtable import AirtableTable, make_api
 from .batching import KeyLocks
 from .config import Config
 from .credentials import TokenSource
-from .directory import Directory, scope
+from .directory import Directory, Table, scope
 from .drain import Drain, Limits
 from .errors import ConfigError, RecordsRejectedError, SinkError, TransientSinkError
 from .model import Action, Message
@@ -142,6 +142,7 @@ class Runtime:
             summary.error = "; ".join(summary.stopped_routes.values())
             self._keep()
             return RunResult(summary, checked.failures, missing_dlq)
+        self.directory.start_run()
         locks = KeyLocks()
         drain = Drain(
             self.queue,
@@ -170,7 +171,7 @@ class Runtime:
     ) -> dict[str, Destination]:
         """Each route's table and pacer, and for a route that reads before it writes
         (versions, deletes, links) its `Mirror`, over every table of its base."""
-        tables: dict[str, mirror.Table] = {}
+        tables: dict[str, Table] = {}
         for ready in checked.ready.values():
             route, fit = ready.route, ready.fit
             version = route.field_map.spec(route.version[1]) if route.version else None
@@ -242,11 +243,11 @@ def _table(
     fields: Sequence[Mapping[str, Any]],
     version_id: str | None = None,
     name: str = "",
-) -> mirror.Table:
+) -> Table:
     """The table a `Mirror` reads: `sink` with its merge key, and the `fields` it knows."""
     names = {str(f["id"]): str(f.get("name")) for f in fields}
     types = {str(f["id"]): str(f.get("type")) for f in fields}
-    return mirror.Table(sink, tuple(sink.merge_on), names, types, version_id, name)
+    return Table(sink, tuple(sink.merge_on), names, types, version_id, name)
 
 
 def _if_missing(route: Route, link_id: str) -> str:

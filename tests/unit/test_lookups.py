@@ -10,8 +10,8 @@ from typing import Any
 
 from poller.batching import Entry, KeyLocks
 from poller.capacity import Capacity
-from poller.directory import Directory
-from poller.mirror import Mirror, Resolver, Table
+from poller.directory import Directory, Table
+from poller.mirror import Mirror, Resolver
 from poller.model import Action, Fate, Message, Record
 from poller.pacing import Deadline, Pacer, Slots
 
