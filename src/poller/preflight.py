@@ -173,7 +173,7 @@ class Preflight:
             if failure is not None:
                 result.failures.append(failure)
                 continue
-            known.ids = {"": found.table_id, **found.field_ids}
+            known.ids = {"": found.table_id, **found.field_ids, **found.link_ids}
             links = [(f, t, str(k["id"])) for f, t, k in found.links]
             resolved = route.resolved(found.field_ids, found.fields, links)
             table = self.api.table(base_id, found.table_id)

@@ -63,6 +63,9 @@ class Fit:
     #: each link entry: (its field id, the linked table's id, the linked key field as the
     #: schema describes it)
     links: list[tuple[str, str, Mapping[str, Any]]] = field(default_factory=list)
+    #: the ids each link's table and key field resolved to (`"link:<field>"`, `"key:<field>"`),
+    #: kept with the route's own ids so that a rename of either is no failure
+    link_ids: dict[str, str] = field(default_factory=dict)
 
 
 def find(items: Sequence[Mapping[str, Any]], id_or_name: str) -> Mapping[str, Any] | None:
@@ -107,7 +110,9 @@ def fit(
             result.problems.append(SchemaProblem(variable, problem, "field"))
             continue
         result.field_ids[spec.field] = str(found["id"])
-        problem = type_problem(spec, found, typecast) or _link_problem(spec, found, tables, result)
+        problem = type_problem(spec, found, typecast) or _link_problem(
+            spec, found, tables, result, known
+        )
         if (
             route.version
             and spec.field == route.version[1]
@@ -176,18 +181,27 @@ def type_problem(spec: FieldSpec, field: Mapping[str, Any], typecast: bool = Fal
 
 
 def _link_problem(
-    spec: FieldSpec, field: Mapping[str, Any], tables: Sequence[Mapping[str, Any]], result: Fit
+    spec: FieldSpec,
+    field: Mapping[str, Any],
+    tables: Sequence[Mapping[str, Any]],
+    result: Fit,
+    known: Mapping[str, str],
 ) -> str | None:
-    """A link entry's field must link to its `table`, which must have its `key` field."""
+    """A link entry's field must link to its `table`, which must have its `key` field (each
+    found by the id it last resolved to, else by name)."""
     if spec.type != "link":
         return None
-    linked = find(tables, spec.options.table)
+    linked = resolve(tables, known.get(f"link:{spec.field}"), spec.options.table)
     if linked is None or (field.get("options") or {}).get("linkedTableId") != linked.get("id"):
         return f'links "{spec.field}" to table "{spec.options.table}", but the field links another table'
-    key = find(linked.get("fields") or [], spec.options.link_key)
+    key = resolve(linked.get("fields") or [], known.get(f"key:{spec.field}"), spec.options.link_key)
     if key is None or key.get("type") not in MERGEABLE_TYPES:
         return f'finds linked records by "{spec.options.link_key}", which table "{spec.options.table}" does not have as a text or number field'
     result.links.append((str(field["id"]), str(linked["id"]), key))
+    result.link_ids |= {
+        f"link:{spec.field}": str(linked["id"]),
+        f"key:{spec.field}": str(key["id"]),
+    }
     return None
 
 

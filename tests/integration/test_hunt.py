@@ -179,10 +179,6 @@ def written_once(world: LocalStack) -> dict[str, dict[str, Any]]:
 
 
 # -- the linked table changes -------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema._link_problem finds the linked table by name only (never by the id it resolved to): a renamed linked table holds the donations route, reported as a type problem",
-)
 def test_a_renamed_linked_table_is_no_failure(world: LocalStack, run) -> None:
     # GIVEN a warm container that wrote fundraiser fr-1 and a donation linking it
     send(world, fundraiser("fr-1", "Spring walk"), donation(1, 1, 10.0))
@@ -202,10 +198,6 @@ def test_a_renamed_linked_table_is_no_failure(world: LocalStack, run) -> None:
     assert donations["d4"]["Fundraiser"] == [linked["fr-5"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema._link_problem finds the linked key field by name only: a renamed key field holds the donations route",
-)
 def test_a_renamed_linked_key_field_is_no_failure(world: LocalStack, run) -> None:
     # GIVEN a warm container that wrote fundraiser fr-1 and a donation linking it
     send(world, fundraiser("fr-1", "Spring walk"), donation(1, 1, 10.0))
@@ -223,10 +215,6 @@ def test_a_renamed_linked_key_field_is_no_failure(world: LocalStack, run) -> Non
     assert donations["d4"]["Fundraiser"] == [linked["fr-5"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mirror._typed floats a text key for a number key field and raises ValueError: the writer crashes and every run stops on an error instead of being held with a cause",
-)
 def test_a_retyped_linked_key_field_holds_the_queue_and_says_why(world: LocalStack, run) -> None:
     # GIVEN a warm container that wrote a donation linking fr-1
     send(world, fundraiser("fr-1", "Spring walk"), donation(1, 1, 10.0))
@@ -296,10 +284,6 @@ def test_the_link_field_deleted_and_made_again_is_used_by_its_new_id(
 
 
 # -- rows changed by hand -----------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Directory trusts a remembered linked record id forever: the warm container links the row now keyed fr-10 for fr-9",
-)
 def test_a_stub_whose_key_was_edited_by_hand_is_not_linked_for_its_old_key(
     world: LocalStack, run
 ) -> None:
@@ -325,10 +309,6 @@ def test_a_stub_whose_key_was_edited_by_hand_is_not_linked_for_its_old_key(
     assert keys["fr-10"] == stub["_id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Resolver.delete_ids deletes the remembered record id without checking its key: the warm container deletes a row that is no longer d1's",
-)
 def test_a_hard_delete_never_removes_a_row_whose_key_was_edited_by_hand(
     world: LocalStack, run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -377,10 +357,6 @@ def test_a_soft_delete_of_a_row_deleted_by_hand_succeeds(world: LocalStack, run)
 
 
 # -- the version field changes ------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Directory keeps versions read from a Version field that was deleted: warm says stale, cold writes",
-)
 def test_a_version_field_deleted_and_made_again_is_judged_alike_warm_and_cold(
     world: LocalStack, run
 ) -> None:
@@ -405,10 +381,6 @@ def test_a_version_field_deleted_and_made_again_is_judged_alike_warm_and_cold(
     assert (warm["stale"], warm["written"]) == (cold["stale"], cold["written"]), (warm, cold)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Directory keeps versions the retype cleared from Airtable: warm says stale, cold writes",
-)
 def test_a_version_field_retyped_and_restored_is_judged_alike_warm_and_cold(
     world: LocalStack, run
 ) -> None:
