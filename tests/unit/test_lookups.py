@@ -10,7 +10,7 @@ from typing import Any
 
 from poller.batching import Entry, KeyLocks
 from poller.capacity import Capacity
-from poller.directory import Directory, Table
+from poller.directory import Directory, Row, Table
 from poller.mirror import Mirror, Resolver
 from poller.model import Action, Fate, Message, Record
 from poller.pacing import Deadline, Pacer, Slots
@@ -195,3 +195,17 @@ def test_a_forgotten_row_is_read_again_by_the_next_request() -> None:
     # THEN a second lookup read k1, found no row, and the delete is done without a request
     assert rows.lookups == [["k1"], ["k1"]]
     assert again.entries == [] and [v.fate for v in again.verdicts] == [Fate.DELETE]
+
+
+def test_a_run_begins_knowing_only_the_tombstones_of_hard_deletes() -> None:
+    # GIVEN a directory that knows a row, a key with no row, a duplicated key and a deleted key
+    directory = Directory()
+    directory.put(TABLE, ("live",), Row("rec1", 3.0))
+    directory.put(TABLE, ("none",), Row(None))
+    directory.put(TABLE, ("twice",), Row("rec2", None, ambiguous=True))
+    directory.put(TABLE, ("gone",), Row(None, 4.0))
+    # WHEN a run begins
+    directory.start_run()
+    # THEN only the delete's tombstone (no row, the delete's version) is still known
+    known = {k: directory.get(TABLE, (k,)) for k in ("live", "none", "twice", "gone")}
+    assert known == {"live": None, "none": None, "twice": None, "gone": Row(None, 4.0)}
