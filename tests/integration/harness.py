@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from devstack import LambdaContext
+from devstack.mirror import BASE_ID, Event, routes
 from devstack.stack import ACCOUNT, REGION, LocalStack
 
 from poller import runtime
@@ -135,3 +136,66 @@ def rows_by_id(stack: LocalStack) -> dict[str, dict[str, Any]]:
     by_id = {r["fields"]["Id"]: r["fields"] for r in rows}
     assert len(by_id) == len(rows), "a donation was written twice"
     return by_id
+
+
+# -- the mirror's routes ------------------------------------------------------------
+def mirror_runs(
+    world: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., dict[str, Any]]:
+    """The mirror's routes (`devstack.mirror.routes`) on `world`: `run()` invokes the real
+    handler in this process (a warm container), `run(cold=True)` starts a new one first."""
+    env = world.poller_env(POWERTOOLS_METRICS_DISABLED="true", ROUTES=json.dumps(routes()))
+    for name in ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "MERGE_ON"):
+        env.pop(name, None)
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def invoke(cold: bool = False) -> dict[str, Any]:
+        from poller import handler
+
+        if cold:
+            handler.runtime.cache_clear()
+        try:
+            return handler.lambda_handler(SCHEDULED_EVENT, LambdaContext(timeout_ms=120_000))
+        except RunFailedError as failed:
+            return {**failed.summary, "raised": str(failed)}
+
+    return invoke
+
+
+def send(world: LocalStack, *events: Event) -> None:
+    for event in events:
+        world.sqs.send_message(QueueUrl=world.queue_url, **event.message())
+
+
+def rows(world: LocalStack, table: str) -> list[dict[str, Any]]:
+    return [r["fields"] | {"_id": r["id"]} for r in world.emulator.records(BASE_ID, table)]
+
+
+def donation(n: int, version: int, amount: float, fundraiser: str = "fr-1", **extra: Any) -> Event:
+    kind = "DonationCreated" if version == 1 else "DonationUpdated"
+    return Event(
+        kind,
+        {
+            "Id": f"d{n}",
+            "DonationAmount": amount,
+            "Status": "paid",
+            "FundraiserId": fundraiser,
+            "Version": version,
+            **extra,
+        },
+    )
+
+
+def by_id(world: LocalStack) -> dict[str, dict[str, Any]]:
+    found = {r["Id"]: r for r in rows(world, "Donations")}
+    assert len(found) == len(rows(world, "Donations")), "a donation has two rows"
+    return found
+
+
+def with_routes(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], None]) -> None:
+    """The contract's routes, changed by `change` (a route by name: `contract["donations"]`)."""
+    contract = routes()
+    change({r["name"]: r for r in contract["routes"]})
+    monkeypatch.setenv("ROUTES", json.dumps(contract))

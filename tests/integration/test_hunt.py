@@ -15,12 +15,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from devstack import LambdaContext
-from devstack.mirror import BASE_ID, FUNDRAISERS, Event, routes, schema
+from devstack.mirror import BASE_ID, FUNDRAISERS, Event, schema
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
+from harness import by_id, donation, mirror_runs, rows, send, with_routes
 from pyairtable import Api
-
-from poller.errors import RunFailedError
 
 SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 EMPTY = {"visible": 0, "in_flight": 0, "delayed": 0}
@@ -43,61 +41,18 @@ def world(sqs_endpoint: str) -> Iterator[LocalStack]:
 def run(
     world: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., dict[str, Any]]]:
-    """`run()` invokes the handler; `run(cold=True)` starts a new container first."""
-    env = world.poller_env(POWERTOOLS_METRICS_DISABLED="true", ROUTES=json.dumps(routes()))
-    for name in ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "MERGE_ON"):
-        env.pop(name, None)
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
     from poller import handler
 
     handler.runtime.cache_clear()  # every test starts with a cold container
-
-    def invoke(cold: bool = False) -> dict[str, Any]:
-        if cold:
-            handler.runtime.cache_clear()
-        try:
-            return handler.lambda_handler(SCHEDULED_EVENT, LambdaContext(timeout_ms=120_000))
-        except RunFailedError as failed:
-            return {**failed.summary, "raised": str(failed)}
-
-    yield invoke
+    yield mirror_runs(world, monkeypatch)
     handler.runtime.cache_clear()
 
 
 # -- helpers ------------------------------------------------------------------------------
-def send(world: LocalStack, *events: Event) -> None:
-    for event in events:
-        world.sqs.send_message(QueueUrl=world.queue_url, **event.message())
-
-
-def rows(world: LocalStack, table: str) -> list[dict[str, Any]]:
-    return [r["fields"] | {"_id": r["id"]} for r in world.emulator.records(BASE_ID, table)]
-
-
-def donation(n: int, version: int, amount: float, fundraiser: str = "fr-1", **extra: Any) -> Event:
-    kind = "DonationCreated" if version == 1 else "DonationUpdated"
-    body = {
-        "Id": f"d{n}",
-        "DonationAmount": amount,
-        "Status": "paid",
-        "FundraiserId": fundraiser,
-        "Version": version,
-        **extra,
-    }
-    return Event(kind, body)
 
 
 def fundraiser(key: str, name: str) -> Event:
     return Event("FundraiserCreated", {"FundraiserId": key, "Name": name})
-
-
-def by_id(world: LocalStack) -> dict[str, dict[str, Any]]:
-    found = {r.get("Id"): r for r in rows(world, "Donations")}
-    assert len(found) == len(rows(world, "Donations")), "a donation has two rows"
-    return found
 
 
 def airtable(world: LocalStack) -> Api:
@@ -109,12 +64,6 @@ def by_hand(world: LocalStack, action: Callable[[Api], Any]) -> Any:
     done = action(airtable(world))
     time.sleep(1.1)  # let the base's 1 s window forget this client's requests (speed only)
     return done
-
-
-def with_routes(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], None]) -> None:
-    contract = routes()
-    change({r["name"]: r for r in contract["routes"]})
-    monkeypatch.setenv("ROUTES", json.dumps(contract))
 
 
 def hard_delete(contract: dict[str, Any]) -> None:

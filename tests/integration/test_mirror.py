@@ -4,20 +4,18 @@ through the real handler in one process (a warm container), with moto's SQS."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from devstack import LambdaContext
-from devstack.mirror import BASE_ID, FUNDRAISERS, Event, routes, schema, stream
+from devstack.mirror import BASE_ID, FUNDRAISERS, Event, schema, stream
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
+from harness import by_id, donation, mirror_runs, rows, send, with_routes
 from pyairtable import Api
 
 from poller import pacing
 from poller.airtable import AirtableTable, make_api
-from poller.errors import RunFailedError
 
 SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
@@ -33,55 +31,7 @@ def world(sqs_endpoint: str) -> Iterator[LocalStack]:
 
 @pytest.fixture
 def run(world: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
-    """`run()` invokes the handler; `run(cold=True)` starts a new container first."""
-    env = world.poller_env(POWERTOOLS_METRICS_DISABLED="true", ROUTES=json.dumps(routes()))
-    for name in ("AIRTABLE_BASE_ID", "AIRTABLE_TABLE", "FIELD_MAP", "MERGE_ON"):
-        env.pop(name, None)
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
-    def invoke(cold: bool = False) -> dict[str, Any]:
-        from poller import handler
-
-        if cold:
-            handler.runtime.cache_clear()
-        try:
-            return handler.lambda_handler(SCHEDULED_EVENT, LambdaContext(timeout_ms=120_000))
-        except RunFailedError as failed:
-            return {**failed.summary, "raised": str(failed)}
-
-    return invoke
-
-
-def send(world: LocalStack, *events: Event) -> None:
-    for event in events:
-        world.sqs.send_message(QueueUrl=world.queue_url, **event.message())
-
-
-def rows(world: LocalStack, table: str) -> list[dict[str, Any]]:
-    return [r["fields"] | {"_id": r["id"]} for r in world.emulator.records(BASE_ID, table)]
-
-
-def donation(n: int, version: int, amount: float, fundraiser: str = "fr-1", **extra: Any) -> Event:
-    kind = "DonationCreated" if version == 1 else "DonationUpdated"
-    return Event(
-        kind,
-        {
-            "Id": f"d{n}",
-            "DonationAmount": amount,
-            "Status": "paid",
-            "FundraiserId": fundraiser,
-            "Version": version,
-            **extra,
-        },
-    )
-
-
-def by_id(world: LocalStack) -> dict[str, dict[str, Any]]:
-    found = {r["Id"]: r for r in rows(world, "Donations")}
-    assert len(found) == len(rows(world, "Donations")), "a donation has two rows"
-    return found
+    return mirror_runs(world, monkeypatch)
 
 
 def test_an_older_version_never_overwrites_a_newer_one_within_a_run(world: LocalStack, run) -> None:
@@ -178,13 +128,6 @@ def test_a_soft_delete_keeps_the_version_so_an_older_update_cannot_bring_the_row
     # THEN the row is ticked deleted with version 2, and the late update was stale
     row = by_id(world)["d1"]
     assert row["Deleted"] is True and row["Version"] == 2 and summary["stale"] == 1
-
-
-def with_routes(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], None]) -> None:
-    """The contract's routes, changed by `change` (a route by name: `contract["donations"]`)."""
-    contract = routes()
-    change({r["name"]: r for r in contract["routes"]})
-    monkeypatch.setenv("ROUTES", json.dumps(contract))
 
 
 def test_a_hard_delete_removes_the_rows_and_a_key_without_a_row_is_a_success(
