@@ -199,3 +199,9 @@ def with_routes(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any
     contract = routes()
     change({r["name"]: r for r in contract["routes"]})
     monkeypatch.setenv("ROUTES", json.dumps(contract))
+
+
+def hard_delete(contract: dict[str, Any]) -> None:
+    """For `with_routes`: the delete route without deleted_field and version (a hard delete
+    leaves no row to hold a version)."""
+    del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from devstack.mirror import BASE_ID, FUNDRAISERS, Event, schema
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
-from harness import by_id, donation, mirror_runs, rows, send, with_routes
+from harness import by_id, donation, hard_delete, mirror_runs, rows, send, with_routes
 from pyairtable import Api
 
 SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
@@ -64,10 +64,6 @@ def by_hand(world: LocalStack, action: Callable[[Api], Any]) -> Any:
     done = action(airtable(world))
     time.sleep(1.1)  # let the base's 1 s window forget this client's requests (speed only)
     return done
-
-
-def hard_delete(contract: dict[str, Any]) -> None:
-    del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]
 
 
 def receive_counts(world: LocalStack) -> list[int]:

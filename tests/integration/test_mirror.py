@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from devstack.mirror import BASE_ID, FUNDRAISERS, Event, schema, stream
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
-from harness import by_id, donation, mirror_runs, rows, send, with_routes
+from harness import by_id, donation, hard_delete, mirror_runs, rows, send, with_routes
 from pyairtable import Api
 
 from poller import pacing
@@ -135,10 +135,7 @@ def test_a_hard_delete_removes_the_rows_and_a_key_without_a_row_is_a_success(
 ) -> None:
     # GIVEN the delete route without deleted_field (and so without a version: a hard
     # delete leaves no row to hold one), and two donations written
-    def hard(contract: dict[str, Any]) -> None:
-        del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]
-
-    with_routes(monkeypatch, hard)
+    with_routes(monkeypatch, hard_delete)
     send(world, donation(1, 1, 10.0), donation(2, 1, 20.0))
     run()
     assert sorted(by_id(world)) == ["d1", "d2"]
@@ -325,10 +322,7 @@ def test_a_hard_delete_of_a_row_deleted_in_airtable_succeeds(
 ) -> None:
     # GIVEN the hard-delete route, and a warm container that wrote d1 (it remembers d1's
     # record id), and d1's row then deleted in Airtable by hand
-    def hard(contract: dict[str, Any]) -> None:
-        del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]
-
-    with_routes(monkeypatch, hard)
+    with_routes(monkeypatch, hard_delete)
     send(world, donation(1, 1, 10.0), donation(2, 1, 20.0))
     run()
     delete_by_hand(world, "Donations", by_id(world)["d1"]["_id"])
