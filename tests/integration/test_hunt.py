@@ -17,11 +17,19 @@ from typing import Any
 import pytest
 from devstack.mirror import BASE_ID, FUNDRAISERS, Event, schema
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
-from harness import by_id, donation, hard_delete, mirror_runs, rows, send, with_routes
+from harness import (
+    EMPTY,
+    by_id,
+    donation,
+    hard_delete,
+    mirror_runs,
+    receive_counts,
+    rows,
+    send,
+    with_routes,
+)
 from pyairtable import Api
 
-SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
-EMPTY = {"visible": 0, "in_flight": 0, "delayed": 0}
 MAX_RECEIVE_COUNT = 3
 BROKEN_RUNS = 4  # more than MAX_RECEIVE_COUNT: a poller that spent receives would lose messages
 #: each scenario takes several runs (3 to 15 s): `make test-fast` leaves them out
@@ -64,14 +72,6 @@ def by_hand(world: LocalStack, action: Callable[[Api], Any]) -> Any:
     done = action(airtable(world))
     time.sleep(1.1)  # let the base's 1 s window forget this client's requests (speed only)
     return done
-
-
-def receive_counts(world: LocalStack) -> list[int]:
-    from moto.sqs.models import sqs_backends
-
-    name = world.queue_url.rsplit("/", 1)[-1]
-    queue = sqs_backends["123456789012"]["us-east-1"].get_queue(name)
-    return [m.approximate_receive_count for m in queue._messages]
 
 
 def assert_held(summary: dict[str, Any], *words: str) -> None:

@@ -17,8 +17,6 @@ from pyairtable import Api
 from poller import pacing
 from poller.airtable import AirtableTable, make_api
 
-SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
-
 
 @pytest.fixture
 def world(sqs_endpoint: str) -> Iterator[LocalStack]:

@@ -13,8 +13,8 @@ from devstack import LambdaContext, donation
 from devstack.stack import BASE_ID, LocalStack, default_emulator_config, moto_client
 
 from poller.errors import ConfigError, RunFailedError
+from poller_ops.samples import SCHEDULED_EVENT
 
-SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 PREFIX = "/sqs-airtable-poller-test/pace"
 
 

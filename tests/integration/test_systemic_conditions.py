@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 from devstack import LambdaContext, donation
 from devstack.stack import BASE_ID, TOKEN, LocalStack, default_emulator_config
+from harness import receive_counts
 
 from poller.errors import RunFailedError
+from poller_ops.samples import SCHEDULED_EVENT
 
 MAX_RECEIVE_COUNT = 3
 BLOCKED_RUNS = 5
-SCHEDULED_EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
 
 @pytest.fixture
@@ -62,16 +63,6 @@ def invoke(world: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Callable[[], d
         return {**summary, "systemic": [line for line in lines if "systemic_cause" in line]}
 
     return call
-
-
-def receive_counts(world: LocalStack) -> list[int]:
-    """Each message's ApproximateReceiveCount, read from moto's server in this process
-    (receiving them would spend a count)."""
-    from moto.sqs.models import sqs_backends
-
-    name = world.queue_url.rsplit("/", 1)[-1]
-    queue = sqs_backends["123456789012"]["us-east-1"].get_queue(name)
-    return [m.approximate_receive_count for m in queue._messages]
 
 
 def landed(world: LocalStack, count: int) -> None:
