@@ -161,11 +161,6 @@ class FieldMap:
         """The target field names, in map order."""
         return tuple(s.field for s in self.specs)
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The keys records use: field ids once resolved, else the names."""
-        return tuple(s.key for s in self.specs)
-
     def spec(self, field: str) -> FieldSpec | None:
         """The entry for a target field, by name or (once resolved) by id."""
         return next((s for s in self.specs if field in (s.field, s.field_id)), None)

@@ -394,7 +394,7 @@ def test_merge_on_may_name_a_field_by_id():
 def test_a_single_route_resolved_keys_its_records_by_field_id():
     route = single_route("appDonations00001", "D", SINGLE_MAP, ("Id",))
     resolved = resolved_on(route)
-    assert resolved.field_map.keys == ("fldId000000000001", "fldAmount00000001")
+    assert [s.key for s in resolved.field_map.specs] == ["fldId000000000001", "fldAmount00000001"]
     assert resolved.merge_on == ("fldId000000000001",)
     assert Router([resolved])(msg({"Id": "a", "DonationAmount": 2})).fields == {
         "fldId000000000001": "a",
