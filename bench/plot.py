@@ -1,6 +1,7 @@
 """Records/s over time against Airtable's ceiling, with lockouts marked: one PNG per
 scenario, one with every scenario, and one per group of scenarios (`DOCS_GROUPS`), which a
-full run copies beside the docs' figure: `bench-throughput.png` (one base, with and without
+run that drew every kind of the group copies beside the docs' figure (a partial run leaves
+the docs' figure alone): `bench-throughput.png` (one base, with and without
 jitter, and with a CPU hog), `bench-two-bases.png`, `bench-capacity.png` (a lower capacity,
 a cold start from the kept pace, a neighbour, a capacity that drops and comes back),
 `bench-two-pollers.png` and `bench-mirror.png`.
@@ -40,7 +41,8 @@ BASE_COLOURS = ("#e6550d", "#31a354", "#756bb1")
 
 def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str, Any]:
     """Draw every scenario of `report` into `out`, each alone, all together, and each
-    group of `DOCS_GROUPS`; copy the groups' figures to `docs_copy` and beside it (if given).
+    group of `DOCS_GROUPS`; copy to `docs_copy` and beside it (if given) the figure of each
+    group whose every kind ran.
     Returns the paths written, for the report."""
     scenarios = [s for s in report.get("scenarios", []) if (s.get("timeline") or {}).get("bin_s")]
     if not scenarios:
@@ -68,11 +70,11 @@ def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str
         written["groups"][docs_name] = str(path)
         if name == TWO_BASES_DOCS_NAME:
             written["two_bases"] = str(path)
-        if docs_copy is not None:
+        if docs_copy is not None and {s.get("kind", "ceiling") for s in group} >= set(kinds):
             docs_copy.parent.mkdir(parents=True, exist_ok=True)
             target = docs_copy if name is None else docs_copy.parent / name
             shutil.copyfile(path, target)
-            written.setdefault("docs", str(docs_copy))
+            written.setdefault("docs", str(target))
             written.setdefault("docs_copies", []).append(str(target))
     return written
 
