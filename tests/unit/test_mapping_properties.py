@@ -165,11 +165,11 @@ MAPPERS = [
     ),
 ]
 TARGETS = [
-    set(TYPED.keys),
-    set(TYPED.keys),
-    set(PLAIN.keys),
-    set(RESOLVED.keys),
-    set(PLAIN.keys),
+    {s.key for s in TYPED.specs},
+    {s.key for s in TYPED.specs},
+    {s.key for s in PLAIN.specs},
+    {s.key for s in RESOLVED.specs},
+    {s.key for s in PLAIN.specs},
     {"Id", "Amount", "N", "Type", "Flag"},
 ]
 
