@@ -205,3 +205,9 @@ def hard_delete(contract: dict[str, Any]) -> None:
     """For `with_routes`: the delete route without deleted_field and version (a hard delete
     leaves no row to hold a version)."""
     del contract["donation-deleted"]["deleted_field"], contract["donation-deleted"]["version"]
+
+
+def dead_letter_missing_links(contract: dict[str, Any]) -> None:
+    """For `with_routes`: a donation whose fundraiser the Fundraisers table lacks is poison
+    (`if_missing: dead_letter`), instead of getting a stub row."""
+    contract["donations"]["fields"]["FundraiserId"]["if_missing"] = "dead_letter"

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 from devstack.mirror import BASE_ID, FUNDRAISERS, Event, schema, stream
 from devstack.stack import TOKEN, LocalStack, default_emulator_config
-from harness import by_id, donation, hard_delete, mirror_runs, rows, send, with_routes
+from harness import (
+    by_id,
+    dead_letter_missing_links,
+    donation,
+    hard_delete,
+    mirror_runs,
+    rows,
+    send,
+    with_routes,
+)
 from pyairtable import Api
 
 from poller import pacing
@@ -158,10 +167,7 @@ def test_a_link_with_if_missing_dead_letter_makes_a_missing_key_poison(
 ) -> None:
     # GIVEN the donations' link set to dead-letter a key the Fundraisers table lacks, and one
     # fundraiser in the table
-    def strict(contract: dict[str, Any]) -> None:
-        contract["donations"]["fields"]["FundraiserId"]["if_missing"] = "dead_letter"
-
-    with_routes(monkeypatch, strict)
+    with_routes(monkeypatch, dead_letter_missing_links)
     send(world, Event("FundraiserCreated", {"FundraiserId": "fr-1", "Name": "Spring walk"}))
     run()
     # WHEN a donation links it and another links a fundraiser that does not exist
@@ -356,10 +362,7 @@ def test_a_missing_linked_row_added_in_airtable_is_read_again(
 ) -> None:
     # GIVEN links that dead-letter a missing key, and a warm container that dead-lettered a
     # donation linking fr-7, which the Fundraisers table lacked
-    def strict(contract: dict[str, Any]) -> None:
-        contract["donations"]["fields"]["FundraiserId"]["if_missing"] = "dead_letter"
-
-    with_routes(monkeypatch, strict)
+    with_routes(monkeypatch, dead_letter_missing_links)
     send(world, donation(1, 1, 10.0, fundraiser="fr-7"))
     assert run()["dead_lettered"] == 1
     # WHEN the operator adds fr-7 in Airtable, and another donation links it
