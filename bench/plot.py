@@ -60,6 +60,7 @@ def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str
     combined = out / "throughput.png"
     figure(report, scenarios, combined)
     written["combined"] = str(combined)
+    ran = {s.get("kind", "ceiling") for s in scenarios}
     for name, kinds in DOCS_GROUPS:
         group = [s for s in scenarios if s.get("kind", "ceiling") in kinds]
         if not group:
@@ -70,7 +71,7 @@ def write(report: dict[str, Any], out: Path, docs_copy: Path | None) -> dict[str
         written["groups"][docs_name] = str(path)
         if name == TWO_BASES_DOCS_NAME:
             written["two_bases"] = str(path)
-        if docs_copy is not None and {s.get("kind", "ceiling") for s in group} >= set(kinds):
+        if docs_copy is not None and ran >= set(kinds):
             docs_copy.parent.mkdir(parents=True, exist_ok=True)
             target = docs_copy if name is None else docs_copy.parent / name
             shutil.copyfile(path, target)
