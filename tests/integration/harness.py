@@ -111,6 +111,31 @@ class Container:
             self.lines += [json.loads(x) for x in buffer.getvalue().splitlines() if x.strip()]
 
 
+def on_first(
+    world: LocalStack,
+    matches: Callable[[Any], bool],
+    act: Callable[[], None],
+    then: Callable[[], None] | None = None,
+) -> None:
+    """When the first request that `matches` arrives at the emulator: `act`, serve it, and
+    `then` (if given); every other request is served as usual."""
+    emulator = world.emulator
+    inner = emulator.handle
+
+    def handle(request: Any) -> Any:
+        if not matches(request):
+            return inner(request)
+        emulator.handle = inner
+        act()
+        try:
+            return inner(request)
+        finally:
+            if then is not None:
+                then()
+
+    emulator.handle = handle
+
+
 def receive_counts(stack: LocalStack) -> list[int]:
     """Each message's ApproximateReceiveCount in the source queue, read from moto's server in
     this process (receiving them would spend a count)."""

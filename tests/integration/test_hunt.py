@@ -23,6 +23,7 @@ from harness import (
     donation,
     hard_delete,
     mirror_runs,
+    on_first,
     receive_counts,
     rows,
     send,
@@ -81,20 +82,6 @@ def assert_held(summary: dict[str, Any], *words: str) -> None:
     said = json.dumps(summary.get("stopped_routes", {})) + str(summary.get("raised", ""))
     for word in words:
         assert word in said, (word, said)
-
-
-def on_first(world: LocalStack, matches: Callable[[Any], bool], act: Callable[[], None]) -> None:
-    """When the first request that `matches` arrives at the emulator: `act` (then serve it)."""
-    emulator = world.emulator
-    inner = emulator.handle
-
-    def handle(request: Any) -> Any:
-        if matches(request):
-            emulator.handle = inner
-            act()
-        return inner(request)
-
-    emulator.handle = handle
 
 
 def is_lookup(request: Any) -> bool:
