@@ -270,6 +270,18 @@ class MemorySink:
                 raise fault
             return WriteResult(record_ids=tuple(ids), created=created, updated=len(batch) - created)
 
+    def delete(self, record_ids: Sequence[str]) -> None:
+        """Remove rows by record id in one request (`faults` consumed as by `write`)."""
+        with self._lock:
+            index = len(self.requests)
+            self.requests.append([{"id": r} for r in record_ids])
+            fault = self.faults[index] if index < len(self.faults) else None
+            if fault is not None and index not in self.applied_before_fault:
+                raise fault
+            self.rows = [row for row in self.rows if row["id"] not in set(record_ids)]
+            if fault is not None:
+                raise fault
+
     def _match(self, fields: dict[str, Any]) -> dict[str, Any] | None:
         if not self.merge_on:
             return None

@@ -1,6 +1,6 @@
 """The writer: one request, from its reserved slot to a verdict for each of its messages.
 
-* Written: every message of the entry is deleted.
+* Written (or, on a delete route, its rows removed): every message of the entry is deleted.
 * Rejected by Airtable for its content (422, 413): the request is bisected until each bad
   record stands alone, and only that record's messages are dead-lettered. When every
   record of a request was rejected alike on one field, the route is checked again
@@ -17,7 +17,9 @@
   then released, or dead-lettered with the last error once the message has failed on
   enough receives (`suspect`).
 
-Runs on a writer thread; it touches nothing shared but the pacer (thread-safe).
+Runs on a writer thread. What it shares is thread-safe: the pacer, and the mirror's
+directory and key locks; of the route's waiting entries (`Request.prefetch`) it reads only
+their keys.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .batching import Entry
 from .errors import (
@@ -157,64 +159,49 @@ class Writer:
             entries = prepared.entries
             if not entries:
                 return outcome
-        if entries[0].record.action is Action.DELETE:
-            deleted = self._delete(request.destination, entries, slots.take(), recall)
-            outcome.add(deleted)
-            outcome.recalled = deleted.recalled
-            return outcome
         sent = self._send(request.destination, entries, slots.take(), recall)
+        alike = sent.rejected_alike
+        if alike is not None and (failure := self.recheck(request.route, alike)) is not None:
+            # the table changed under the records: release them, not dead-letter them
+            held = Outcome(failure=failure, latency_ms=sent.latency_ms)
+            for name in ("requests", "retries", "throttled"):
+                setattr(held, name, getattr(sent, name))
+            held.settle(entries, Fate.RELEASE, failure.detail)
+            sent = held
         outcome.add(sent)
         outcome.recalled = sent.recalled
         outcome.rejected_alike = sent.rejected_alike
-        if outcome.rejected_alike is not None:
-            failure = self.recheck(request.route, outcome.rejected_alike)
-            if failure is not None:  # the table changed under the records: release them
-                outcome = Outcome(requests=outcome.requests, failure=failure)
-                outcome.settle(entries, Fate.RELEASE, failure.detail)
-        return outcome
-
-    def _delete(
-        self, destination: Destination, entries: list[Entry], slot: float, recall: bool = False
-    ) -> Outcome:
-        """Remove the rows of the entries' keys (Airtable deletes by record id only)."""
-        outcome = Outcome()
-        assert destination.mirror is not None
-        ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
-        try:
-            self._call(outcome, destination.pacer, slot, lambda: destination.sink.delete(ids))  # type: ignore[attr-defined]
-        except OutOfTimeError:
-            return outcome.no_time(entries)
-        except SinkError as exc:
-            if recall and isinstance(exc, RecordsRejectedError):
-                outcome.recalled = exc
-                return outcome
-            outcome.failure = SystemicFailure.of(destination.name, exc)
-            outcome.settle(
-                entries, Fate.RELEASE, str(exc), blameless=not isinstance(exc, TransientSinkError)
-            )
-            return outcome
-        destination.mirror.wrote(entries, [""] * len(entries))
-        outcome.written += len(entries)
-        outcome.settle(entries, Fate.DELETE)
         return outcome
 
     def _send(
         self, destination: Destination, entries: list[Entry], slot: float, recall: bool = False
     ) -> Outcome:
-        """Write `entries` in one request, retrying what may pass and bisecting rejections
+        """Write `entries` in one request, or on a delete route remove their rows (Airtable
+        deletes by record id only), retrying what may pass and bisecting rejected records
         (with `recall`, a rejection is only reported: `Outcome.recalled`)."""
         pacer, sink, records = destination.pacer, destination.sink, [e.record for e in entries]
+        deleting = records[0].action is Action.DELETE
+        if deleting:
+            assert destination.mirror is not None
+            ids = destination.mirror.resolver.delete_ids(destination.mirror.scope, entries)
+            call: Callable[[], Any] = lambda: sink.delete(ids)  # type: ignore[attr-defined]  # noqa: E731
+        else:
+            call = lambda: sink.write(records)  # noqa: E731
         outcome = Outcome()
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = self._call(outcome, pacer, slot, lambda: sink.write(records))
+                result = self._call(outcome, pacer, slot, call)
             except OutOfTimeError:
                 return outcome.no_time(entries)
             except RecordsRejectedError as exc:
                 if recall:
                     outcome.recalled = exc
+                    return outcome
+                if deleting:  # record ids, not a record's content: no message is to blame
+                    outcome.failure = SystemicFailure.of(destination.name, exc)
+                    outcome.settle(entries, Fate.RELEASE, str(exc))
                     return outcome
                 bisected = self._bisect(destination, entries, exc)
                 outcome.add(bisected)
@@ -257,10 +244,12 @@ class Writer:
                 return outcome
             pacer.capacity.settle_probe()
             if destination.mirror is not None:
-                destination.mirror.wrote(entries, result.record_ids)
+                ids = [""] * len(entries) if deleting else result.record_ids
+                destination.mirror.wrote(entries, ids)
             outcome.written += len(entries)
-            outcome.created += result.created
-            outcome.updated += result.updated
+            if not deleting:
+                outcome.created += result.created
+                outcome.updated += result.updated
             outcome.settle(entries, Fate.DELETE)
             return outcome
 

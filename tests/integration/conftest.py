@@ -31,6 +31,7 @@ SLOW = frozenset(
         "test_end_to_end.py::test_warm_start_reuses_the_clients_and_drains_again",
         "test_log_safety.py::test_debug_logging_leaks_neither_the_token_nor_a_body",
         "test_log_safety.py::test_wire_debug_shows_the_wire_and_still_masks_the_token_even_after_a_rotation",
+        "test_mirror.py::test_a_hard_delete_answered_503_or_429_is_made_again_in_the_same_run",
         "test_mirror.py::test_a_hard_delete_removes_the_rows_and_a_key_without_a_row_is_a_success",
         "test_mirror.py::test_a_link_with_if_missing_dead_letter_makes_a_missing_key_poison",
         "test_mirror.py::test_a_key_that_matches_several_linked_rows_is_poison_naming_it",

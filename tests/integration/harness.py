@@ -136,6 +136,18 @@ def on_first(
     emulator.handle = handle
 
 
+def failing_once(world: LocalStack, matches: Callable[[Any], bool], base_id: str) -> None:
+    """The first request that `matches` meets an outage of `base_id` (a 503 with an HTML
+    page); the requests before and after it are served as usual."""
+    outage = world.emulator.set_outage
+    on_first(
+        world,
+        matches,
+        lambda: outage(base_id, True, status=503, scope="data"),
+        then=lambda: outage(base_id, False),
+    )
+
+
 def receive_counts(stack: LocalStack) -> list[int]:
     """Each message's ApproximateReceiveCount in the source queue, read from moto's server in
     this process (receiving them would spend a count)."""

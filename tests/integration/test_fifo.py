@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from devstack import donation
 from devstack.stack import BASE_ID, TOKEN, LocalStack, default_emulator_config
-from harness import EMPTY, LOCKOUT_SECONDS, Container, on_first, receive_counts, rows_by_id
+from harness import EMPTY, LOCKOUT_SECONDS, Container, failing_once, receive_counts, rows_by_id
 
 from poller_ops.admin import peek_raw
 
@@ -69,18 +69,6 @@ def dead_letter_groups(world: LocalStack) -> list[tuple[str, str | None, str]]:
         )
         for raw in peek_raw(world.sqs, world.dlq_url, wait_seconds=0)
     ]
-
-
-def failing_once(world: LocalStack, matches: Callable[[Any], bool]) -> None:
-    """The first request that `matches` meets an outage of the base (a 503 with an HTML
-    page); the requests before and after it are served as usual."""
-    outage = world.emulator.set_outage
-    on_first(
-        world,
-        matches,
-        lambda: outage(BASE_ID, True, status=503, scope="data"),
-        then=lambda: outage(BASE_ID, False),
-    )
 
 
 def a_write_of(key: str) -> Callable[[Any], bool]:
@@ -147,7 +135,7 @@ def test_a_failed_write_keeps_the_rest_of_its_group_for_the_next_run(
     # AND a group of 15 whose first request will meet a 503, beside a second group
     world.send_messages([donation(n) for n in range(1, 16)], group_id="donor-a")
     world.send_messages([donation(n) for n in range(16, 21)], group_id="donor-b")
-    failing_once(world, a_write_of(donation(1)["Id"]))
+    failing_once(world, a_write_of(donation(1)["Id"]), BASE_ID)
     # WHEN the container runs
     first = container.run()
     # THEN no later donation of the failed group was written in that run, and none of the

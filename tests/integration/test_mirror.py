@@ -15,8 +15,10 @@ from harness import (
     by_id,
     dead_letter_missing_links,
     donation,
+    failing_once,
     hard_delete,
     mirror_runs,
+    on_first,
     rows,
     send,
     with_routes,
@@ -160,6 +162,30 @@ def test_a_hard_delete_removes_the_rows_and_a_key_without_a_row_is_a_success(
     # AND the delete is idempotent: the same event again changes nothing and succeeds
     send(world, Event("DonationDeleted", {"Id": "d1"}))
     assert run()["deleted"] == 1 and sorted(by_id(world)) == ["d2"]
+
+
+@pytest.mark.parametrize("answer", ["503", "429"])
+def test_a_hard_delete_answered_503_or_429_is_made_again_in_the_same_run(
+    world: LocalStack, run, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # GIVEN the hard-delete route and a donation written
+    with_routes(monkeypatch, hard_delete)
+    send(world, donation(1, 1, 10.0), donation(2, 1, 20.0))
+    run()
+    # WHEN its delete request meets an outage, or a lockout, once
+    is_delete = lambda request: request.method == "DELETE"  # noqa: E731
+    if answer == "503":
+        failing_once(world, is_delete, BASE_ID)
+    else:
+        on_first(world, is_delete, lambda: world.emulator.trigger_lockout(BASE_ID))
+    send(world, Event("DonationDeleted", {"Id": "d1"}))
+    summary = run()
+    # THEN the same run made it again: the row is gone, the message is deleted, and the
+    # route was not stopped
+    assert summary["stopped_routes"] == {} and summary["deleted"] == 1
+    assert summary["retries" if answer == "503" else "throttled"] == 1
+    assert sorted(by_id(world)) == ["d2"] and world.dead_letters() == []
+    assert world.counts() == {"visible": 0, "in_flight": 0, "delayed": 0}
 
 
 def test_a_link_with_if_missing_dead_letter_makes_a_missing_key_poison(

@@ -4,13 +4,15 @@ meet stops the route and releases, a transient failure is retried."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from devstack.memory import MemorySink
 
-from poller.batching import Entry
+from poller.batching import Entry, KeyLocks
 from poller.capacity import Capacity
+from poller.directory import Directory, Table
 from poller.errors import (
     RecordsRejectedError,
     SinkError,
@@ -18,7 +20,8 @@ from poller.errors import (
     ThrottledError,
     TransientSinkError,
 )
-from poller.model import Fate, Message, Record
+from poller.mirror import Mirror, Resolver
+from poller.model import Action, Fate, Message, Record
 from poller.pacing import Backoff, Deadline, Pacer
 from poller.systemic import Cause, SystemicFailure
 from poller.writer import Destination, Request, Writer
@@ -169,3 +172,83 @@ def test_fifo_a_later_message_of_a_group_whose_earlier_one_was_released_is_kept_
     # THEN g1 is released, g3 is kept back behind it (not written past it), h2 is poison
     assert fates(outcome) == {"m1": Fate.RELEASE, "m2": Fate.DEAD_LETTER, "m3": Fate.RELEASE}
     assert all("Amount" not in r or r["Amount"] != 3 for r in (row["fields"] for row in sink.rows))
+
+
+class Stored:
+    """A mirror's lookups of one table (`find`): the stored rows, keyed by "Id", each with
+    its record id and version."""
+
+    def __init__(self, rows: dict[str, tuple[str, float]]) -> None:
+        self.rows = rows
+
+    def find(self, keys: Any, names: Any, fields: Any) -> Iterator[list[dict[str, Any]]]:
+        asked = [k[0] for k in keys]
+        yield [
+            {"id": self.rows[k][0], "fields": {"Id": k, "Version": self.rows[k][1]}}
+            for k in asked
+            if k in self.rows
+        ]
+
+
+def mirrored(
+    sink: MemorySink, stored: dict[str, tuple[str, float]], entries: list[Entry]
+) -> Request:
+    """A request of a versioned route whose stored rows are `stored`."""
+    pacer = Pacer(Capacity(1000.0), lockout_seconds=0.2)
+    table = Table(Stored(stored), ("Id",), {"Id": "Id"}, {"Id": "singleLineText"}, "Version")  # type: ignore[arg-type]
+    deadline = Deadline(lambda: 30_000, 0.5)
+    resolver = Resolver(Directory(), KeyLocks(), {"tbl:Id": table}, pacer, deadline)
+    mirror = Mirror(resolver, "tbl:Id", versioned=True)
+    return Request(Destination("default", sink, pacer, mirror, "tbl:Id"), entries, pacer.reserve())
+
+
+def versioned(n: int, version: float, action: Action = Action.UPSERT) -> Entry:
+    message = Message(id=f"m{n}", receipt=f"r{n}", body="{}")
+    record = Record({"Id": str(n), "Amount": n}, key=(str(n),), action=action, version=version)
+    return Entry(record, [message], 0.0, message, (version, 0, 0))
+
+
+def test_a_stale_message_keeps_its_verdict_when_the_rest_of_its_request_is_held() -> None:
+    # GIVEN a versioned request whose m0 is older than its stored row, and whose other
+    # records Airtable rejects alike on a field that the check then finds retyped
+    error = RecordsRejectedError("bad", error_type="INVALID_VALUE_FOR_COLUMN", field="Amount")
+    sink = MemorySink(merge_on=("Id",), reject=lambda f: error)
+    failure = SystemicFailure("default", Cause.TYPE, "Amount is now text")
+    entries = [versioned(0, 1.0), versioned(1, 2.0), versioned(2, 2.0)]
+    # WHEN it is written
+    outcome = writer(recheck=lambda route, e: failure).write(
+        mirrored(sink, {"0": ("rec0", 5.0)}, entries)
+    )
+    # THEN every message has a verdict: the stale one is deleted, the others released
+    assert fates(outcome) == {"m0": Fate.DELETE, "m1": Fate.RELEASE, "m2": Fate.RELEASE}
+    assert outcome.stale == 1 and outcome.failure == failure
+
+
+@pytest.mark.parametrize(
+    "fault", [ThrottledError("429", status=429), TransientSinkError("503", status=503)]
+)
+def test_a_delete_waits_out_a_lockout_and_retries_a_transient_failure(fault: SinkError) -> None:
+    # GIVEN a delete of a stored row, whose first request is answered 429 or 503
+    sink = MemorySink(merge_on=("Id",), faults=[fault])
+    sink.rows = [{"id": "rec1", "fields": {"Id": "1"}}]
+    # WHEN it is written
+    outcome = writer().write(
+        mirrored(sink, {"1": ("rec1", 1.0)}, [versioned(1, 2.0, Action.DELETE)])
+    )
+    # THEN the row is gone after a second request, and the message is deleted
+    assert fates(outcome) == {"m1": Fate.DELETE} and outcome.failure is None
+    assert sink.rows == [] and len(sink.requests) == 2 and outcome.written == 1
+
+
+def test_a_delete_that_keeps_failing_is_dead_lettered_when_suspect() -> None:
+    # GIVEN a delete whose every request fails with 503, of a message on its 4th receive
+    sink = MemorySink(merge_on=("Id",), faults=[TransientSinkError("503", status=503)] * 9)
+    suspect = lambda m, e: m.receive_count >= 4  # noqa: E731
+    entry = versioned(1, 2.0, Action.DELETE)
+    entry.messages[0] = entry.winner = Message(id="m1", receipt="r1", body="{}", receive_count=4)
+    # WHEN it is written
+    outcome = writer(suspect=suspect).write(mirrored(sink, {"1": ("rec1", 1.0)}, [entry]))
+    # THEN it was retried while attempts allowed, then dead-lettered with the last error,
+    # as a failed write is; the route is not stopped
+    assert fates(outcome) == {"m1": Fate.DEAD_LETTER} and outcome.failure is None
+    assert len(sink.requests) == 3 and "503" in outcome.verdicts[0].reason
