@@ -105,8 +105,8 @@ class Batcher:
 
     def add(self, record: Record, message: Message, now: float) -> Message | None:
         """Buffer a record. When a waiting entry has the same key, the two collapse and the
-        losing message is returned (it is deleted with the entry once that is written:
-        superseded, or stale when it is an older version); else None."""
+        losing message is returned; it shares the entry's verdict (once the entry is written,
+        it is deleted and counted superseded, or stale on a versioned route); else None."""
         order = rank(record, message)
         key = None if record.key is None else (record.route, record.key)
         waiting = self._by_key.get(key) if key is not None else None

@@ -147,12 +147,12 @@ class Drain:
         )
         if free + SQS_BATCH > self.limits.buffer_messages:
             return False
-        for key, pacer in self.pacers.items():
+        for pacer_id, pacer in self.pacers.items():
             writable = self._writable(pacer)
             if writable < SQS_BATCH:
                 self.receiving = False  # it only shrinks from here
                 return False
-            if self._held_messages(key) + SQS_BATCH > writable:
+            if self._held_messages(pacer_id) + SQS_BATCH > writable:
                 return False
         return True
 
@@ -185,16 +185,10 @@ class Drain:
             if isinstance(record, Verdict):
                 poison.append(record)
                 continue
-            if record.route not in self.destinations:
-                raise RuntimeError(f"no destination for route {record.route!r}")
-            loser = self.batcher.add(record, message, now)
-            if loser is not None:
-                if record.version is not None:
-                    self.summary.stale += 1
-                else:
-                    self.summary.superseded += 1
+            self.batcher.add(record, message, now)
         self._settle(poison)
 
+    # -- 2. map ---------------------------------------------------------------------------
     def _map(self, message: Message) -> Record | Verdict:
         """The message's record, or its dead-letter verdict with the reason."""
         if message.unreadable:
@@ -214,10 +208,10 @@ class Drain:
             self._halt("deadline")
             return
         now = self.clock()
-        for key, pacer in self.pacers.items():
-            if key in self.out_of_time:
+        for pacer_id, pacer in self.pacers.items():
+            if pacer_id in self.out_of_time:
                 continue
-            flying = [r for r in self.pending.values() if id(r.destination.pacer) == key]
+            flying = [r for r in self.pending.values() if id(r.destination.pacer) == pacer_id]
             while len(flying) < self.limits.in_flight:
                 mine = [r for r, d in self.destinations.items() if d.pacer is pacer]
                 route = self.batcher.oldest(set(mine) - set(self.closed))
@@ -233,7 +227,7 @@ class Drain:
                 if full and self.batcher.messages(route) > 2 * SQS_BATCH:
                     pacer.capacity.probe()  # a backlog waits for this base
                 if pacer.next_slot() > now + self.deadline.usable():
-                    self.out_of_time.add(key)
+                    self.out_of_time.add(pacer_id)
                     break
                 entries = self.batcher.take(route, SQS_BATCH, self.closed)
                 destination = self.destinations[route]
@@ -315,9 +309,9 @@ class Drain:
         elif self.stop is None and (self.batcher.waiting() or self.clock() < self._next_receive):
             self.sleep(self.limits.poll_seconds)
 
-    def _held_messages(self, key: int | None = None) -> int:
+    def _held_messages(self, pacer_id: int | None = None) -> int:
         """Messages waiting or in flight: all of them, or those of one base."""
-        mine = lambda pacer: key is None or id(pacer) == key  # noqa: E731
+        mine = lambda pacer: pacer_id is None or id(pacer) == pacer_id  # noqa: E731
         waiting = [e for e in self.batcher.waiting() if mine(self.destinations[e.route].pacer)]
         flying = [e for r in self.pending.values() if mine(r.destination.pacer) for e in r.entries]
         return sum(len(e.messages) for e in waiting + flying)

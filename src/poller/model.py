@@ -16,7 +16,16 @@ if TYPE_CHECKING:
 #: A release's reason when the base has no time left in this run for the request.
 NO_TIME = "no time left in this run for its request"
 #: The counts an `Outcome` adds up, named as the run summary names them.
-COUNTS = ("written", "stale", "created", "updated", "requests", "retries", "throttled")
+COUNTS = (
+    "written",
+    "superseded",
+    "stale",
+    "created",
+    "updated",
+    "requests",
+    "retries",
+    "throttled",
+)
 #: The route of the single-table configuration (AIRTABLE_BASE_ID, AIRTABLE_TABLE, FIELD_MAP).
 DEFAULT_ROUTE = "default"
 
@@ -126,6 +135,9 @@ class Outcome:
 
     verdicts: list[Verdict] = field(default_factory=list)
     written: int = 0
+    #: messages collapsed into an entry that was written: by a later message (`superseded`),
+    #: or on a versioned route by a newer version (`stale`, as a version older than the row)
+    superseded: int = 0
     stale: int = 0
     created: int = 0
     updated: int = 0
@@ -174,3 +186,7 @@ class Outcome:
                 self.verdicts.append(Verdict(message, fate, reason, error_type, blameless))
             if fate is Fate.RELEASE:
                 self.released_groups |= entry.groups
+            elif fate is Fate.DELETE and entry.record.version is None:
+                self.superseded += len(entry.messages) - 1
+            elif fate is Fate.DELETE:
+                self.stale += len(entry.messages) - 1

@@ -13,11 +13,12 @@ class RunSummary:
     """The run's result, as the handler returns it and logs it ("run finished").
 
     * `received`: messages received; `written`: records Airtable confirmed (`created` +
-      `updated`); `superseded`: messages collapsed into a later one of the same merge key;
-      `stale`: messages not written because their version was not newer than the row's;
+      `updated`); `superseded`: messages collapsed into a later one of the same merge key,
+      counted once that one was written; `stale`: messages not written because their
+      version was not newer than the row's, or than a newer message's that was written;
     * `deleted`, `dead_lettered`, `released`, `requeued`: what SQS confirmed for them;
-      `failed`: poison that could not be dead-lettered, or messages released after a
-      transient failure; `delete_failures`: deletes SQS did not confirm;
+      `failed`: poison that could not be dead-lettered (no DLQ, or the DLQ did not store
+      it); `delete_failures`: deletes SQS did not confirm;
     * `requests`, `throttled` (429s), `retries`: Airtable requests of the drain;
       `airtable_requests`: every Airtable request of the run, the checks before it included;
     * `stopped_because`, `error`, and `stopped_routes` (route: why it was not written);

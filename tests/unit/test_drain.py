@@ -65,6 +65,20 @@ def test_two_messages_of_one_key_make_one_row_and_both_are_deleted(
     assert (summary.superseded, summary.deleted, queue.depth()) == (1, 2, 0)
 
 
+def test_two_messages_of_one_key_rejected_by_airtable_are_not_counted_superseded(
+    make_drain: DrainFactory,
+) -> None:
+    # GIVEN two messages of one key, whose record Airtable rejects
+    queue = MemoryQueue()
+    sink = MemorySink(merge_on=("Id",), reject=lambda fields: "cannot accept the value")
+    queue.send(donation(1, DonationAmount=5.0))
+    queue.send(donation(1, DonationAmount=7.0))
+    # WHEN they are drained
+    summary = make_drain(queue, sink).run()
+    # THEN both are dead letters, and neither is counted as superseded (nothing was written)
+    assert (summary.superseded, summary.dead_lettered, summary.written) == (0, 2, 0)
+
+
 def test_only_what_the_base_can_write_before_the_deadline_is_received(
     make_drain: DrainFactory,
 ) -> None:
