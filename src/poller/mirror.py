@@ -104,8 +104,8 @@ class Resolver:
     def prepare(
         self, mirror: Mirror, entries: list[Entry], slot: Slot, waiting: Sequence[Entry] = ()
     ) -> Prepared:
-        """What of `entries` is written, and the verdicts of the rest (stale, poison).
-        `waiting`: entries of the route still waiting, whose keys a lookup also reads."""
+        """What of `entries` is written (links' keys made record ids, in `entry.record`) and
+        the verdicts of the rest; `waiting`: the route's waiting entries, read by one lookup."""
         out = Prepared(list(entries))
         table_id = mirror.scope
         if mirror.versioned or entries[0].record.action is Action.DELETE:
@@ -113,7 +113,7 @@ class Resolver:
             more = [self.key_of(table_id, e.record.fields) for e in waiting]
             out.requests += self._look_up(table_id, slot, own, more)
             out.entries = [
-                e for e in out.entries if not self._stale(table_id, e, mirror.versioned, out)
+                e for e in out.entries if not self._no_write(table_id, e, mirror.versioned, out)
             ]
         for link_id, linked, if_missing in mirror.links:
             own = [(key_text(k),) for e in out.entries for k in _links(e, link_id)]
@@ -217,7 +217,8 @@ class Resolver:
             )
         return requests
 
-    def _stale(self, table_id: str, entry: Entry, versioned: bool, out: Prepared) -> bool:
+    def _no_write(self, table_id: str, entry: Entry, versioned: bool, out: Prepared) -> bool:
+        """The entry needs no write: its verdict is in `out` (ambiguous, stale, or no row)."""
         key = self.key_of(table_id, entry.record.fields)
         row = self.directory.get(table_id, key)
         if row is not None and row.ambiguous:

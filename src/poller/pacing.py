@@ -12,7 +12,7 @@ later than the pacer's stamp). A request not yet answered
 than twice a quick answer's time was held up on the way: it counts as arriving its answer
 less that time (one in four of the latest took at most that). After a 429 (`throttled`)
 nobody is let through until the lockout ends, and the capacity learns from how many of this
-pacer's requests had left in the second before the refused one.
+pacer's requests it let go (by their stamps) in the second before the refused one.
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ class Backoff:
 
 
 class Pacer:
-    """Paces the requests to one base. Thread-safe: `reserve` is called by the loop, `send`
-    and `throttled` by writers; one lock guards the figures and is never held while asleep."""
+    """Paces the requests to one base. Thread-safe: the loop `reserve`s a request's first
+    slot, and writers reserve the slots of its later calls, `send` and report `throttled`;
+    one lock guards the figures and is never held while asleep."""
 
     def __init__(
         self,

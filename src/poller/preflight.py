@@ -174,8 +174,7 @@ class Preflight:
                 result.failures.append(failure)
                 continue
             known.ids = {"": found.table_id, **found.field_ids, **found.link_ids}
-            links = [(f, t, str(k["id"])) for f, t, k in found.links]
-            resolved = route.resolved(found.field_ids, found.fields, links)
+            resolved = route.resolved(found.field_ids, found.fields)
             table = self.api.table(base_id, found.table_id)
             sink = AirtableTable(table, resolved.merge_on, typecast=self.typecast)
             result.ready[route.name] = Ready(resolved, sink, found)

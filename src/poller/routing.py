@@ -89,9 +89,8 @@ class Route:
     version: tuple[str, str] | None = None
     #: action delete: the checkbox ticked instead of removing the row (a soft delete)
     deleted_field: str | None = None
-    #: the ids the schema resolved: of `deleted_field`, and of each link's table and key
+    #: the id the schema resolved `deleted_field` to
     deleted_field_id: str | None = None
-    links: tuple[tuple[str, str, str], ...] = ()  # (link field id, table id, key field id)
 
     def matches(self, unwrapped: Unwrapped, message: Message) -> bool:
         return all(condition.holds(unwrapped, message) for condition in self.when)
@@ -105,22 +104,14 @@ class Route:
         self,
         field_ids: Mapping[str, str],
         fields: Sequence[Mapping[str, Any]],
-        links: Sequence[tuple[str, str, str]] = (),
     ) -> Route:
         """This route writing by field id, as `schema.fit` resolved its table (`field_ids`:
-        target name to id; `fields`: the table's fields; `links`: each link field's id with
-        its linked table's id and key field id). Records are then keyed by field id, and
-        `merge_on` holds ids; reasons keep the field names."""
+        target name to id; `fields`: the table's fields). Records are then keyed by field id,
+        and `merge_on` holds ids; reasons keep the field names."""
         field_map = self.field_map.resolved(field_ids, fields)
         merge_on = tuple(field_ids.get(name, name) for name in self.merge_on)
         deleted = field_ids.get(self.deleted_field) if self.deleted_field else None
-        return replace(
-            self,
-            field_map=field_map,
-            merge_on=merge_on,
-            deleted_field_id=deleted,
-            links=tuple(links),
-        )
+        return replace(self, field_map=field_map, merge_on=merge_on, deleted_field_id=deleted)
 
     def record(self, unwrapped: Unwrapped, message: Message) -> Record:
         """The record for a message this route matched; raise MappingError for poison."""

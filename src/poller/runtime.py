@@ -193,11 +193,11 @@ class Runtime:
                 for link_id, table_id, key in fit.links
             )
             needed = route.version is not None or route.action is Action.DELETE or links
-            found = None
+            route_mirror = None
             if needed:
                 resolver = mirror.Resolver(self.directory, locks, tables, pacer, deadline)
-                found = mirror.Mirror(resolver, own, route.version is not None, links)
-            out[name] = Destination(name, ready.table, pacer, found, own)
+                route_mirror = mirror.Mirror(resolver, own, route.version is not None, links)
+            out[name] = Destination(name, ready.table, pacer, route_mirror, own)
         return out
 
     def _writer(
