@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from .model import Message, Record
 
+#: A key's values with what they belong to: (route, values) in the buffer, (scope, values)
+#: in `KeyLocks` (a scope is a table and its key fields: `directory.scope`).
 Key = tuple[str, tuple[str, ...]]
 
 
@@ -62,10 +64,10 @@ class KeyLocks:
     """Keys in flight, per scope (a table and its key fields); thread-safe."""
 
     def __init__(self) -> None:
-        self._held: set[tuple[str, Key]] = set()
+        self._held: set[Key] = set()
         self._cond = threading.Condition()
 
-    def try_lock(self, keys: Iterable[tuple[str, Key]]) -> bool:
+    def try_lock(self, keys: Iterable[Key]) -> bool:
         keys = set(keys)
         with self._cond:
             if keys & self._held:
@@ -73,7 +75,7 @@ class KeyLocks:
             self._held |= keys
             return True
 
-    def lock(self, keys: Iterable[tuple[str, Key]], timeout: float) -> bool:
+    def lock(self, keys: Iterable[Key], timeout: float) -> bool:
         keys, ends = set(keys), time.monotonic() + timeout
         with self._cond:
             while keys & self._held:
@@ -85,7 +87,7 @@ class KeyLocks:
             self._held |= keys
             return True
 
-    def unlock(self, keys: Iterable[tuple[str, Key]]) -> None:
+    def unlock(self, keys: Iterable[Key]) -> None:
         with self._cond:
             self._held -= set(keys)
             self._cond.notify_all()
