@@ -166,6 +166,16 @@ class Outcome:
         self.out_of_time = self.out_of_time or other.out_of_time
         self.released_groups |= other.released_groups
 
+    def cost(self) -> Outcome:
+        """Only what this outcome cost: its requests, retries, 429s and latencies, without
+        its verdicts or other counts (for an attempt whose verdicts do not stand)."""
+        return Outcome(
+            requests=self.requests,
+            retries=self.retries,
+            throttled=self.throttled,
+            latency_ms=list(self.latency_ms),
+        )
+
     def no_time(self, entries: list[Entry]) -> Outcome:
         """The base has no time left in this run: release the entries."""
         self.out_of_time = True
@@ -186,7 +196,9 @@ class Outcome:
                 self.verdicts.append(Verdict(message, fate, reason, error_type, blameless))
             if fate is Fate.RELEASE:
                 self.released_groups |= entry.groups
-            elif fate is Fate.DELETE and entry.record.version is None:
-                self.superseded += len(entry.messages) - 1
-            elif fate is Fate.DELETE:
-                self.stale += len(entry.messages) - 1
+            elif fate is Fate.DELETE:  # written: the entry's other messages collapsed into it
+                losers = len(entry.messages) - 1
+                if entry.record.version is None:
+                    self.superseded += losers
+                else:
+                    self.stale += losers

@@ -129,14 +129,7 @@ class Writer:
                 entry.record = record
             mirror.forget(request.entries)
             spent, outcome = outcome, self._write(request, slots, recall=False)
-            outcome.add(  # the first attempt's requests count; its verdicts do not
-                Outcome(
-                    requests=spent.requests,
-                    retries=spent.retries,
-                    throttled=spent.throttled,
-                    latency_ms=spent.latency_ms,
-                )
-            )
+            outcome.add(spent.cost())  # the first attempt's requests count; its verdicts do not
         return outcome
 
     def _write(self, request: Request, slots: Slots, *, recall: bool) -> Outcome:
@@ -163,11 +156,9 @@ class Writer:
         alike = sent.rejected_alike
         if alike is not None and (failure := self.recheck(request.route, alike)) is not None:
             # the table changed under the records: release them, not dead-letter them
-            held = Outcome(failure=failure, latency_ms=sent.latency_ms)
-            for name in ("requests", "retries", "throttled"):
-                setattr(held, name, getattr(sent, name))
-            held.settle(entries, Fate.RELEASE, failure.detail)
-            sent = held
+            sent = sent.cost()
+            sent.failure = failure
+            sent.settle(entries, Fate.RELEASE, failure.detail)
         outcome.add(sent)
         outcome.recalled = sent.recalled
         outcome.rejected_alike = sent.rejected_alike
@@ -244,8 +235,8 @@ class Writer:
                 return outcome
             pacer.capacity.settle_probe()
             if destination.mirror is not None:
-                ids = [""] * len(entries) if deleting else result.record_ids
-                destination.mirror.wrote(entries, ids)
+                written = [""] * len(entries) if deleting else result.record_ids
+                destination.mirror.wrote(entries, written)
             outcome.written += len(entries)
             if not deleting:
                 outcome.created += result.created
