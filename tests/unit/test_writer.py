@@ -1,14 +1,23 @@
 """The writer: one request to verdicts. Written records are deleted, a bad record is found
 by bisection and dead-lettered alone, a lockout is waited out, a refusal every record would
-meet stops the route and releases, a transient failure is retried."""
+meet stops the route and releases, a transient failure is retried.
+
+The property test at the end draws Airtable's answers per request (a 429, a 5xx, a refusal
+every record would meet, or an answer), records rejected on one field or not, a recheck that
+holds the route or not, stored rows newer or older than the messages, collapsed entries, and
+deletes. It is deterministic (derandomize), bounded (max_examples), and on a fake clock, so
+its verdict never depends on luck or on machine speed."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from devstack.memory import MemorySink
+from devstack.memory import FakeClock, MemorySink
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from poller.batching import Entry, KeyLocks
 from poller.capacity import Capacity
@@ -43,14 +52,14 @@ def request(sink: MemorySink, entries: list[Entry], pacer: Pacer | None = None) 
 def writer(
     seconds: float = 30,
     suspect: Callable[[Message, SinkError], bool] = lambda m, e: False,
+    deadline: Deadline | None = None,
     **options: object,
 ) -> Writer:
     return Writer(
-        Deadline(lambda: int(seconds * 1000), 0.5),
+        deadline or Deadline(lambda: int(seconds * 1000), 0.5),
         max_attempts=3,
         suspect=suspect,
-        backoff=Backoff(0.01, 0.02),
-        **options,
+        **{"backoff": Backoff(0.01, 0.02), **options},
     )  # type: ignore[arg-type]
 
 
@@ -191,12 +200,16 @@ class Stored:
 
 
 def mirrored(
-    sink: MemorySink, stored: dict[str, tuple[str, float]], entries: list[Entry]
+    sink: MemorySink,
+    stored: dict[str, tuple[str, float]],
+    entries: list[Entry],
+    pacer: Pacer | None = None,
+    deadline: Deadline | None = None,
 ) -> Request:
     """A request of a versioned route whose stored rows are `stored`."""
-    pacer = Pacer(Capacity(1000.0), lockout_seconds=0.2)
+    pacer = pacer or Pacer(Capacity(1000.0), lockout_seconds=0.2)
     table = Table(Stored(stored), ("Id",), {"Id": "Id"}, {"Id": "singleLineText"}, "Version")  # type: ignore[arg-type]
-    deadline = Deadline(lambda: 30_000, 0.5)
+    deadline = deadline or Deadline(lambda: 30_000, 0.5)
     resolver = Resolver(Directory(), KeyLocks(), {"tbl:Id": table}, pacer, deadline)
     mirror = Mirror(resolver, "tbl:Id", versioned=True)
     return Request(Destination("default", sink, pacer, mirror, "tbl:Id"), entries, pacer.reserve())
@@ -252,3 +265,88 @@ def test_a_delete_that_keeps_failing_is_dead_lettered_when_suspect() -> None:
     # as a failed write is; the route is not stopped
     assert fates(outcome) == {"m1": Fate.DEAD_LETTER} and outcome.failure is None
     assert len(sink.requests) == 3 and "503" in outcome.verdicts[0].reason
+
+
+FAULTS = {
+    "answer": None,
+    "429": ThrottledError("429", status=429),
+    "503": TransientSinkError("503", status=503),
+    "permission": SystemicSinkError("403", Cause.PERMISSION, status=403),
+}
+
+
+@st.composite
+def drawn_requests(draw: st.DrawFn) -> dict[str, Any]:
+    size = draw(st.integers(1, 10))
+    return {
+        "versions": draw(st.lists(st.sampled_from([1.0, 2.0, 3.0]), min_size=size, max_size=size)),
+        "collapsed": draw(st.lists(st.booleans(), min_size=size, max_size=size)),
+        "stored": draw(st.dictionaries(st.integers(0, size - 1), st.sampled_from([1.0, 2.0]))),
+        "bad": draw(st.just(set(range(size))) | st.sets(st.integers(0, size - 1))),
+        "alike": draw(st.booleans()),
+        "faults": draw(st.lists(st.sampled_from(sorted(FAULTS)), max_size=6)),
+        "mirrored": draw(st.booleans()),
+        "delete": draw(st.booleans()),
+        "held": draw(st.booleans()),
+        "suspect": draw(st.booleans()),
+    }
+
+
+def drawn_entries(drawn: dict[str, Any], action: Action) -> list[Entry]:
+    out = []
+    pairs = zip(drawn["versions"], drawn["collapsed"], strict=True)
+    for n, (version, collapsed) in enumerate(pairs):
+        messages = [Message(id=f"m{n}-{i}", receipt="r", body="{}") for i in range(1 + collapsed)]
+        record = Record({"Id": str(n), "Amount": n}, key=(str(n),), action=action, version=version)
+        out.append(Entry(record, messages, 0.0, messages[-1], (version, 0, 0)))
+    return out
+
+
+@settings(
+    max_examples=200,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(drawn_requests())
+def test_every_message_of_a_request_gets_exactly_one_verdict(drawn: dict[str, Any]) -> None:
+    # GIVEN a request, a table, and Airtable's answers as drawn
+    action = Action.DELETE if drawn["delete"] else Action.UPSERT
+    batch = drawn_entries(drawn, action)
+    field = "Amount" if drawn["alike"] else None
+    sink = MemorySink(
+        merge_on=("Id",),
+        faults=[FAULTS[name] for name in drawn["faults"]],
+        reject=lambda f: (
+            RecordsRejectedError("bad", field=field) if f["Amount"] in drawn["bad"] else None
+        ),
+    )
+    sink.rows = [{"id": f"rec{n}", "fields": {"Id": str(n)}} for n in drawn["stored"]]
+    clock = FakeClock()  # lockouts, spacing and backoff take no real time
+    pacer = Pacer(Capacity(1000.0, wall=clock.wall), clock=clock, sleep=clock.sleep)
+    start = clock.now
+    deadline = Deadline(lambda: int(300_000 - (clock.now - start) * 1000), 0.5)
+    if drawn["mirrored"] or drawn["delete"]:
+        stored = {str(n): (f"rec{n}", v) for n, v in drawn["stored"].items()}
+        made = mirrored(sink, stored, batch, pacer, deadline)
+    else:
+        made = request(sink, batch, pacer)
+    held = SystemicFailure("default", Cause.TYPE, "Amount is now text")
+    chosen = writer(
+        suspect=lambda message, error: drawn["suspect"],
+        deadline=deadline,
+        recheck=lambda route, error: held if drawn["held"] else None,
+        backoff=Backoff(rng=random.Random(0)),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    # WHEN it is written
+    outcome = chosen.write(made)
+    # THEN every message has one verdict
+    carried = sorted(m.id for e in batch for m in e.messages)
+    assert sorted(v.message.id for v in outcome.verdicts) == carried, drawn
+    # AND a message is deleted only as written, superseded or stale (or, on a delete route,
+    # as a delete of a key that has no row: already done)
+    deleted = sum(1 for v in outcome.verdicts if v.fate is Fate.DELETE)
+    confirmed = outcome.written + outcome.superseded + outcome.stale
+    assert deleted == confirmed if action is Action.UPSERT else deleted >= confirmed, drawn
